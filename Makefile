@@ -1,0 +1,60 @@
+# Trust Fabric. `make run` serves the demo; `make test` runs the whole suite.
+# Both build .venv from the pinned requirements on first use (Python 3.11 required).
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Production-profile values used only to run Django's deploy checks.
+DEPLOY_ENV := DJANGO_DEBUG=false ALLOWED_HOSTS=trustfabric.example.org \
+	SECRET_KEY=check-deploy-$(shell od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+
+.PHONY: run test lint format check schema migrate seed clean help
+
+help:
+	@echo "make run     - install, migrate, load demo data, serve on http://$(HOST):$(PORT)"
+	@echo "make test    - install and run the whole test suite"
+	@echo "make lint    - ruff check and format check"
+	@echo "make check   - migrations, deploy checks and OpenAPI schema validation"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+migrate: $(STAMP)
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+run: seed
+	@echo "Serving on http://$(HOST):$(PORT)/ (demo logins above)"
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+schema: $(STAMP)
+	$(PY) manage.py spectacular --validate --fail-on-warn --file var/openapi.yaml
+
+check: $(STAMP) schema
+	$(PY) manage.py makemigrations --check --dry-run
+	$(DEPLOY_ENV) $(PY) manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf $(VENV) var/*.sqlite3 staticfiles

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "apps.core"
+    label = "core"
+    verbose_name = "Core: tenancy and audit"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401  (connects login/logout auditing)

@@ -1,0 +1,157 @@
+"""Writes for tenancy and audit. Each service is one transaction that includes its audit
+event; anything external runs through ``transaction.on_commit``."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import models, transaction
+from django.utils import timezone
+
+from . import audit_chain
+from .errors import NotFound, ValidationFailed
+from .logging import current_request_id, redact_value
+from .models import ApiToken, AuditChainCheck, AuditEvent, Membership, Role, Tenant
+from .tenancy import require_current_tenant, tenant_context
+
+
+def audit_record(
+    action: str,
+    *,
+    actor: AbstractBaseUser | None = None,
+    target: models.Model | None = None,
+    target_type: str = "",
+    target_id: Any = "",
+    reason: str = "",
+    payload: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the current tenant's audit chain.
+
+    Call it inside the transaction of the action it records, so the action and its event
+    commit or roll back together. Appends to one tenant's chain are serialised by a row
+    lock on the tenant (PostgreSQL); the unique (tenant, seq) constraint backs that up.
+    Secret-looking keys in ``payload`` are redacted before hashing and storing."""
+    tenant = require_current_tenant()
+    if target is not None:
+        target_type = target_type or target._meta.label_lower
+        target_id = target_id or target.pk
+    # Round-trip through canonical JSON so the stored payload and its digest agree exactly.
+    clean_payload = json.loads(audit_chain.canonical_json(redact_value(payload or {})))
+    with transaction.atomic():
+        Tenant.objects.select_for_update().filter(pk=tenant.pk).values_list("pk", flat=True).first()
+        last = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
+        event = AuditEvent(
+            tenant=tenant,
+            seq=(last["seq"] + 1) if last else 1,
+            actor=actor if actor is not None and actor.is_authenticated else None,
+            actor_label=actor.get_username() if actor is not None and actor.is_authenticated else "system",
+            action=action,
+            target_type=target_type,
+            target_id=str(target_id),
+            reason=reason,
+            request_id=current_request_id(),
+            payload=clean_payload,
+            payload_digest=audit_chain.payload_digest(clean_payload),
+            created_at=timezone.now(),
+            prev_hash=last["hash"] if last else audit_chain.GENESIS_HASH,
+        )
+        event.hash = audit_chain.event_hash(
+            {name: getattr(event, name) for name in audit_chain.HASHED_FIELDS}, event.prev_hash
+        )
+        event.save()
+    return event
+
+
+def _chain_rows(tenant: Tenant):
+    fields = (*audit_chain.HASHED_FIELDS, "id", "payload", "prev_hash", "hash")
+    return AuditEvent.all_tenants.filter(tenant=tenant).order_by("seq").values(*fields).iterator(chunk_size=2000)
+
+
+def audit_chain_walk(tenant: Tenant) -> audit_chain.ChainReport:
+    """Read-only walk of one tenant's chain (used by the command and the check service)."""
+    return audit_chain.verify_chain(_chain_rows(tenant))
+
+
+def audit_chain_check(tenant: Tenant) -> AuditChainCheck:
+    """Walk the tenant's chain and store the outcome where auditors can see it."""
+    report = audit_chain_walk(tenant)
+    with tenant_context(tenant):
+        return AuditChainCheck.objects.create(
+            tenant=tenant,
+            ok=report.ok,
+            events_checked=report.events_checked,
+            head_hash=report.head_hash,
+            first_broken_seq=report.first_break.seq if report.first_break else None,
+            message=report.first_break.describe() if report.first_break else "",
+        )
+
+
+def tenant_switch(*, user: AbstractBaseUser, session: Any, slug: str) -> Tenant:
+    """Make ``slug`` the session's current tenant. Not a member = not found."""
+    from .middleware import TENANT_SESSION_KEY
+    from .selectors import tenant_access_for_user
+
+    tenant = next((t for t in tenant_access_for_user(user) if t.slug == slug), None)
+    if tenant is None:
+        raise NotFound("No such tenant.", code="tenant_not_found")
+    session[TENANT_SESSION_KEY] = tenant.slug
+    with tenant_context(tenant), transaction.atomic():
+        audit_record("tenant.switched", actor=user, target=tenant)
+    return tenant
+
+
+def api_token_create(*, user: AbstractBaseUser, name: str, expires_at: datetime | None = None) -> tuple[ApiToken, str]:
+    """Create a token for ``user`` in the current tenant. Returns the row and the plaintext,
+    which is never stored or shown again."""
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise ValidationFailed("Give the token a name of 1 to 100 characters.", details={"name": "invalid"})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationFailed("The expiry must be in the future.", details={"expires_at": "in_past"})
+    plaintext = ApiToken.PREFIX + secrets.token_urlsafe(32)
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            user=user,
+            name=name,
+            key_prefix=plaintext[:10],
+            key_hash=ApiToken.hash_key(plaintext),
+            expires_at=expires_at,
+        )
+        audit_record(
+            "api_token.created",
+            actor=user,
+            target=token,
+            payload={"name": name, "prefix": token.key_prefix, "expires_at": expires_at},
+        )
+    return token, plaintext
+
+
+def api_token_revoke(*, token: ApiToken, actor: AbstractBaseUser) -> ApiToken:
+    with transaction.atomic():
+        updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        if updated:
+            audit_record("api_token.revoked", actor=actor, target=token, payload={"prefix": token.key_prefix})
+    token.refresh_from_db()
+    return token
+
+
+def membership_grant(
+    *, tenant: Tenant, user: AbstractBaseUser, role: str, actor: AbstractBaseUser | None
+) -> Membership:
+    """Give ``user`` a role in ``tenant`` (idempotent), audited in that tenant."""
+    if role not in Role.values:
+        raise ValidationFailed(f"Unknown role {role!r}.", details={"role": "unknown"})
+    with tenant_context(tenant), transaction.atomic():
+        membership, created = Membership.objects.get_or_create(tenant=tenant, user=user, role=role)
+        if created:
+            audit_record(
+                "membership.granted",
+                actor=actor,
+                target=membership,
+                payload={"user": user.get_username(), "role": role},
+            )
+    return membership

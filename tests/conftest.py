@@ -1,0 +1,148 @@
+"""Shared fixtures: a fixed cast of two tenants and their members, API clients that
+authenticate with real tokens, and helpers for tests that need real services."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from apps.core.models import Role
+from tests.factories import MembershipFactory, TenantFactory, UserFactory, api_token_for
+
+
+def require_service(available: bool, reason: str) -> None:
+    """Skip when a real service is missing locally; in CI (TF_REQUIRE_SERVICES=1) fail,
+    so a missing install step can never turn into a green run of nothing."""
+    if available:
+        return
+    if os.environ.get("TF_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"required service unavailable: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _celery_eager(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tasks run inline unless a test asks for the real worker."""
+    from trustfabric.celery import app
+
+    if request.node.get_closest_marker("real_worker"):
+        yield
+        return
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache() -> Iterator[None]:
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def tenant_a(db: Any) -> Any:
+    return TenantFactory(slug="agency-a", name="Agency A")
+
+
+@pytest.fixture
+def tenant_b(db: Any) -> Any:
+    return TenantFactory(slug="agency-b", name="Agency B")
+
+
+def member(tenant: Any, username: str, *roles: str) -> Any:
+    user = UserFactory(username=username)
+    for role in roles or (Role.ANALYST,):
+        MembershipFactory(tenant=tenant, user=user, role=role)
+    return user
+
+
+ALL_ROLES = tuple(Role.values)
+
+
+@pytest.fixture
+def admin_a(tenant_a: Any) -> Any:
+    return member(tenant_a, "admin-a", *ALL_ROLES)
+
+
+@pytest.fixture
+def admin_b(tenant_b: Any) -> Any:
+    return member(tenant_b, "admin-b", *ALL_ROLES)
+
+
+@pytest.fixture
+def analyst_a(tenant_a: Any) -> Any:
+    return member(tenant_a, "analyst-a", Role.ANALYST)
+
+
+@pytest.fixture
+def auditor_a(tenant_a: Any) -> Any:
+    return member(tenant_a, "auditor-a", Role.AUDITOR)
+
+
+def token_client(user: Any, tenant: Any) -> APIClient:
+    _, plaintext = api_token_for(user, tenant)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    client.token_plaintext = plaintext  # type: ignore[attr-defined]
+    scan_logs_for(plaintext)
+    return client
+
+
+@pytest.fixture
+def api_a(admin_a: Any, tenant_a: Any) -> APIClient:
+    return token_client(admin_a, tenant_a)
+
+
+@pytest.fixture
+def api_b(admin_b: Any, tenant_b: Any) -> APIClient:
+    return token_client(admin_b, tenant_b)
+
+
+# --- Every log line the suite writes is scanned for the secrets it handled ------------------
+
+LOG_CAPTURE = None
+SCANNED_SECRETS: set[str] = set()
+
+
+def scan_logs_for(*secrets: str) -> None:
+    """Register values that must never appear in any log line of this test run."""
+    SCANNED_SECRETS.update(s for s in secrets if s)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global LOG_CAPTURE
+    import logging
+    from pathlib import Path
+
+    from apps.core.logging import RedactSecretsFilter, build_formatter
+
+    path = Path(__file__).resolve().parents[1] / "var" / f"test-logs-{os.getpid()}.jsonl"
+    path.parent.mkdir(exist_ok=True)
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    handler.setFormatter(build_formatter("json"))
+    handler.addFilter(RedactSecretsFilter())
+    logging.getLogger().addHandler(handler)
+    LOG_CAPTURE = path
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if LOG_CAPTURE is None or not LOG_CAPTURE.exists():
+        return
+    text = LOG_CAPTURE.read_text(encoding="utf-8")
+    leaked = sorted(s[:6] + "…" for s in SCANNED_SECRETS if s in text)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if leaked:
+        session.exitstatus = 1
+        if reporter:
+            reporter.write_line(f"SECRET LEAK: {len(leaked)} secret(s) found in logs {LOG_CAPTURE}: {leaked}", red=True)
+    elif reporter:
+        lines = text.count("\n")
+        reporter.write_line(f"log scan: {len(SCANNED_SECRETS)} secrets checked against {lines} log lines, none found")
