@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.core.models import ApiToken, AuditChainCheck, Role
-from tests.conftest import member
+from tests.conftest import member, require_service
 from tests.factories import MembershipFactory, UserFactory, audit_event_in
 
 PASSWORD = "correct horse battery staple"
@@ -138,16 +138,17 @@ def test_probes(web, db) -> None:
 
 
 def test_readyz_reports_an_unreachable_broker(web, db, settings) -> None:
-    from trustfabric.celery import app
-
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    previous = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
-    try:
-        response = web.get("/readyz")
-    finally:
-        app.conf.broker_url = previous
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    response = web.get("/readyz")
     assert response.status_code == 503 and response.json()["checks"]["broker"].startswith("error")
+
+
+def test_readyz_checks_a_real_broker(web, db, settings) -> None:
+    require_service(settings.CELERY_BROKER_URL.startswith("redis://"), "needs CELERY_BROKER_URL (Redis)")
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    response = web.get("/readyz")
+    assert response.status_code == 200 and response.json()["checks"]["broker"] == "ok"
 
 
 def test_admin_lists_only_the_current_tenants_rows(web, tenant_a, tenant_b) -> None:
