@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "axes",
     "django_celery_beat",
     "apps.core",
+    "apps.graphs",
     "apps.policy_studio",
     "apps.provenance",
     "apps.jit_approvals",

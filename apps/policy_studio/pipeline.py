@@ -1,0 +1,437 @@
+"""The query pipeline: query → plan → LAC (access rules + graph constraints) → execute →
+exact re-check → minimize → store, with every policy's decision logged and audited.
+
+Hooks for later capabilities: ``grant_lookup`` (JIT grants consulted before access rules
+deny) and the ``query_run_completed`` signal, sent after commit, that the provenance
+(PCQ) app listens to in order to build and verify manifests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import django.dispatch
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.errors import NotFound, ValidationFailed
+from apps.core.services import audit_record
+from apps.core.tenancy import require_current_tenant
+from apps.graphs import cache as graph_cache
+from apps.graphs import engine
+from apps.graphs.models import Dataset, DatasetVersion, GraphView
+from apps.graphs.query_spec import QuerySpecError, validate_query_spec
+
+from .compiled import compiled
+from .lac import constraints as lac_constraints
+from .lac import minimize as lac_minimize
+from .lac.engine import Context, Resource, Subject, constraint_applies, evaluate_access
+from .lac.language import CompiledPolicy
+from .models import Decision, PolicyVersion, QueryRun, SubjectAttributes
+
+query_run_completed = django.dispatch.Signal()  # sender=QueryRun class, run_id=int
+EXPOSURE_WINDOW = timedelta(hours=24)
+
+
+def tenant_key(purpose: str) -> bytes:
+    """A per-tenant key for keyed hashes (masking in logs, the hash transform)."""
+    tenant = require_current_tenant()
+    return hmac.new(settings.SECRET_KEY.encode(), f"{purpose}:{tenant.pk}".encode(), hashlib.sha256).digest()
+
+
+def mask_value(value: Any) -> str:
+    return lac_minimize.keyed_hash(value, tenant_key("decision-log"))
+
+
+@dataclass
+class Prepared:
+    """A query resolved against its dataset/view, with what the planner needs."""
+
+    spec: dict[str, Any]
+    dataset: Dataset
+    version: DatasetVersion
+    view: GraphView | None
+    classes: frozenset[str]
+    view_violations: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _bad(errors: dict[str, Any], message: str) -> ValidationFailed:
+    return ValidationFailed(message, code="invalid_query", details=errors)
+
+
+def prepare(raw: Any) -> Prepared:
+    """Validate the spec and resolve names; 400 for malformed queries, 404 for unknown names."""
+    try:
+        spec = validate_query_spec(raw)
+    except QuerySpecError as exc:
+        raise _bad(exc.errors, f"The query is not valid: {exc}") from exc
+    view = None
+    violations: list[dict[str, Any]] = []
+    if "view" in spec:
+        view = GraphView.objects.select_related("dataset").filter(slug=spec["view"]).first()
+        if view is None:
+            raise NotFound(f"No view {spec['view']!r}.", details={"view": "not_found"})
+        dataset = view.dataset
+        violations = _merge_view(spec, view)
+    else:
+        dataset = Dataset.objects.filter(slug=spec["dataset"]).first()
+        if dataset is None:
+            raise NotFound(f"No dataset {spec['dataset']!r}.", details={"dataset": "not_found"})
+        spec.setdefault("hops", 1)
+    version = dataset.latest_version
+    if version is None:
+        raise NotFound(f"Dataset {dataset.slug!r} has no data yet.")
+    classes = version.attribute_classes
+    known = {**classes["nodes"], **classes["edges"]}
+    unknown_fields = [f for f in spec["fields"] if f not in known]
+    if unknown_fields:
+        raise _bad({"fields": unknown_fields}, f"Unknown field(s): {', '.join(unknown_fields)}.")
+    for name in ("node_filter", "edge_filter"):
+        bad = [k for k in spec[name] if k != "type" and k not in known]
+        if bad:
+            raise _bad({name: bad}, f"{name} names unknown attribute(s): {', '.join(bad)}.")
+    touched = {dataset.structure_class}
+    touched |= {known[f] for f in spec["fields"]}
+    touched |= {known[k] for name in ("node_filter", "edge_filter") for k in spec[name] if k != "type"}
+    return Prepared(spec, dataset, version, view, frozenset(touched), violations)
+
+
+def _merge_view(spec: dict[str, Any], view: GraphView) -> list[dict[str, Any]]:
+    """A query on a view may only narrow it. Widening attempts are recorded as violations."""
+    out = []
+    spec.setdefault("hops", view.hops)
+    if spec["hops"] > view.hops:
+        out.append({"code": "HOPS_EXCEED_VIEW", "limit": view.hops, "observed": spec["hops"]})
+    if not spec["fields"]:
+        spec["fields"] = list(view.fields)
+    extra = sorted(set(spec["fields"]) - set(view.fields))
+    if extra:
+        out.append({"code": "FIELD_NOT_IN_VIEW", "fields": extra})
+    for name in ("node_filter", "edge_filter"):
+        fixed: dict[str, Any] = getattr(view, name) or {}
+        merged = dict(spec[name])
+        for key, allowed in fixed.items():
+            allowed_set = set(allowed) if isinstance(allowed, list) else {allowed}
+            asked = merged.get(key)
+            if asked is None:
+                merged[key] = sorted(allowed_set)
+                continue
+            asked_set = set(asked) if isinstance(asked, list) else {asked}
+            if not asked_set <= allowed_set:
+                out.append(
+                    {"code": "FILTER_WIDENS_VIEW", "filter": name, "key": key, "extra": sorted(asked_set - allowed_set)}
+                )
+            merged[key] = sorted(asked_set & allowed_set)
+        spec[name] = merged
+    return out
+
+
+def subject_for(user: AbstractBaseUser, roles: frozenset[str]) -> Subject:
+    attrs = SubjectAttributes.objects.filter(user=user).first()
+    return Subject(
+        username=user.get_username(),
+        roles=frozenset(roles),
+        groups=frozenset(attrs.groups if attrs else ()),
+        clearance=attrs.clearance if attrs else 0,
+    )
+
+
+def active_policies() -> list[tuple[PolicyVersion, CompiledPolicy]]:
+    versions = PolicyVersion.objects.filter(pk__in=_active_version_ids()).select_related("policy")
+    ordered = sorted(versions, key=lambda v: (v.mode != "enforce", v.policy.slug))
+    return [(v, compiled(v)) for v in ordered]
+
+
+def _active_version_ids() -> list[int]:
+    from .models import Policy
+
+    return list(Policy.objects.exclude(active_version=None).values_list("active_version_id", flat=True))
+
+
+@dataclass
+class PolicyOutcome:
+    version: PolicyVersion | None
+    mode: str
+    allowed: bool = True
+    stage: str = "access"
+    codes: list[str] = field(default_factory=list)
+    sentences: list[str] = field(default_factory=list)
+    violations: list[dict[str, Any]] = field(default_factory=list)
+    elapsed_us: int = 0
+
+
+def plan_facts(prepared: Prepared) -> lac_constraints.PlanFacts:
+    stats = graph_cache.load(prepared.version).stats
+    spec = prepared.spec
+    return lac_constraints.PlanFacts(
+        seeds=spec["seeds"],
+        hops=spec["hops"],
+        filtered=bool(spec["node_filter"] or spec["edge_filter"]),
+        top_k=spec.get("top_k"),
+        offset=spec["offset"],
+        seed_stats={
+            s: (n.degree, n.component, n.reach2) for s in spec["seeds"] if (n := stats.nodes.get(s)) is not None
+        },
+        component_sizes=stats.component_sizes,
+        component_max_degree=stats.component_max_degree,
+        component_hub=stats.component_hub,
+    )
+
+
+def decide_before_execution(
+    policies: list[tuple[PolicyVersion, CompiledPolicy]],
+    subject: Subject,
+    resource: Resource,
+    context: Context | dict[str, Any],
+    facts: lac_constraints.PlanFacts,
+    view_violations: list[dict[str, Any]],
+) -> list[PolicyOutcome]:
+    """Access rules and plan-time constraints, per policy. Pure given its inputs, so the
+    simulator calls it too."""
+    outcomes = []
+    for version, policy in policies:
+        started = time.perf_counter_ns()
+        out = PolicyOutcome(version, policy.mode)
+        access = evaluate_access(policy, subject, resource, context)
+        out.codes += access.codes
+        out.sentences += access.sentences
+        if not access.allowed:
+            out.allowed = False
+        elif view_violations:
+            out.allowed, out.stage = False, "plan"
+            for v in view_violations:
+                out.codes.append(v["code"])
+                out.violations.append(v)
+            out.sentences.append("The query asks for more than its view allows (views can only be narrowed).")
+        else:
+            for constraint in policy.constraints:
+                if not constraint_applies(constraint, resource):
+                    continue
+                for violation in lac_constraints.check_plan(constraint, facts):
+                    out.allowed, out.stage = False, "plan"
+                    out.codes.append(violation.code)
+                    out.violations.append(violation.as_dict())
+                    out.sentences.append(violation.sentence())
+        out.elapsed_us = (time.perf_counter_ns() - started) // 1000
+        outcomes.append(out)
+    return outcomes
+
+
+def decide_on_result(
+    outcomes: list[PolicyOutcome],
+    policies: list[tuple[PolicyVersion, CompiledPolicy]],
+    resource: Resource,
+    observed: dict[str, Any],
+) -> None:
+    for out, (_, policy) in zip(outcomes, policies, strict=True):
+        if not out.allowed:
+            continue
+        started = time.perf_counter_ns()
+        for constraint in policy.constraints:
+            if not constraint_applies(constraint, resource):
+                continue
+            for violation in lac_constraints.check_result(constraint, observed):
+                out.allowed, out.stage = False, "result"
+                out.codes.append(violation.code)
+                out.violations.append(violation.as_dict())
+                out.sentences.append(violation.sentence())
+        out.elapsed_us += (time.perf_counter_ns() - started) // 1000
+
+
+def _prior_exposure(user: AbstractBaseUser, version: DatasetVersion, now: Any) -> set[str]:
+    rows = QueryRun.objects.filter(
+        user=user,
+        dataset_version__dataset_id=version.dataset_id,
+        created_at__gte=now - EXPOSURE_WINDOW,
+    ).exclude(status=QueryRun.Status.DENIED)
+    seen: set[str] = set()
+    for nodes in rows.values_list("returned_nodes", flat=True):
+        seen.update(nodes)
+    return seen
+
+
+def _needs_exposure(policies: list[tuple[PolicyVersion, CompiledPolicy]]) -> bool:
+    return any(c.max_cumulative_component is not None for _, p in policies for c in p.constraints)
+
+
+def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: Any, now: Any = None) -> QueryRun:
+    """Run one query through the whole pipeline and store it with its decisions.
+
+    Denials are results, not errors: the returned run says what was denied and why. Only a
+    malformed query (400) or an unknown dataset/view (404) raises."""
+    now = now or timezone.now()
+    prepared = prepare(spec)
+    spec = prepared.spec
+    subject = subject_for(actor, roles)
+    resource = Resource(
+        dataset=prepared.dataset.slug,
+        view=prepared.view.slug if prepared.view else None,
+        data_classes=prepared.classes,
+        license=prepared.dataset.license,
+        legal_authority=prepared.dataset.legal_authority,
+        dataset_age_days=(now - prepared.version.created_at).days,
+    )
+    context = Context(purpose=spec["purpose"], now=now)
+    policies = active_policies()
+    facts = plan_facts(prepared)
+    facts.estimate()
+    outcomes = decide_before_execution(policies, subject, resource, context, facts, prepared.view_violations)
+    if not policies:
+        outcomes = [
+            PolicyOutcome(
+                None,
+                "enforce",
+                allowed=False,
+                codes=["NO_ACTIVE_POLICY"],
+                sentences=["No policy is active in this tenant, so nothing is allowed (default deny)."],
+            )
+        ]
+    blocked = any(not o.allowed and o.mode == "enforce" for o in outcomes)
+
+    result = None
+    steps: list[lac_minimize.AppliedStep] = []
+    observed: dict[str, Any] = {}
+    returned: list[str] = []
+    execution_ms = 0.0
+    if not blocked:
+        loaded = graph_cache.load(prepared.version)
+        started = time.perf_counter()
+        execution = engine.execute(loaded.graph, spec)
+        execution_ms = (time.perf_counter() - started) * 1000
+        result_facts = lac_constraints.ResultFacts(
+            nodes=execution.nodes,
+            edges=execution.edges,
+            dist=execution.dist,
+            path_to=execution.path_to,
+            offset=spec["offset"],
+            revealed_degree={n: int(execution.values[n]) for n in execution.nodes}
+            if spec["metric"] == "degree"
+            else None,
+        )
+        if _needs_exposure(policies):
+            seen = _prior_exposure(actor, prepared.version, now) | set(execution.nodes)
+            result_facts.exposure_component = lac_constraints.exposure_component(loaded.graph.adj, seen)
+        observed = result_facts.observe()
+        decide_on_result(outcomes, policies, resource, observed)
+        blocked = any(not o.allowed and o.mode == "enforce" for o in outcomes)
+        if not blocked:
+            rendered = engine.render(loaded.graph, execution, spec["fields"], spec["metric"])
+            enforce_rules = tuple(r for (_, p) in policies if p.mode == "enforce" for r in p.minimize)
+            classes = {**loaded.attribute_classes["nodes"], **loaded.attribute_classes["edges"]}
+            result, steps = lac_minimize.apply(rendered, enforce_rules, classes, tenant_key("minimize"))
+            returned = [n["id"] for n in result["nodes"]]
+
+    monitor_denials = [o for o in outcomes if not o.allowed and o.mode == "monitor"]
+    if blocked:
+        status = QueryRun.Status.DENIED
+    elif monitor_denials:
+        status = QueryRun.Status.ALLOWED_MONITOR
+    else:
+        status = QueryRun.Status.ALLOWED
+    deciding = [o for o in outcomes if not o.allowed and (o.mode == "enforce" or not blocked)] or outcomes
+    codes = sorted({c for o in deciding for c in o.codes})
+    explanation = " ".join(s for o in deciding for s in o.sentences if not (o.allowed and blocked))
+    if status == QueryRun.Status.ALLOWED_MONITOR:
+        explanation = "Monitor mode only: " + explanation
+    masked_facts = {
+        "subject": subject.as_dict(),
+        "resource": resource.as_dict(),
+        "context": context.as_dict(),
+        "query": {
+            "metric": spec["metric"],
+            "hops": spec["hops"],
+            "fields": spec["fields"],
+            "top_k": spec.get("top_k"),
+            "offset": spec["offset"],
+            "filter_keys": sorted({*spec["node_filter"], *spec["edge_filter"]}),
+            "seeds": [mask_value(s) for s in spec["seeds"]],
+            "reason_sha256": hashlib.sha256(spec["reason"].encode()).hexdigest(),
+        },
+        "plan": {
+            "filtered": facts.filtered,
+            "seed_stats": [list(v) for v in facts.seed_stats.values()],
+            "estimates": facts.estimates,
+        },
+        "observed": _mask_observed(observed),
+        "view_violations": prepared.view_violations,
+    }
+    overhead_us = sum(o.elapsed_us for o in outcomes)
+    result_digest = (
+        hashlib.sha256(json.dumps(result, sort_keys=True, separators=(",", ":")).encode()).hexdigest() if result else ""
+    )
+    with transaction.atomic():
+        run = QueryRun.objects.create(
+            user=actor,
+            spec=spec,
+            dataset_version=prepared.version,
+            view=prepared.view,
+            status=status,
+            reason_codes=codes,
+            explanation=explanation,
+            result=result,
+            result_digest=result_digest,
+            minimization=[s.as_dict() for s in steps],
+            returned_nodes=returned,
+            facts=masked_facts,
+            lac_overhead_us=overhead_us,
+            execution_ms=round(execution_ms, 3),
+            created_at=now,
+        )
+        decisions = [
+            Decision(
+                tenant=run.tenant,
+                query_run=run,
+                policy_version=o.version,
+                mode=o.mode,
+                outcome="allow" if o.allowed else "deny",
+                stage=o.stage,
+                reason_codes=o.codes,
+                explanation=" ".join(o.sentences),
+                violations=o.violations,
+                timing_us=o.elapsed_us,
+            )
+            for o in outcomes
+        ]
+        Decision.objects.bulk_create(decisions)
+        event = audit_record(
+            "query.denied" if status == QueryRun.Status.DENIED else "query.allowed",
+            actor=actor,
+            target=run,
+            reason=spec["reason"],
+            payload={
+                "dataset": prepared.dataset.slug,
+                "version": prepared.version.number,
+                "view": resource.view,
+                "status": status,
+                "reason_codes": codes,
+                "decisions": [
+                    {"id": d.pk, "policy_version": o.version.pk if o.version else None, "outcome": d.outcome}
+                    for d, o in zip(decisions, outcomes, strict=True)
+                ],
+                "result_digest": result_digest,
+            },
+        )
+        QueryRun.objects.filter(pk=run.pk).update(audit_seq=event.seq)
+        run.audit_seq = event.seq
+        run_id = run.pk
+        transaction.on_commit(lambda: query_run_completed.send(sender=QueryRun, run_id=run_id))
+    return run
+
+
+def _mask_observed(observed: dict[str, Any]) -> dict[str, Any]:
+    """Node ids in observations are kept only as keyed hashes in the decision log."""
+    if not observed:
+        return {}
+    out = dict(observed)
+    for key in ("component_sample", "cumulative_sample", "far_path"):
+        out[key] = [mask_value(n) for n in observed.get(key) or []]
+    out["hub"] = mask_value(observed["hub"]) if observed.get("hub") else None
+    return out
