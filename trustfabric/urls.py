@@ -16,7 +16,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/", include("apps.core.api.urls")),
+    path("api/", include("trustfabric.api_urls")),
+    path("data/", include("apps.graphs.urls")),
+    path("", include("apps.policy_studio.urls")),
     path("", include("apps.core.urls")),
 ]
 

@@ -96,7 +96,7 @@ def execute(g: nx.Graph, spec: dict[str, Any]) -> Execution:
 
     members = set(dist)
     edges = _induced_edges(g, members, spec["edge_filter"])
-    values = _metric_values(metric, members, edges, dist, spec.get("seed", 7))
+    values = _metric_values(metric, members, edges, dist, spec.get("random_seed", 7))
     if metric == "neighbourhood":
         ranked = sorted(members, key=lambda n: (dist[n], n))
     else:

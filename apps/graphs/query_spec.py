@@ -38,7 +38,7 @@ QUERY_SCHEMA: dict[str, Any] = {
         "offset": {"type": "integer", "minimum": 0, "maximum": 1000000},
         "purpose": {"type": "string", "minLength": 1, "maxLength": 64},
         "reason": {"type": "string", "minLength": 3, "maxLength": 2000},
-        "seed": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+        "random_seed": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
     },
     "required": ["seeds", "metric", "purpose", "reason"],
     "oneOf": [{"required": ["dataset"]}, {"required": ["view"]}],
@@ -68,4 +68,4 @@ def validate_query_spec(spec: Any) -> dict[str, Any]:
         raise QuerySpecError(errors)
     if spec["metric"] == "shortest_paths" and "target" not in spec:
         raise QuerySpecError({"target": ["shortest_paths needs a target node"]})
-    return {"node_filter": {}, "edge_filter": {}, "fields": [], "offset": 0, "seed": 7, **spec}
+    return {"node_filter": {}, "edge_filter": {}, "fields": [], "offset": 0, "random_seed": 7, **spec}

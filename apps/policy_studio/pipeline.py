@@ -163,9 +163,14 @@ class PolicyOutcome:
     allowed: bool = True
     stage: str = "access"
     codes: list[str] = field(default_factory=list)
-    sentences: list[str] = field(default_factory=list)
+    sentences: list[str] = field(default_factory=list)  # why it was denied
+    basis: str = ""  # which access rule allowed it, if one did
     violations: list[dict[str, Any]] = field(default_factory=list)
     elapsed_us: int = 0
+
+    @property
+    def explanation(self) -> str:
+        return self.basis if self.allowed else " ".join(self.sentences)
 
 
 def plan_facts(prepared: Prepared) -> lac_constraints.PlanFacts:
@@ -202,9 +207,10 @@ def decide_before_execution(
         out = PolicyOutcome(version, policy.mode)
         access = evaluate_access(policy, subject, resource, context)
         out.codes += access.codes
-        out.sentences += access.sentences
+        out.basis = " ".join(access.sentences) if access.allowed else ""
         if not access.allowed:
             out.allowed = False
+            out.sentences += access.sentences
         elif view_violations:
             out.allowed, out.stage = False, "plan"
             for v in view_violations:
@@ -338,7 +344,7 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
         status = QueryRun.Status.ALLOWED
     deciding = [o for o in outcomes if not o.allowed and (o.mode == "enforce" or not blocked)] or outcomes
     codes = sorted({c for o in deciding for c in o.codes})
-    explanation = " ".join(s for o in deciding for s in o.sentences if not (o.allowed and blocked))
+    explanation = " ".join(o.explanation for o in deciding)
     if status == QueryRun.Status.ALLOWED_MONITOR:
         explanation = "Monitor mode only: " + explanation
     masked_facts = {
@@ -394,7 +400,7 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
                 outcome="allow" if o.allowed else "deny",
                 stage=o.stage,
                 reason_codes=o.codes,
-                explanation=" ".join(o.sentences),
+                explanation=o.explanation,
                 violations=o.violations,
                 timing_us=o.elapsed_us,
             )

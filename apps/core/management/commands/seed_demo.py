@@ -85,4 +85,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {username:<14} {tenant:<15} {roles}")
 
     def extend_demo(self) -> None:
-        """Later capabilities add their demo data here (datasets, policies, sessions)."""
+        """Each capability's demo data (idempotent on its own)."""
+        from apps.policy_studio import demo as lac_demo
+
+        for slug, _, _, prefix in TENANTS[:2]:
+            lac_demo.seed(Tenant.objects.get(slug=slug), prefix)

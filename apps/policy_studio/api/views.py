@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiTypes, extend_schema
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from apps.core.api.base import TenantAPIView, TenantReadOnlyViewSet
+from apps.core.errors import NotFound
+from apps.core.permissions import require_role
+
+from .. import selectors, services
+from ..lac.language import PolicySyntaxError, compile_policy
+from ..models import Policy, QueryRun
+from ..permissions import AUTHORS, POLICY_READERS, QUERY_READERS, QUERY_RUNNERS
+from ..pipeline import query_run_execute
+from ..simulator import simulate
+from .serializers import (
+    ActivateSerializer,
+    PolicySaveSerializer,
+    PolicySerializer,
+    PolicySourceSerializer,
+    PolicyVersionSerializer,
+    QueryRunSerializer,
+    SimulationRequestSerializer,
+)
+
+
+class PolicyViewSet(TenantReadOnlyViewSet):
+    """Policies. POST saves a new immutable version (creating the policy on first save)."""
+
+    serializer_class = PolicySerializer
+    queryset = Policy.all_tenants.none()  # for the schema; get_queryset is the real one
+    lookup_field = "slug"
+
+    def get_queryset(self) -> Any:
+        require_role(self.request, POLICY_READERS)
+        return selectors.policies()
+
+    @extend_schema(request=PolicySaveSerializer, responses={201: PolicyVersionSerializer})
+    def create(self, request: Any) -> Response:
+        require_role(request, AUTHORS)
+        incoming = PolicySaveSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        version = services.policy_save_version(actor=request.user, **incoming.validated_data)
+        return Response(PolicyVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ActivateSerializer, responses=PolicySerializer)
+    @action(detail=True, methods=["post"])
+    def activate(self, request: Any, slug: str) -> Response:
+        require_role(request, AUTHORS)
+        policy = self.get_object()
+        incoming = ActivateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        services.policy_activate(actor=request.user, slug=policy.slug, number=incoming.validated_data["version"])
+        return Response(PolicySerializer(selectors.policies().get(pk=policy.pk)).data)
+
+    @extend_schema(responses=PolicyVersionSerializer)
+    @action(detail=True, methods=["get"], url_path=r"versions/(?P<number>\d+)")
+    def version(self, request: Any, slug: str, number: str) -> Response:
+        policy = self.get_object()
+        version = selectors.policy_versions(policy).filter(number=int(number)).first()
+        if version is None:
+            raise NotFound(f"No version {number} of policy {slug!r}.")
+        return Response(PolicyVersionSerializer(version).data)
+
+
+class PolicyValidateView(TenantAPIView):
+    """Check policy source without saving: every problem with its line and column."""
+
+    @extend_schema(request=PolicySourceSerializer, responses=OpenApiTypes.OBJECT)
+    def post(self, request: Any) -> Response:
+        require_role(request, AUTHORS)
+        incoming = PolicySourceSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        try:
+            policy = compile_policy(incoming.validated_data["source"])
+        except PolicySyntaxError as exc:
+            return Response({"valid": False, "problems": [p.as_dict() for p in exc.problems]})
+        summary = {
+            "mode": policy.mode,
+            "rules": len(policy.allow) + len(policy.deny),
+            "constraints": len(policy.constraints),
+            "minimize": len(policy.minimize),
+        }
+        return Response({"valid": True, "problems": [], "summary": summary})
+
+
+class QueryRunViewSet(TenantReadOnlyViewSet):
+    """Queries. POST runs one through the pipeline: 201 with the minimized result when
+    allowed, 403 ``query_denied`` (with the stored run's id and reasons) when denied."""
+
+    serializer_class = QueryRunSerializer
+    queryset = QueryRun.all_tenants.none()  # for the schema; get_queryset is the real one
+
+    def get_queryset(self) -> Any:
+        require_role(self.request, QUERY_READERS)
+        runs = selectors.query_runs().prefetch_related("decisions__policy_version__policy")
+        if not self.request.tenant_roles & {"admin", "auditor", "policy_author"}:
+            runs = runs.filter(user=self.request.user)
+        return runs
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: QueryRunSerializer})
+    def create(self, request: Any) -> Response:
+        require_role(request, QUERY_RUNNERS)
+        run = query_run_execute(actor=request.user, roles=request.tenant_roles, spec=request.data)
+        run = selectors.query_runs().prefetch_related("decisions__policy_version__policy").get(pk=run.pk)
+        if run.status == QueryRun.Status.DENIED:
+            return Response(
+                {
+                    "code": "query_denied",
+                    "message": run.explanation,
+                    "details": {
+                        "run_id": run.pk,
+                        "reason_codes": run.reason_codes,
+                        "violations": [v for d in run.decisions.all() for v in d.violations],
+                        "audit_seq": run.audit_seq,
+                    },
+                },
+                status=status.HTTP_403_FORBIDDEN,
+            )
+        return Response(QueryRunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class SimulationView(TenantAPIView):
+    """Replay the decision history under two versions of a policy; return what changes."""
+
+    @extend_schema(request=SimulationRequestSerializer, responses=OpenApiTypes.OBJECT)
+    def post(self, request: Any) -> Response:
+        require_role(request, AUTHORS)
+        incoming = SimulationRequestSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        policy = selectors.policies().filter(slug=data["policy"]).first()
+        if policy is None:
+            raise NotFound(f"No policy {data['policy']!r}.")
+        versions = {
+            v.number: v
+            for v in selectors.policy_versions(policy).filter(number__in=[data["version_a"], data["version_b"]])
+        }
+        missing = [n for n in (data["version_a"], data["version_b"]) if n not in versions]
+        if missing:
+            raise NotFound(f"No version {missing[0]} of policy {policy.slug!r}.")
+        runs = selectors.query_runs()
+        if data.get("dataset"):
+            runs = runs.filter(dataset_version__dataset__slug=data["dataset"])
+        sim = simulate(versions[data["version_a"]], versions[data["version_b"]], runs, data["limit"])
+        return Response(
+            {
+                "summary": sim.summary(),
+                "changed": [
+                    {
+                        "run_id": r.run_id,
+                        "created_at": r.created_at,
+                        "user": r.username,
+                        "dataset": r.dataset,
+                        "a": r.a.__dict__,
+                        "b": r.b.__dict__,
+                        "minimization_changes": r.minimization_changes,
+                    }
+                    for r in sim.changed
+                ],
+            }
+        )
+
+
+class CoverageView(TenantAPIView):
+    """Tier-1 views and the minimization rule covering each P0/P1 field."""
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Any) -> Response:
+        require_role(request, POLICY_READERS)
+        return Response(selectors.tier1_coverage().as_dict())

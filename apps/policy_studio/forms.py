@@ -1,0 +1,48 @@
+from django import forms
+
+NEW_POLICY_TEMPLATE = """mode: monitor            # start in monitor mode; switch to enforce when the simulator looks right
+rules:
+  - id: analysts-investigate
+    effect: allow
+    when:
+      role: [analyst]
+      purpose: [investigation]
+      data_class: [P2, P3]
+constraints:
+  - id: graph-shape
+    applies_to: {data_class: [P2]}
+    max_component_size: 50
+    max_path_length: 2
+    max_degree: 25
+minimize:
+  - {id: mask-phone, transform: mask, attributes: [phone], keep_last: 2}
+"""
+
+QUERY_TEMPLATE = """{
+  "dataset": "calls-demo",
+  "seeds": ["grp12-0"],
+  "hops": 2,
+  "metric": "pagerank",
+  "fields": ["city", "age"],
+  "top_k": 20,
+  "purpose": "investigation",
+  "reason": "Case 2026-118: link analysis of a reported fraud ring"
+}"""
+
+
+class PolicyEditForm(forms.Form):
+    slug = forms.SlugField(max_length=64)
+    name = forms.CharField(max_length=200, required=False)
+    source = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 28, "spellcheck": "false", "class": "code"}), strip=False
+    )
+    note = forms.CharField(max_length=300, required=False, help_text="What changed and why (goes into the audit log).")
+    activate = forms.BooleanField(required=False, help_text="Put this version in force now.")
+
+
+class QueryForm(forms.Form):
+    spec = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false", "class": "code"}),
+        initial=QUERY_TEMPLATE,
+        max_length=100_000,
+    )

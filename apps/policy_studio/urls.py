@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("studio/", views.PolicyListView.as_view(), name="policies"),
+    path("studio/new/", views.PolicyEditView.as_view(), name="policy-new"),
+    path("studio/coverage/", views.CoverageView.as_view(), name="coverage"),
+    path("studio/<slug:slug>/", views.PolicyEditView.as_view(), name="policy-edit"),
+    path("studio/<slug:slug>/v/<int:number>/", views.PolicyVersionView.as_view(), name="policy-version"),
+    path("studio/<slug:slug>/v/<int:number>/activate/", views.PolicyActivateView.as_view(), name="policy-activate"),
+    path("studio/<slug:slug>/simulate/", views.SimulationView.as_view(), name="policy-simulate"),
+    path("queries/", views.QueryView.as_view(), name="queries"),
+    path("queries/<int:pk>/", views.QueryDetailView.as_view(), name="query-detail"),
+]

@@ -1,0 +1,18 @@
+"""One router for the whole API; each app registers its viewsets."""
+
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from apps.core.api import urls as core_api
+from apps.graphs.api import urls as graphs_api
+from apps.policy_studio.api import urls as policy_api
+
+router = DefaultRouter(trailing_slash=True)
+for app in (core_api, graphs_api, policy_api):
+    app.register(router)
+
+urlpatterns = [
+    path("", include(core_api.urlpatterns)),
+    path("", include(policy_api.urlpatterns)),
+    *router.urls,
+]
