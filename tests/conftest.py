@@ -146,3 +146,57 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     elif reporter:
         lines = text.count("\n")
         reporter.write_line(f"log scan: {len(SCANNED_SECRETS)} secrets checked against {lines} log lines, none found")
+
+
+# --- LAC: a tenant with the demo graph, a view and the investigations policy -------------
+
+FIXTURES = __import__("pathlib").Path(__file__).resolve().parents[1] / "fixtures"
+POLICY_SOURCE = (FIXTURES / "policies" / "investigations.yaml").read_text()
+
+
+def load_calls_demo(tenant: Any, actor: Any, *, policy: str | None = POLICY_SOURCE, mode: str | None = None) -> None:
+    from apps.core.tenancy import tenant_context
+    from apps.graphs.services import UploadedFile, dataset_create, view_create
+    from apps.policy_studio.services import policy_save_version
+
+    graph = FIXTURES / "datasets" / "calls-demo.json"
+    with tenant_context(tenant):
+        dataset_create(
+            actor=actor, slug="calls-demo", name="Calls", files={"graph": UploadedFile(graph.name, graph.read_bytes())}
+        )
+        view_create(
+            actor=actor,
+            slug="calls-only",
+            name="Calls only",
+            dataset_slug="calls-demo",
+            fields=["city"],
+            hops=2,
+            edge_filter={"type": ["calls"]},
+        )
+        view_create(
+            actor=actor,
+            slug="identities",
+            name="Identities",
+            dataset_slug="calls-demo",
+            fields=["name", "phone", "city"],
+            hops=1,
+        )
+        if policy is not None:
+            source = policy.replace("mode: enforce", f"mode: {mode}") if mode else policy
+            policy_save_version(actor=actor, slug="investigations", source=source, activate=True)
+
+
+@pytest.fixture
+def lac_a(tenant_a: Any, admin_a: Any) -> Any:
+    """Tenant A with calls-demo, two views and the investigations policy in force."""
+    load_calls_demo(tenant_a, admin_a)
+    return tenant_a
+
+
+@pytest.fixture
+def analyst_api_a(lac_a: Any, analyst_a: Any) -> APIClient:
+    return token_client(analyst_a, lac_a)
+
+
+def demo_query(**overrides: Any) -> dict[str, Any]:
+    return {"dataset": "calls-demo", "purpose": "investigation", "reason": "case 2026-118", **overrides}

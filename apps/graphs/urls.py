@@ -4,5 +4,5 @@ from . import views
 
 urlpatterns = [
     path("", views.DatasetListView.as_view(), name="datasets"),
-    path("<slug:slug>/", views.DatasetDetailView.as_view(), name="dataset-detail"),
+    path("<slug:slug>/", views.DatasetDetailView.as_view(), name="dataset-page"),
 ]

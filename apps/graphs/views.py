@@ -51,7 +51,7 @@ class DatasetListView(TenantRoleRequiredMixin, View):
             messages.success(
                 request, f"Uploaded {version.dataset.name}: {version.node_count} nodes, {version.edge_count} edges."
             )
-            return redirect("dataset-detail", slug=version.dataset.slug)
+            return redirect("dataset-page", slug=version.dataset.slug)
         return self._render(request, form, ViewCreateForm(), status=400)
 
     def _create_view(self, request: HttpRequest) -> HttpResponse:
@@ -119,7 +119,7 @@ class DatasetDetailView(TenantRoleRequiredMixin, View):
                 if created
                 else "Same content as the latest version; nothing changed.",
             )
-            return redirect("dataset-detail", slug=slug)
+            return redirect("dataset-page", slug=slug)
         return self._render(request, slug, form, status=400)
 
     def _render(self, request: HttpRequest, slug: str, form: Any, status: int = 200, **extra: Any) -> HttpResponse:

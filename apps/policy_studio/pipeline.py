@@ -208,16 +208,17 @@ def decide_before_execution(
         access = evaluate_access(policy, subject, resource, context)
         out.codes += access.codes
         out.basis = " ".join(access.sentences) if access.allowed else ""
-        if not access.allowed:
-            out.allowed = False
-            out.sentences += access.sentences
-        elif view_violations:
+        if view_violations:
+            # The view's contract comes first: a query on a view may only narrow it.
             out.allowed, out.stage = False, "plan"
             for v in view_violations:
                 out.codes.append(v["code"])
                 out.violations.append(v)
             out.sentences.append("The query asks for more than its view allows (views can only be narrowed).")
-        else:
+        if not access.allowed:
+            out.allowed = False
+            out.sentences += access.sentences
+        if out.allowed:
             for constraint in policy.constraints:
                 if not constraint_applies(constraint, resource):
                     continue

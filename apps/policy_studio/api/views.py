@@ -58,7 +58,7 @@ class PolicyViewSet(TenantReadOnlyViewSet):
         return Response(PolicySerializer(selectors.policies().get(pk=policy.pk)).data)
 
     @extend_schema(responses=PolicyVersionSerializer)
-    @action(detail=True, methods=["get"], url_path=r"versions/(?P<number>\d+)")
+    @action(detail=True, methods=["get"], url_path=r"versions/(?P<number>\d+)", url_name="version-detail")
     def version(self, request: Any, slug: str, number: str) -> Response:
         policy = self.get_object()
         version = selectors.policy_versions(policy).filter(number=int(number)).first()
