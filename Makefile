@@ -20,6 +20,7 @@ help:
 	@echo "make test    - install and run the whole test suite"
 	@echo "make lint    - ruff check and format check"
 	@echo "make check   - migrations, deploy checks and OpenAPI schema validation"
+	@echo "make bench-lac - LAC overhead, ABAC vs cedarpy, simulation speed (JSON)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -58,3 +59,13 @@ check: $(STAMP) schema
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3 staticfiles
+
+.PHONY: bench-lac redteam coverage
+bench-lac: migrate
+	@$(PY) manage.py bench_lac 2>/dev/null
+
+redteam: migrate
+	$(PY) manage.py lac_redteam
+
+coverage: migrate
+	$(PY) manage.py lac_coverage

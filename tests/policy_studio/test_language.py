@@ -29,7 +29,11 @@ def test_schema_errors_point_at_the_offending_key() -> None:
     source = "mode: enforce\nrules:\n  - id: r1\n    effect: allow\n    when:\n      role: [analyst, wizard]\n      colour: red\n"
     found = problems(source)
     assert (6, 23, "'wizard' is not one of admin, policy_author, approver, auditor, analyst, partner") in found
-    assert any(line == 5 and "unknown key(s) 'colour'" in msg for line, _, msg in found)
+    assert (
+        7,
+        7,
+        "unknown key(s) 'colour'; expected one of: clearance, data_class, dataset, group, hours, legal_authority, license, max_dataset_age_days, purpose, role, view, weekdays",
+    ) in found
 
 
 @pytest.mark.parametrize(

@@ -202,18 +202,20 @@ class CompiledPolicy:
     document: dict[str, Any]
 
 
-def _mark_for(root: yaml.Node | None, path: list[Any]) -> tuple[int, int]:
-    """Line and column (1-based) of the YAML node at ``path``, or of its nearest parent."""
+def _mark_for(root: yaml.Node | None, path: list[Any], *, at_key: bool = False) -> tuple[int, int]:
+    """Line and column (1-based) of the YAML value at ``path`` (or of its key, with
+    ``at_key``), falling back to the nearest parent that exists."""
     node = root
     best = (1, 1) if root is None else (root.start_mark.line + 1, root.start_mark.column + 1)
-    for step in path:
+    for depth, step in enumerate(path):
+        last = depth == len(path) - 1
         if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if getattr(k, "value", None) == step), None)
-            key = next((k for k, v in node.value if getattr(k, "value", None) == step), None)
-            if match is None:
+            pair = next(((k, v) for k, v in node.value if getattr(k, "value", None) == step), None)
+            if pair is None:
                 break
-            best = (key.start_mark.line + 1, key.start_mark.column + 1)
-            node = match
+            key, node = pair
+            mark = key.start_mark if (at_key and last) else node.start_mark
+            best = (mark.line + 1, mark.column + 1)
         elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
             node = node.value[step]
             best = (node.start_mark.line + 1, node.start_mark.column + 1)
@@ -254,7 +256,11 @@ def parse(source: str) -> dict[str, Any]:
     problems = []
     for error in sorted(_validator.iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path]):
         path = list(error.absolute_path)
-        line, col = _mark_for(root, path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            line, col = _mark_for(root, [*path, extra[0]], at_key=True)
+        else:
+            line, col = _mark_for(root, path)
         problems.append(PolicyProblem(line, col, "/".join(map(str, path)), _friendly(error)))
     if not problems:
         problems = _semantic_problems(document, root)
@@ -269,7 +275,7 @@ def _semantic_problems(doc: dict[str, Any], root: yaml.Node) -> list[PolicyProbl
         seen: dict[str, int] = {}
         for index, item in enumerate(doc.get(section, [])):
             if item["id"] in seen:
-                line, col = _mark_for(root, [section, index, "id"])
+                line, col = _mark_for(root, [section, index, "id"], at_key=True)
                 problems.append(PolicyProblem(line, col, f"{section}/{index}/id", f"duplicate id {item['id']!r}"))
             seen[item["id"]] = index
     for index, item in enumerate(doc.get("minimize", [])):

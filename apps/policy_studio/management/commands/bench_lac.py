@@ -1,0 +1,279 @@
+"""make bench-lac: LAC overhead, ABAC against cedarpy, and simulation speed, as JSON.
+
+* ``lac_overhead``: policy decision + the three graph constraints (plan and exact checks) on
+  results of 100, 1k, 10k and 100k edges (a connected scale-free graph, the whole of it
+  returned). Execution is not included: this is what LAC adds on top of running the query.
+* ``abac``: one access decision by our compiled policy and by cedarpy on the equivalent Cedar
+  policy, same request, same run.
+* ``simulation``: replaying 1,000 stored decisions under two policy versions (through the
+  ORM, in a throw-away tenant that is rolled back).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import random
+import time
+import uuid
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+
+import networkx as nx
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from apps.policy_studio.lac import constraints as lac_constraints
+from apps.policy_studio.lac.engine import Context, Resource, Subject, evaluate_access
+from apps.policy_studio.lac.language import compile_policy
+
+POLICY = """
+mode: enforce
+rules:
+  - id: analysts-investigate
+    effect: allow
+    when: {role: [analyst], purpose: [investigation, fraud], data_class: [P2, P3]}
+  - id: partners-never-identities
+    effect: deny
+    when: {role: [partner], data_class: [P0, P1]}
+constraints:
+  - id: graph-shape
+    max_component_size: 1000000
+    max_path_length: 50
+    max_degree: 100000
+"""
+CEDAR = """
+permit(principal, action == Action::"query", resource)
+when { principal.roles.contains("analyst") && ["investigation", "fraud"].contains(context.purpose)
+       && ["P2", "P3"].containsAll(resource.classes) };
+forbid(principal, action == Action::"query", resource)
+when { principal.roles.contains("partner") && resource.classes.containsAny(["P0", "P1"]) };
+"""
+
+
+def _percentiles(samples_us: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_us)
+
+    def pct(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] / 1000, 4)
+
+    return {"p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99), "n": len(ordered)}
+
+
+def _result_of(
+    edges: int, seed: int = 1
+) -> tuple[list[str], list[tuple[str, str]], dict[str, int], dict[str, str | None]]:
+    nodes = max(2, edges // 3)
+    g = nx.barabasi_albert_graph(nodes, 3, seed=seed) if edges >= 12 else nx.path_graph(edges + 1)
+    g = nx.relabel_nodes(g, {n: f"n{n}" for n in g.nodes})
+    start = "n0"
+    dist: dict[str, int] = {start: 0}
+    parent: dict[str, str | None] = {start: None}
+    queue = deque([start])
+    while queue:
+        u = queue.popleft()
+        for v in g.adj[u]:
+            if v not in dist:
+                dist[v], parent[v] = dist[u] + 1, u
+                queue.append(v)
+    return list(g.nodes), [tuple(sorted(e)) for e in g.edges()], dist, parent
+
+
+def bench_overhead(edges: int, iterations: int) -> dict[str, Any]:
+    policy = compile_policy(POLICY)
+    subject = Subject("bench", frozenset({"analyst"}))
+    resource = Resource("bench", None, frozenset({"P2"}), "internal", "none", 1)
+    context = Context("investigation", datetime(2026, 11, 18, 12, tzinfo=UTC))
+    nodes, edge_list, dist, parent = _result_of(edges)
+    degree = dict.fromkeys(nodes, 0)
+    for u, v in edge_list:
+        degree[u] += 1
+        degree[v] += 1
+    plan = lac_constraints.PlanFacts(
+        seeds=["n0"], hops=max(dist.values()), filtered=True, top_k=None, offset=0,
+        seed_stats={"n0": (degree["n0"], 0, len(nodes))}, component_sizes=[len(nodes)],
+        component_max_degree=[max(degree.values())], component_hub=["n0"],
+    )  # fmt: skip
+
+    def path_to(n: str) -> list[str]:
+        out = [n]
+        while parent[out[-1]] is not None:
+            out.append(parent[out[-1]])  # type: ignore[arg-type]
+        return out[::-1]
+
+    samples = []
+    for _ in range(iterations):
+        started = time.perf_counter_ns()
+        access = evaluate_access(policy, subject, resource, context)
+        assert access.allowed
+        for constraint in policy.constraints:
+            lac_constraints.check_plan(constraint, plan)
+            facts = lac_constraints.ResultFacts(nodes, edge_list, dist, path_to, 0)
+            lac_constraints.check_result(constraint, facts.observe())
+        samples.append((time.perf_counter_ns() - started) / 1000)
+    return {"edges": len(edge_list), "nodes": len(nodes), **_percentiles(samples)}
+
+
+def bench_abac(iterations: int) -> dict[str, Any]:
+    import cedarpy
+
+    policy = compile_policy(POLICY)
+    subject = Subject("alice", frozenset({"analyst"}))
+    resource = Resource("calls", None, frozenset({"P2", "P3"}), "internal", "none", 1)
+    context = {"purpose": "investigation", "hour": 12, "weekday": "wed"}
+    ours = []
+    for _ in range(iterations):
+        started = time.perf_counter_ns()
+        assert evaluate_access(policy, subject, resource, context).allowed
+        ours.append((time.perf_counter_ns() - started) / 1000)
+    policies = cedarpy.PolicySet.from_str(CEDAR) if hasattr(cedarpy, "PolicySet") else CEDAR
+    entities = [
+        {"uid": {"type": "User", "id": "alice"}, "attrs": {"roles": ["analyst"]}, "parents": []},
+        {"uid": {"type": "Dataset", "id": "calls"}, "attrs": {"classes": ["P2", "P3"]}, "parents": []},
+    ]
+    handle = cedarpy.Entities.from_json_str(json.dumps(entities)) if hasattr(cedarpy, "Entities") else entities
+    request = {
+        "principal": 'User::"alice"',
+        "action": 'Action::"query"',
+        "resource": 'Dataset::"calls"',
+        "context": {"purpose": "investigation"},
+    }
+    cedar = []
+    for _ in range(iterations):
+        started = time.perf_counter_ns()
+        result = cedarpy.is_authorized(request, policies, handle)
+        cedar.append((time.perf_counter_ns() - started) / 1000)
+    assert result.allowed, result
+    return {"trustfabric": _percentiles(ours), "cedarpy": _percentiles(cedar), "same_decision": bool(result.allowed)}
+
+
+class _Rollback(Exception):
+    pass
+
+
+class Command(BaseCommand):
+    help = "Benchmark LAC: overhead with graph constraints, ABAC vs cedarpy, simulation per 1k decisions. Prints JSON."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--quick", action="store_true", help="Fewer iterations (for smoke tests).")
+
+    def handle(self, *args: Any, quick: bool = False, **options: Any) -> None:
+        random.seed(7)
+        sizes = [(100, 400), (1_000, 300), (10_000, 100), (100_000, 15)]
+        if quick:
+            sizes = [(100, 20), (1_000, 10), (10_000, 5)]
+        overhead = [bench_overhead(edges, n) for edges, n in sizes]
+        abac = bench_abac(200 if quick else 5000)
+        sim = _simulation(200 if quick else 1000)
+        at_10k = next(o for o in overhead if 9_000 <= o["edges"] <= 11_000)
+        report = {
+            "benchmark": "lac",
+            "machine": {"python": platform.python_version(), "cpus": _cpus()},
+            "lac_overhead": overhead,
+            "abac_decision": abac,
+            "simulation": sim,
+            "targets": {
+                "overhead_p95_at_10k_edges_ms": {
+                    "value": at_10k["p95_ms"],
+                    "target": 7.0,
+                    "aim": 2.0,
+                    "met": at_10k["p95_ms"] < 7.0,
+                    "aim_met": at_10k["p95_ms"] < 2.0,
+                },
+                "simulation_seconds_per_1k": {
+                    "value": sim["seconds_per_1k"],
+                    "target": 5.0,
+                    "aim": 1.0,
+                    "met": sim["seconds_per_1k"] < 5.0,
+                    "aim_met": sim["seconds_per_1k"] < 1.0,
+                },
+            },
+        }
+        self.stdout.write(json.dumps(report, indent=2))
+
+
+def _cpus() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+def _simulation(decisions: int) -> dict[str, Any]:
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from apps.core.models import Membership, Tenant
+    from apps.core.tenancy import tenant_context
+    from apps.graphs.services import UploadedFile, dataset_create
+    from apps.policy_studio.models import PolicyVersion, QueryRun
+    from apps.policy_studio.pipeline import query_run_execute
+    from apps.policy_studio.services import policy_save_version
+    from apps.policy_studio.simulator import simulate
+
+    fixtures = Path(settings.BASE_DIR) / "fixtures"
+    result: dict[str, Any] = {}
+    try:
+        with transaction.atomic():
+            tenant = Tenant.objects.create(slug=f"bench-{uuid.uuid4().hex[:8]}", name="Benchmark (temporary)")
+            with tenant_context(tenant):
+                user = get_user_model().objects.create(username=f"bench-{uuid.uuid4().hex[:8]}")
+                Membership.objects.create(user=user, role="analyst")
+                graph = fixtures / "datasets" / "calls-demo.json"
+                dataset_create(
+                    actor=user,
+                    slug="calls-demo",
+                    name="Calls",
+                    files={"graph": UploadedFile(graph.name, graph.read_bytes())},
+                )
+                source = (fixtures / "policies" / "investigations.yaml").read_text()
+                policy_save_version(actor=user, slug="p", source=source, activate=True)
+                policy_save_version(actor=user, slug="p", source=source.replace("max_degree: 25", "max_degree: 3"))
+                seeds = ["grp12-0", "com-010", "hub-b", "com-020", "chain-00", "grp30-1", "hub-a-leaf03", "com-100"]
+                templates = [
+                    query_run_execute(
+                        actor=user,
+                        roles=frozenset({"analyst"}),
+                        spec={
+                            "dataset": "calls-demo",
+                            "seeds": [s],
+                            "hops": 1 + i % 2,
+                            "metric": "degree",
+                            "fields": ["city"],
+                            "purpose": "investigation",
+                            "reason": "bench",
+                        },
+                    )
+                    for i, s in enumerate(seeds)
+                ]
+                copies = []
+                for i in range(decisions - len(templates)):
+                    t = templates[i % len(templates)]
+                    copies.append(
+                        QueryRun(
+                            **{
+                                f.attname: getattr(t, f.attname)
+                                for f in QueryRun._meta.concrete_fields
+                                if f.attname != "id"
+                            }
+                        )
+                    )
+                QueryRun.objects.bulk_create(copies)
+                v1, v2 = PolicyVersion.objects.order_by("number")
+                runs = QueryRun.objects.all()
+                simulate(v1, v2, runs, limit=10)  # warm the compiled-policy cache
+                started = time.perf_counter()
+                sim = simulate(v1, v2, runs, limit=decisions)
+                seconds = time.perf_counter() - started
+                result = {
+                    "decisions": len(sim.rows),
+                    "seconds": round(seconds, 4),
+                    "seconds_per_1k": round(seconds * 1000 / max(len(sim.rows), 1), 4),
+                    "changed": sim.summary()["changed"],
+                }
+            raise _Rollback
+    except _Rollback:
+        pass
+    return result
