@@ -153,6 +153,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 *
 # Hard cap on any request body; larger bodies are refused before they are read.
 TF_MAX_REQUEST_BYTES = env.int("TF_MAX_REQUEST_BYTES", default=10 * 1024 * 1024)
 
+# Loaded dataset versions kept in each process (graph + planner statistics).
+TF_GRAPH_CACHE_SIZE = env.int("TF_GRAPH_CACHE_SIZE", default=8)
+
 # --- REST framework ----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

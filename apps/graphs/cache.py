@@ -45,7 +45,7 @@ def load(version: DatasetVersion) -> LoadedVersion:
     )
     with _lock:
         _entries[key] = loaded
-        while len(_entries) > getattr(settings, "TF_GRAPH_CACHE_SIZE", 8):
+        while len(_entries) > settings.TF_GRAPH_CACHE_SIZE:
             _entries.popitem(last=False)
     return loaded
 
