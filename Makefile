@@ -55,6 +55,7 @@ schema: $(STAMP)
 
 check: $(STAMP) schema
 	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py attest_preflight
 	$(DEPLOY_ENV) $(PY) manage.py check --deploy --fail-level WARNING
 
 clean:
@@ -70,3 +71,8 @@ redteam: migrate
 
 coverage: migrate
 	$(PY) manage.py lac_coverage
+
+.PHONY: attest-update bench-pcq
+# After an intended change to the verifier or witness code: new reference measurements.
+attest-update: $(STAMP)
+	$(PY) manage.py attest_preflight --update

@@ -4,10 +4,16 @@ authenticate with real tokens, and helpers for tests that need real services."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
+from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.core.models import Role
@@ -120,11 +126,10 @@ def scan_logs_for(*secrets: str) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     global LOG_CAPTURE
     import logging
-    from pathlib import Path
 
     from apps.core.logging import RedactSecretsFilter, build_formatter
 
-    path = Path(__file__).resolve().parents[1] / "var" / f"test-logs-{os.getpid()}.jsonl"
+    path = ROOT / "var" / f"test-logs-{os.getpid()}.jsonl"
     path.parent.mkdir(exist_ok=True)
     handler = logging.FileHandler(path, mode="w", encoding="utf-8")
     handler.setFormatter(build_formatter("json"))
@@ -150,7 +155,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 # --- LAC: a tenant with the demo graph, a view and the investigations policy -------------
 
-FIXTURES = __import__("pathlib").Path(__file__).resolve().parents[1] / "fixtures"
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "fixtures"
 POLICY_SOURCE = (FIXTURES / "policies" / "investigations.yaml").read_text()
 
 
@@ -200,3 +206,38 @@ def analyst_api_a(lac_a: Any, analyst_a: Any) -> APIClient:
 
 def demo_query(**overrides: Any) -> dict[str, Any]:
     return {"dataset": "calls-demo", "purpose": "investigation", "reason": "case 2026-118", **overrides}
+
+
+# --- A real Celery worker process ----------------------------------------------------------
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_queue():
+    """A real worker process on a private queue; tasks sent from the test go there."""
+    from trustfabric.celery import app
+
+    broker = settings.CELERY_BROKER_URL
+    require_service(broker.startswith("redis://"), "CELERY_BROKER_URL must point at Redis for the worker test")
+    queue = f"test-{uuid.uuid4().hex[:10]}"
+    env = {**os.environ, "DATABASE_URL": _database_url(), "CELERY_BROKER_URL": broker}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "trustfabric", "worker", "--pool=solo", "-Q", queue,
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    previous = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    try:
+        yield queue
+    finally:
+        app.conf.task_default_queue = previous
+        worker.terminate()
+        worker.communicate(timeout=30)

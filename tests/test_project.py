@@ -49,7 +49,9 @@ def test_compose_file_validates() -> None:
     else:
         cmd = [shutil.which("docker-compose") or "docker-compose", "config", "-q"]
     require_service(bool(shutil.which(cmd[0])), "docker compose / docker-compose is not installed")
-    env = {**os.environ, "SECRET_KEY": "x" * 50}
+    env = {**os.environ, "SECRET_KEY": "x" * 50} | {
+        f"PCQ_{r}_KEY": "A" * 44 for r in ("EXECUTOR", "VERIFIER", "WITNESS", "LOG", "TEE_DEVICE")
+    }
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     services = subprocess.run([*cmd[:-1], "--services"], cwd=ROOT, env=env, capture_output=True, text=True).stdout

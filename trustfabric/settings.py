@@ -156,6 +156,20 @@ TF_MAX_REQUEST_BYTES = env.int("TF_MAX_REQUEST_BYTES", default=10 * 1024 * 1024)
 # Loaded dataset versions kept in each process (graph + planner statistics).
 TF_GRAPH_CACHE_SIZE = env.int("TF_GRAPH_CACHE_SIZE", default=8)
 
+# PCQ: where the embedded profile keeps generated Ed25519 keys (production: PCQ_<ROLE>_KEY),
+# and the reference measurements the simulated attestation is appraised against.
+PCQ_KEY_DIR = env.path("PCQ_KEY_DIR", default=VAR_DIR / "keys")
+PCQ_KEYS = {
+    "executor": env.str("PCQ_EXECUTOR_KEY", default=""),
+    "verifier": env.str("PCQ_VERIFIER_KEY", default=""),
+    "witness": env.str("PCQ_WITNESS_KEY", default=""),
+    "log": env.str("PCQ_LOG_KEY", default=""),
+    "tee_device": env.str("PCQ_TEE_DEVICE_KEY", default=""),
+}
+PCQ_REFERENCE_VALUES = env.path(
+    "PCQ_REFERENCE_VALUES", default=BASE_DIR / "apps" / "provenance" / "reference_values.json"
+)
+
 # --- REST framework ----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("trustfabric.api_urls")),
     path("data/", include("apps.graphs.urls")),
+    path("evidence/", include("apps.provenance.urls")),
     path("", include("apps.policy_studio.urls")),
     path("", include("apps.core.urls")),
 ]

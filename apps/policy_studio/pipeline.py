@@ -37,7 +37,12 @@ from .lac.engine import Context, Resource, Subject, constraint_applies, evaluate
 from .lac.language import CompiledPolicy
 from .models import Decision, PolicyVersion, QueryRun, SubjectAttributes
 
-query_run_completed = django.dispatch.Signal()  # sender=QueryRun class, run_id=int
+# Sent inside the pipeline's transaction for every executed query (sender=QueryRun class,
+# run=QueryRun, execution=engine.Execution, steps=minimization steps); receivers may write in
+# the same transaction (the provenance app signs the manifest here).
+query_run_executed = django.dispatch.Signal()
+# Sent after commit for every stored run, executed or denied (sender=QueryRun class, run_id=int).
+query_run_completed = django.dispatch.Signal()
 EXPOSURE_WINDOW = timedelta(hours=24)
 
 
@@ -80,7 +85,7 @@ def prepare(raw: Any) -> Prepared:
         if view is None:
             raise NotFound(f"No view {spec['view']!r}.", details={"view": "not_found"})
         dataset = view.dataset
-        violations = _merge_view(spec, view)
+        violations = merge_view(spec, view)
     else:
         dataset = Dataset.objects.filter(slug=spec["dataset"]).first()
         if dataset is None:
@@ -104,7 +109,7 @@ def prepare(raw: Any) -> Prepared:
     return Prepared(spec, dataset, version, view, frozenset(touched), violations)
 
 
-def _merge_view(spec: dict[str, Any], view: GraphView) -> list[dict[str, Any]]:
+def merge_view(spec: dict[str, Any], view: GraphView) -> list[dict[str, Any]]:
     """A query on a view may only narrow it. Widening attempts are recorded as violations."""
     out = []
     spec.setdefault("hops", view.hops)
@@ -304,6 +309,7 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
     blocked = any(not o.allowed and o.mode == "enforce" for o in outcomes)
 
     result = None
+    execution = None
     steps: list[lac_minimize.AppliedStep] = []
     observed: dict[str, Any] = {}
     returned: list[str] = []
@@ -428,6 +434,8 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
         )
         QueryRun.objects.filter(pk=run.pk).update(audit_seq=event.seq)
         run.audit_seq = event.seq
+        if result is not None and execution is not None:
+            query_run_executed.send(sender=QueryRun, run=run, execution=execution, steps=steps)
         run_id = run.pk
         transaction.on_commit(lambda: query_run_completed.send(sender=QueryRun, run_id=run_id))
     return run

@@ -53,6 +53,19 @@ def _view(tenant: Any, owner: Any) -> dict[str, str]:
     return {"slug": "identities"}
 
 
+def _witnessed(tenant: Any, owner: Any) -> dict[str, str]:
+    """A query in A whose manifest was verified, witnessed and logged."""
+    from apps.provenance.models import Manifest, Verification
+    from apps.provenance.services import verification_run
+
+    names = _lac(tenant, owner)
+    with tenant_context(tenant):
+        v = verification_run(Verification.objects.create(manifest=Manifest.objects.get(query_run_id=names["pk"])).pk)
+        assert v.status == "match", v.message
+        names["leaf_index"] = str(v.entry.leaf_index)
+    return names
+
+
 # route name (or its prefix) -> builds objects in tenant A, returns the URL kwargs naming them
 CASES: dict[str, Callable[[Any, Any], dict[str, str]]] = {
     "tenant": lambda tenant, owner: {"slug": tenant.slug},
@@ -69,6 +82,13 @@ CASES: dict[str, Callable[[Any, Any], dict[str, str]]] = {
     "api-policy-validate": lambda tenant, owner: {},
     "api-simulations": _policy,
     "api-coverage": _view,
+    "evidence-api": _witnessed,
+    "api-pcq-inclusion": _witnessed,
+    "api-pcq-consistency": _witnessed,
+    "api-pcq-checkpoint": _witnessed,
+    "api-pcq-keys": _witnessed,
+    "api-pcq-schema": lambda tenant, owner: {},
+    "api-pcq-compile": _lac,
 }
 # What must not appear in another tenant's answers.
 SECRETS = ("agency-a", "a-secret-token", "test.secret-a", "calls-demo", "investigations", "identities", "grp12-0")

@@ -105,7 +105,14 @@ class QueryRunViewSet(TenantReadOnlyViewSet):
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: QueryRunSerializer})
     def create(self, request: Any) -> Response:
         require_role(request, QUERY_RUNNERS)
-        run = query_run_execute(actor=request.user, roles=request.tenant_roles, spec=request.data)
+        spec = request.data
+        if isinstance(spec, dict) and "prov" in spec:
+            # A provenance DSL chain runs as the query it describes.
+            from apps.provenance.dsl_compiler import query_spec
+
+            extra = {k: v for k, v in spec.items() if k != "prov"}
+            spec = {**query_spec(str(spec["prov"])), **extra}
+        run = query_run_execute(actor=request.user, roles=request.tenant_roles, spec=spec)
         run = selectors.query_runs().prefetch_related("decisions__policy_version__policy").get(pk=run.pk)
         if run.status == QueryRun.Status.DENIED:
             return Response(

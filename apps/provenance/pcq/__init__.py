@@ -1,0 +1,1 @@
+"""Pure PCQ building blocks (no Django): usable by the offline verifier with no database."""

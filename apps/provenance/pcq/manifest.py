@@ -1,0 +1,240 @@
+"""Query manifests: what went in, what was done, what was decided, what came out.
+
+A manifest is a JSON document validated by ``MANIFEST_SCHEMA`` (published at
+``/api/pcq/manifest-schema/`` and in ``docs/pcq-manifest.schema.json``), serialized with
+``canonical.canonicalize`` so its SHA-256 is stable, and signed by the executor's Ed25519
+key. ``kind: plan`` manifests (from the provenance DSL) have no outputs yet; ``kind:
+execution`` manifests (one per executed query) do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import metadata
+from typing import Any
+
+import jsonschema
+
+from .canonical import canonicalize, digest
+from .merkle import EMPTY_ROOT, leaf_hash, node_hash
+
+SCHEMA_ID = "https://trustfabric.local/schemas/pcq-manifest/v1"
+# Absolute tolerances per metric: replayed values may differ by at most this much.
+TOLERANCES = {
+    "neighbourhood": 0.0,
+    "degree": 0.0,
+    "pagerank": 1e-6,
+    "betweenness": 1e-9,
+    "shortest_paths": 0.0,
+    "communities": 0.0,
+}
+LIBRARIES = ("networkx", "numpy", "scipy")
+
+_HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_STEP = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["op", "params"],
+    "properties": {
+        "op": {"enum": ["source", "seeds", "expand", "metric", "rank", "select"]},
+        "params": {"type": "object"},
+    },
+}
+MANIFEST_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": SCHEMA_ID,
+    "title": "Trust Fabric proof-carrying query manifest",
+    "type": "object",
+    "additionalProperties": False,
+    "required": [
+        "schema",
+        "kind",
+        "inputs",
+        "transforms",
+        "random_seed",
+        "libraries",
+        "policy",
+        "minimization",
+        "jit_grant",
+        "outputs",
+    ],
+    "properties": {
+        "schema": {"const": SCHEMA_ID},
+        "kind": {"enum": ["plan", "execution"]},
+        "tenant": {"type": "string"},
+        "query_run": {"type": ["integer", "null"]},
+        "inputs": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["dataset", "version", "content_hash", "checksum_tree"],
+                "properties": {
+                    "dataset": {"type": "string"},
+                    "view": {"type": ["string", "null"]},
+                    "version": {"type": "integer", "minimum": 1},
+                    "content_hash": _HEX64,
+                    "checksum_tree": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["algorithm", "leaves", "root"],
+                        "properties": {
+                            "algorithm": {"const": "rfc9162-sha256"},
+                            "leaves": {"type": "integer"},
+                            "root": _HEX64,
+                        },
+                    },
+                },
+            },
+        },
+        "transforms": {"type": "array", "minItems": 3, "items": _STEP},
+        "random_seed": {"type": "integer"},
+        "libraries": {"type": "object", "additionalProperties": {"type": "string"}},
+        "policy": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["policy", "version", "source_hash", "mode", "outcome", "reason_codes"],
+                "properties": {
+                    "policy": {"type": "string"},
+                    "version": {"type": "integer"},
+                    "source_hash": _HEX64,
+                    "mode": {"enum": ["enforce", "monitor"]},
+                    "outcome": {"enum": ["allow", "deny"]},
+                    "reason_codes": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+        "minimization": {"type": "array", "items": {"type": "object"}},
+        "jit_grant": {"type": ["object", "null"]},
+        "outputs": {
+            "oneOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": [
+                        "metric",
+                        "nodes",
+                        "values",
+                        "edges_digest",
+                        "edge_count",
+                        "result_digest",
+                        "tolerance",
+                    ],
+                    "properties": {
+                        "metric": {"type": "string"},
+                        "nodes": {"type": "array", "items": {"type": "string"}},
+                        "values": {"type": "object", "additionalProperties": {"type": "number"}},
+                        "edges_digest": _HEX64,
+                        "edge_count": {"type": "integer"},
+                        "result_digest": _HEX64,
+                        "tolerance": {"type": "number", "minimum": 0},
+                    },
+                },
+            ]
+        },
+    },
+}
+_validator = jsonschema.Draft202012Validator(MANIFEST_SCHEMA)
+
+
+class ManifestInvalid(ValueError):
+    pass
+
+
+def validate(manifest: Any) -> None:
+    errors = sorted(_validator.iter_errors(manifest), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        e = errors[0]
+        where = "/".join(map(str, e.absolute_path)) or "(root)"
+        raise ManifestInvalid(f"{where}: {e.message}")
+
+
+def libraries() -> dict[str, str]:
+    return {name: metadata.version(name) for name in LIBRARIES}
+
+
+def root_of(hashes: list[bytes]) -> bytes:
+    """RFC 9162 MTH over ready leaf hashes (bottom-up, carrying the odd node up)."""
+    if not hashes:
+        return EMPTY_ROOT
+    level = hashes
+    while len(level) > 1:
+        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+def checksum_tree(graph: dict[str, Any]) -> dict[str, Any]:
+    """Merkle tree over the canonical dataset: the attribute classes, then each node, then
+    each edge, one leaf each. A verifier that recomputes the root has checked every record."""
+    leaves = [leaf_hash(canonicalize(graph["attributes"]))]
+    leaves += [leaf_hash(canonicalize(n)) for n in graph["nodes"]]
+    leaves += [leaf_hash(canonicalize(e)) for e in graph["edges"]]
+    return {"algorithm": "rfc9162-sha256", "leaves": len(leaves), "root": root_of(leaves).hex()}
+
+
+def transforms_for(spec: dict[str, Any], dataset: str, view: str | None) -> list[dict[str, Any]]:
+    """The transform chain of a (validated, view-merged) query spec, in execution order."""
+    metric_params: dict[str, Any] = {"name": spec["metric"]}
+    if spec["metric"] == "shortest_paths":
+        metric_params["target"] = spec["target"]
+    if spec["metric"] == "pagerank":
+        metric_params |= {"alpha": 0.85, "tol": 1e-9}
+    chain = [
+        {"op": "source", "params": {"dataset": dataset, "view": view}},
+        {"op": "seeds", "params": {"ids": list(spec["seeds"])}},
+        {
+            "op": "expand",
+            "params": {"hops": spec["hops"], "node_filter": spec["node_filter"], "edge_filter": spec["edge_filter"]},
+        },
+        {"op": "metric", "params": metric_params},
+    ]
+    if spec.get("top_k") is not None or spec.get("offset"):
+        chain.append({"op": "rank", "params": {"top_k": spec.get("top_k"), "offset": spec.get("offset", 0)}})
+    if spec["fields"]:
+        chain.append({"op": "select", "params": {"fields": list(spec["fields"])}})
+    return chain
+
+
+def spec_from_transforms(transforms: list[dict[str, Any]]) -> dict[str, Any]:
+    """Inverse of ``transforms_for``: the engine spec a replay runs."""
+    spec: dict[str, Any] = {"node_filter": {}, "edge_filter": {}, "fields": [], "offset": 0, "hops": 1}
+    for step in transforms:
+        p = step["params"]
+        if step["op"] == "seeds":
+            spec["seeds"] = list(p["ids"])
+        elif step["op"] == "expand":
+            spec |= {"hops": p["hops"], "node_filter": p["node_filter"], "edge_filter": p["edge_filter"]}
+        elif step["op"] == "metric":
+            spec["metric"] = p["name"]
+            if "target" in p:
+                spec["target"] = p["target"]
+        elif step["op"] == "rank":
+            spec["top_k"], spec["offset"] = p["top_k"], p["offset"]
+        elif step["op"] == "select":
+            spec["fields"] = list(p["fields"])
+    return spec
+
+
+def edges_digest(edges: list[tuple[str, str]]) -> str:
+    return hashlib.sha256(canonicalize([list(e) for e in edges])).hexdigest()
+
+
+def outputs_for(
+    metric: str, nodes: list[str], values: dict[str, float], edges: list[tuple[str, str]], result: Any
+) -> dict[str, Any]:
+    return {
+        "metric": metric,
+        "nodes": list(nodes),
+        "values": {n: values[n] for n in nodes if n in values},
+        "edges_digest": edges_digest(edges),
+        "edge_count": len(edges),
+        "result_digest": digest(result),
+        "tolerance": TOLERANCES[metric],
+    }

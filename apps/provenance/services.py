@@ -1,0 +1,307 @@
+"""PCQ writes: sign a manifest for every executed query, verify it (attest → replay →
+compare), have the witness co-sign a match, and append it to the transparency log."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.core.services import audit_record
+from apps.core.tenancy import require_current_tenant
+from apps.graphs.models import DatasetVersion
+from apps.policy_studio.models import Decision, QueryRun
+
+from . import attest, witness
+from .keys import public_keys, signer
+from .models import LogCheckpoint, LogLeaf, LogNode, Manifest, Verification, WitnessedEntry
+from .pcq import bundle, checkpoint, manifest, merkle
+from .pcq.canonical import canonicalize, digest
+from .verifier import verify_manifest
+
+_trees_lock = threading.Lock()
+_trees: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+
+def input_checksum(version: DatasetVersion) -> dict[str, Any]:
+    """The Merkle checksum tree of a dataset version (computed once per process per version)."""
+    with _trees_lock:
+        if version.content_hash in _trees:
+            return _trees[version.content_hash]
+    tree = manifest.checksum_tree(DatasetVersion.unpack(version.graph_blob))
+    with _trees_lock:
+        _trees[version.content_hash] = tree
+        while len(_trees) > 32:
+            _trees.popitem(last=False)
+    return tree
+
+
+def manifest_body(run: QueryRun, execution: Any, steps: list[Any]) -> dict[str, Any]:
+    version = run.dataset_version
+    decisions = Decision.objects.filter(query_run=run).select_related("policy_version__policy")
+    return {
+        "schema": manifest.SCHEMA_ID,
+        "kind": "execution",
+        "tenant": run.tenant.slug,
+        "query_run": run.pk,
+        "inputs": [
+            {
+                "dataset": version.dataset.slug,
+                "view": run.view.slug if run.view else None,
+                "version": version.number,
+                "content_hash": version.content_hash,
+                "checksum_tree": input_checksum(version),
+            }
+        ],
+        "transforms": manifest.transforms_for(run.spec, version.dataset.slug, run.view.slug if run.view else None),
+        "random_seed": run.spec.get("random_seed", 7),
+        "libraries": manifest.libraries(),
+        "policy": [
+            {
+                "policy": d.policy_version.policy.slug,
+                "version": d.policy_version.number,
+                "source_hash": d.policy_version.source_hash,
+                "mode": d.mode,
+                "outcome": d.outcome,
+                "reason_codes": d.reason_codes,
+            }
+            for d in decisions
+            if d.policy_version is not None
+        ],
+        "minimization": [s.as_dict() for s in steps],
+        "jit_grant": None,
+        "outputs": manifest.outputs_for(
+            run.spec["metric"], execution.nodes, execution.values, execution.edges, run.result
+        ),
+    }
+
+
+def manifest_create(run: QueryRun, execution: Any, steps: list[Any]) -> Manifest:
+    """Build, validate and sign the manifest of an executed query. Runs inside the
+    pipeline's transaction, so a query result never exists without its manifest."""
+    body = manifest_body(run, execution, steps)
+    manifest.validate(body)
+    executor = signer("executor")
+    row = Manifest.objects.create(
+        query_run=run,
+        body=body,
+        digest=digest(body),
+        signature=executor.sign(canonicalize(body)),
+        executor_key_id=executor.key_id,
+    )
+    audit_record(
+        "manifest.signed", target=row, payload={"query_run": run.pk, "digest": row.digest, "key_id": executor.key_id}
+    )
+    return row
+
+
+def verification_request(manifest_row: Manifest) -> Verification:
+    """Queue a verification of ``manifest_row`` (the Celery task runs after commit)."""
+    from .tasks import verify
+
+    with transaction.atomic():
+        v = Verification.objects.create(manifest=manifest_row)
+        tenant_id, vid = manifest_row.tenant_id, v.pk
+        transaction.on_commit(lambda: verify.delay(tenant_id, vid))
+    return v
+
+
+def verification_run(verification_id: int) -> Verification:
+    """Attest the verifier, replay, and on a match attest the witness, co-sign and log.
+    Idempotent: a verification that already finished is returned unchanged."""
+    claimed = Verification.objects.filter(pk=verification_id, claimed_at__isnull=True).update(claimed_at=timezone.now())
+    v = Verification.objects.select_related("manifest__query_run__dataset_version").get(pk=verification_id)
+    if not claimed:
+        return v
+    nonce = v.manifest.digest
+    evidence, result = attest.attest("verifier", nonce)
+    v.verifier_evidence, v.verifier_result = evidence, result
+    if result["status"] != "affirming":
+        return _finish(
+            v,
+            Verification.Status.ATTESTATION_FAILED,
+            "The verifier's attestation was not affirming: " + "; ".join(result["reasons"]),
+        )
+    from apps.policy_studio.pipeline import tenant_key
+
+    graph_doc = DatasetVersion.unpack(v.manifest.query_run.dataset_version.graph_blob)
+    outcome, replay_ms = verify_manifest(v.manifest.body, graph_doc, tenant_key("minimize"))
+    v.diff, v.replay_ms = outcome["diff"], round(replay_ms, 3)
+    if outcome["verdict"] != "match":
+        return _finish(v, outcome["verdict"], outcome["message"])
+    w_evidence, w_result = attest.attest("witness", nonce)
+    v.witness_evidence, v.witness_result = w_evidence, w_result
+    if w_result["status"] != "affirming":
+        return _finish(
+            v,
+            Verification.Status.ATTESTATION_FAILED,
+            "Replay matched, but the witness's attestation was not affirming, so nothing was witnessed or logged: "
+            + "; ".join(w_result["reasons"]),
+        )
+    verified_at = datetime.now(UTC).isoformat(timespec="seconds")
+    payload = witness.statement(
+        manifest_digest=nonce,
+        query_run=v.manifest.query_run_id,
+        tenant=require_current_tenant().slug,
+        verified_at=verified_at,
+        verifier_evidence=evidence,
+        witness_evidence=w_evidence,
+    )
+    env = witness.cosign(payload, signer("verifier"), signer("witness"))
+    with transaction.atomic():
+        index = log_append(canonicalize(env))
+        entry = WitnessedEntry.objects.create(
+            verification=v, envelope=env, envelope_digest=digest(env), leaf_index=index
+        )
+        audit_record(
+            "pcq.witnessed", target=entry, payload={"manifest": nonce, "leaf_index": index, "verification": v.pk}
+        )
+        return _finish(v, Verification.Status.MATCH, outcome["message"])
+
+
+def _finish(v: Verification, status: str, message: str) -> Verification:
+    v.status, v.message, v.finished_at = status, message, timezone.now()
+    with transaction.atomic():
+        v.save()
+        audit_record(
+            "pcq.verified",
+            target=v,
+            payload={
+                "manifest": v.manifest.digest,
+                "status": status,
+                "attestation": (v.verifier_result or {}).get("status"),
+                "mode": "sim",
+            },
+        )
+    return v
+
+
+# --- The transparency log -----------------------------------------------------------------
+
+
+class _DbNodes:
+    """Reads perfect-subtree hashes from LogNode, remembering what it has read."""
+
+    def __init__(self, pending: dict[tuple[int, int], bytes] | None = None) -> None:
+        self.cache: dict[tuple[int, int], bytes] = dict(pending or {})
+
+    def get(self, level: int, position: int) -> bytes:
+        key = (level, position)
+        if key not in self.cache:
+            self.cache[key] = bytes.fromhex(LogNode.objects.get(level=level, position=position).hash)
+        return self.cache[key]
+
+
+def _lock_log() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(727274)")
+
+
+def log_size() -> int:
+    last = LogLeaf.objects.order_by("-index").values_list("index", flat=True).first()
+    return 0 if last is None else last + 1
+
+
+def log_append(data: bytes) -> int:
+    """Append one leaf, its completed subtrees and a new signed checkpoint; returns the index.
+    Must run inside a transaction; appends are serialised by an advisory lock on PostgreSQL."""
+    _lock_log()
+    index = log_size()
+    nodes = _DbNodes()
+    completed = merkle.nodes_completed_by(index, nodes.get, merkle.leaf_hash(data))
+    LogLeaf.objects.create(index=index, leaf_hash=completed[0][2].hex())
+    LogNode.objects.bulk_create([LogNode(level=lv, position=pos, hash=h.hex()) for lv, pos, h in completed])
+    for lv, pos, h in completed:
+        nodes.cache[(lv, pos)] = h
+    size = index + 1
+    root = merkle.subtree_root(nodes.get, 0, size)
+    LogCheckpoint.objects.create(size=size, root_hash=root.hex(), note=checkpoint.sign(size, root, signer("log")))
+    return index
+
+
+def latest_checkpoint() -> LogCheckpoint | None:
+    return LogCheckpoint.objects.order_by("-size").first()
+
+
+def inclusion_proof(index: int, size: int) -> list[str]:
+    return [h.hex() for h in merkle.inclusion_proof(_DbNodes().get, index, size)]
+
+
+def consistency_proof(old: int, new: int) -> list[str]:
+    return [h.hex() for h in merkle.consistency_proof(_DbNodes().get, old, new)]
+
+
+def log_audit() -> list[str]:
+    """Recompute the whole log from the stored envelopes and report every discrepancy:
+    altered envelopes, leaves, interior nodes, checkpoints (roots or signatures)."""
+    problems: list[str] = []
+    leaves = {leaf.index: leaf.leaf_hash for leaf in LogLeaf.objects.order_by("index")}
+    entries = {e.leaf_index: e for e in WitnessedEntry.all_tenants.order_by("leaf_index")}
+    tree = merkle.MemoryTree()
+    for index in range(len(leaves)):
+        entry = entries.get(index)
+        if index not in leaves:
+            problems.append(f"leaf {index} is missing")
+            break
+        if entry is None:
+            problems.append(f"leaf {index} has no witnessed entry")
+            tree.append(b"")
+            continue
+        data = canonicalize(entry.envelope)
+        if digest(entry.envelope) != entry.envelope_digest:
+            problems.append(f"leaf {index}: the stored envelope was altered (digest mismatch)")
+        if merkle.leaf_hash(data).hex() != leaves[index]:
+            problems.append(f"leaf {index}: the leaf hash does not match its envelope (leaf or envelope altered)")
+        tree.append(data)
+    for node in LogNode.objects.all():
+        expected = tree.nodes.get((node.level, node.position))
+        if expected is not None and expected.hex() != node.hash:
+            problems.append(f"interior node {node.level}/{node.position} was altered")
+    log_key = signer("log").public
+    for cp in LogCheckpoint.objects.order_by("size"):
+        try:
+            parsed = checkpoint.parse_and_verify(cp.note, log_key)
+        except checkpoint.CheckpointError as exc:
+            problems.append(f"checkpoint at size {cp.size}: {exc}")
+            continue
+        if parsed.size != cp.size or parsed.root.hex() != cp.root_hash:
+            problems.append(f"checkpoint at size {cp.size}: the stored root differs from the signed note")
+        if cp.size <= tree.size and tree.root(cp.size).hex() != parsed.root.hex():
+            problems.append(f"checkpoint at size {cp.size}: the signed root does not match the recomputed tree")
+    return problems
+
+
+# --- Evidence bundles ---------------------------------------------------------------------
+
+
+def evidence_bundle(entry: WitnessedEntry) -> bytes:
+    v = entry.verification
+    m = v.manifest
+    cp = latest_checkpoint()
+    assert cp is not None
+    return bundle.build(
+        {
+            "manifest.json": {"manifest": m.body, "signature": m.signature, "key_id": m.executor_key_id},
+            "envelope.json": entry.envelope,
+            "attestation.json": {
+                "mode": "sim",
+                "verifier": {"evidence": v.verifier_evidence, "result": v.verifier_result},
+                "witness": {"evidence": v.witness_evidence, "result": v.witness_result},
+                "reference_values": attest.reference_values(),
+            },
+            "inclusion-proof.json": {
+                "leaf_index": entry.leaf_index,
+                "tree_size": cp.size,
+                "leaf_hash": merkle.leaf_hash(canonicalize(entry.envelope)).hex(),
+                "hashes": inclusion_proof(entry.leaf_index, cp.size),
+            },
+            "checkpoint.txt": cp.note,
+            "inputs.json": m.body["inputs"],
+            "keys.json": public_keys(),
+        }
+    )

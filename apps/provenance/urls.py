@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.EvidenceListView.as_view(), name="evidence"),
+    path("compile/", views.ProvenanceCompileView.as_view(), name="prov-compile"),
+    path("<int:pk>/", views.EvidenceDetailView.as_view(), name="evidence-detail"),
+    path("<int:pk>/bundle.tar.gz", views.EvidenceBundleView.as_view(), name="evidence-bundle"),
+]
