@@ -21,6 +21,7 @@ help:
 	@echo "make lint    - ruff check and format check"
 	@echo "make check   - migrations, deploy checks and OpenAPI schema validation"
 	@echo "make bench-lac - LAC overhead, ABAC vs cedarpy, simulation speed (JSON)"
+	@echo "make bench-pcq - manifest signing, replay by graph size, log appends, proofs at 10^6 leaves (JSON)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -76,3 +77,7 @@ coverage: migrate
 # After an intended change to the verifier or witness code: new reference measurements.
 attest-update: $(STAMP)
 	$(PY) manage.py attest_preflight --update
+
+bench-pcq: $(STAMP)
+	@$(PY) manage.py migrate --noinput -v0
+	@$(PY) manage.py bench_pcq 2>/dev/null

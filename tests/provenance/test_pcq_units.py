@@ -130,3 +130,13 @@ def test_attestation_appraisal() -> None:
         ]
         == "contraindicated"
     )
+
+
+def test_published_schema_matches_the_code() -> None:
+    import json
+    from pathlib import Path
+
+    from apps.provenance.pcq.manifest import MANIFEST_SCHEMA
+
+    published = Path(__file__).resolve().parents[2] / "docs" / "pcq-manifest.schema.json"
+    assert json.loads(published.read_text()) == MANIFEST_SCHEMA
