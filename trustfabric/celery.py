@@ -13,6 +13,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
+    "jit-sweep-every-minute": {"task": "jit.sweep_all", "schedule": 60.0},
     "audit-chain-verify-nightly": {
         "task": "core.audit_chain_verify_all",
         "schedule": crontab(hour=2, minute=17),

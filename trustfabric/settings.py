@@ -45,8 +45,8 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.graphs",
     "apps.policy_studio",
-    "apps.provenance",
-    "apps.jit_approvals",
+    "apps.provenance.apps.ProvenanceConfig",
+    "apps.jit_approvals.apps.JitApprovalsConfig",
     "apps.zk_proofs",
     "apps.tenant_rollups",
 ]
@@ -202,6 +202,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "DataClassEnum": "apps.graphs.models.DATA_CLASS_CHOICES",
+        "QueryRunStatusEnum": "apps.policy_studio.models.QueryRun.Status",
+        "AccessRequestStatusEnum": "apps.jit_approvals.models.AccessRequest.Status",
+        "VerificationStatusEnum": "apps.provenance.models.Verification.Status",
+    },
 }
 
 # --- Celery ----------------------------------------------------------------------------
@@ -235,6 +241,9 @@ SLACK_BOT_TOKEN = env.str("SLACK_BOT_TOKEN", default="")
 SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")
 SLACK_API_URL = env.str("SLACK_API_URL", default="https://slack.com/api/")
 SLACK_ENABLED = bool(SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET)
+# Where approval requests go: "dm" (each approver with a verified Slack link) or "channel".
+SLACK_APPROVALS_MODE = env.str("SLACK_APPROVALS_MODE", default="dm")
+SLACK_APPROVALS_CHANNEL = env.str("SLACK_APPROVALS_CHANNEL", default="")
 
 # --- Security (production profile) ------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

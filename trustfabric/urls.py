@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/", include("trustfabric.api_urls")),
     path("data/", include("apps.graphs.urls")),
     path("evidence/", include("apps.provenance.urls")),
+    path("jit/", include("apps.jit_approvals.urls")),
     path("", include("apps.policy_studio.urls")),
     path("", include("apps.core.urls")),
 ]

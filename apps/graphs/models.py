@@ -37,6 +37,8 @@ class Dataset(TenantOwnedModel):
     class Meta:
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["tenant", "slug"], name="uniq_dataset_slug")]
+        # Object permission (django-guardian): may approve just-in-time access to this dataset.
+        permissions = [("approve_access", "Can approve just-in-time access")]
 
     def __str__(self) -> str:
         return self.name

@@ -92,6 +92,10 @@ class QueryRun(TenantOwnedModel):
     lac_overhead_us = models.PositiveIntegerField(default=0)
     execution_ms = models.FloatField(default=0)
     audit_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    # The just-in-time grant the query ran under (apps.jit_approvals.AccessGrant id), and,
+    # for a JIT_REQUIRED denial, the policy's JIT rule a request would go through.
+    jit_grant_id = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
+    jit_rule = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

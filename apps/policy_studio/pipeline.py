@@ -33,7 +33,7 @@ from apps.graphs.query_spec import QuerySpecError, validate_query_spec
 from .compiled import compiled
 from .lac import constraints as lac_constraints
 from .lac import minimize as lac_minimize
-from .lac.engine import Context, Resource, Subject, constraint_applies, evaluate_access
+from .lac.engine import Context, GrantFacts, Resource, Subject, constraint_applies, evaluate_access
 from .lac.language import CompiledPolicy
 from .models import Decision, PolicyVersion, QueryRun, SubjectAttributes
 
@@ -44,6 +44,9 @@ query_run_executed = django.dispatch.Signal()
 # Sent after commit for every stored run, executed or denied (sender=QueryRun class, run_id=int).
 query_run_completed = django.dispatch.Signal()
 EXPOSURE_WINDOW = timedelta(hours=24)
+# Callables (user, now) -> iterable of GrantFacts: the subject's active just-in-time grants.
+# The JIT app registers one in its AppConfig.ready; expiry is checked here, at plan time.
+grant_providers: list[Any] = []
 
 
 def tenant_key(purpose: str) -> bytes:
@@ -170,6 +173,8 @@ class PolicyOutcome:
     codes: list[str] = field(default_factory=list)
     sentences: list[str] = field(default_factory=list)  # why it was denied
     basis: str = ""  # which access rule allowed it, if one did
+    grant_id: int | None = None
+    jit_rule: str | None = None
     violations: list[dict[str, Any]] = field(default_factory=list)
     elapsed_us: int = 0
 
@@ -203,6 +208,7 @@ def decide_before_execution(
     context: Context | dict[str, Any],
     facts: lac_constraints.PlanFacts,
     view_violations: list[dict[str, Any]],
+    grants: tuple[GrantFacts, ...] = (),
 ) -> list[PolicyOutcome]:
     """Access rules and plan-time constraints, per policy. Pure given its inputs, so the
     simulator calls it too."""
@@ -210,7 +216,8 @@ def decide_before_execution(
     for version, policy in policies:
         started = time.perf_counter_ns()
         out = PolicyOutcome(version, policy.mode)
-        access = evaluate_access(policy, subject, resource, context)
+        access = evaluate_access(policy, subject, resource, context, grants)
+        out.grant_id, out.jit_rule = access.grant_id, access.jit_rule
         out.codes += access.codes
         out.basis = " ".join(access.sentences) if access.allowed else ""
         if view_violations:
@@ -295,7 +302,8 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
     policies = active_policies()
     facts = plan_facts(prepared)
     facts.estimate()
-    outcomes = decide_before_execution(policies, subject, resource, context, facts, prepared.view_violations)
+    grants = tuple(g for provider in grant_providers for g in provider(actor, now))
+    outcomes = decide_before_execution(policies, subject, resource, context, facts, prepared.view_violations, grants)
     if not policies:
         outcomes = [
             PolicyOutcome(
@@ -375,7 +383,18 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
         },
         "observed": _mask_observed(observed),
         "view_violations": prepared.view_violations,
+        "grants": [
+            {
+                "id": g.id,
+                "rule_id": g.rule_id,
+                "dataset": g.dataset,
+                "data_classes": sorted(g.data_classes),
+                "purpose": g.purpose,
+            }
+            for g in grants
+        ],
     }
+    used_grant = next((o.grant_id for o in outcomes if o.allowed and o.grant_id and o.mode == "enforce"), None)
     overhead_us = sum(o.elapsed_us for o in outcomes)
     result_digest = (
         hashlib.sha256(json.dumps(result, sort_keys=True, separators=(",", ":")).encode()).hexdigest() if result else ""
@@ -396,6 +415,8 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
             facts=masked_facts,
             lac_overhead_us=overhead_us,
             execution_ms=round(execution_ms, 3),
+            jit_grant_id=used_grant,
+            jit_rule=next((o.jit_rule for o in outcomes if o.jit_rule and "JIT_REQUIRED" in o.codes), ""),
             created_at=now,
         )
         decisions = [
@@ -430,6 +451,7 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
                     for d, o in zip(decisions, outcomes, strict=True)
                 ],
                 "result_digest": result_digest,
+                "jit_grant": used_grant,
             },
         )
         QueryRun.objects.filter(pk=run.pk).update(audit_seq=event.seq)

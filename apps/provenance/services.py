@@ -73,10 +73,30 @@ def manifest_body(run: QueryRun, execution: Any, steps: list[Any]) -> dict[str, 
             if d.policy_version is not None
         ],
         "minimization": [s.as_dict() for s in steps],
-        "jit_grant": None,
+        "jit_grant": _grant_summary(run.jit_grant_id),
         "outputs": manifest.outputs_for(
             run.spec["metric"], execution.nodes, execution.values, execution.edges, run.result
         ),
+    }
+
+
+def _grant_summary(grant_id: int | None) -> dict[str, Any] | None:
+    """The JIT grant a query ran under: its id, the bound reason's hash, who approved it how."""
+    if grant_id is None:
+        return None
+    from apps.jit_approvals.models import AccessGrant
+
+    grant = AccessGrant.objects.select_related("request").get(pk=grant_id)
+    return {
+        "id": grant.pk,
+        "request": grant.request_id,
+        "reason_sha256": grant.reason_sha256,
+        "starts_at": grant.starts_at.isoformat(),
+        "expires_at": grant.expires_at.isoformat(),
+        "approvals": [
+            {"approver": a.approver.get_username(), "channel": a.channel, "at": a.created_at.isoformat()}
+            for a in grant.request.approvals.select_related("approver").order_by("created_at")
+        ],
     }
 
 

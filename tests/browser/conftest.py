@@ -58,3 +58,6 @@ def sign_in(page: Any, username: str, password: str) -> None:
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
+
+
+from tests.jit.conftest import jit_world, slack, smtp  # noqa: E402, F401  (fixtures for JIT browser tests)

@@ -22,7 +22,10 @@ def test_evidence_page_and_offline_bundle(page, tenant_a, tmp_path) -> None:
     load_calls_demo(tenant_a, user)
     sign_in(page, "auditor-analyst", "correct horse battery staple")
     page.click("nav >> text=Queries")
-    page.fill("#id_spec", '{"dataset": "calls-demo", "seeds": ["grp12-0"], "hops": 2, "metric": "pagerank", "fields": ["city"], "purpose": "investigation", "reason": "case 7"}')
+    page.fill(
+        "#id_spec",
+        '{"dataset": "calls-demo", "seeds": ["grp12-0"], "hops": 2, "metric": "pagerank", "fields": ["city"], "purpose": "investigation", "reason": "case 7"}',
+    )
     page.click("button:has-text('Run query')")
     page.wait_for_selector("[data-status=allowed]")
     run_id = page.url.rstrip("/").split("/")[-1]
@@ -41,6 +44,12 @@ def test_evidence_page_and_offline_bundle(page, tenant_a, tmp_path) -> None:
     bundle = tmp_path / "evidence.tar.gz"
     download.value.save_as(bundle)
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "apps.provenance.offline", "verify", str(bundle)], cwd=ROOT, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "apps.provenance.offline", "verify", str(bundle)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "VERIFIED (attestation mode: sim)" in result.stdout

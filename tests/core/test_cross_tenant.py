@@ -66,6 +66,42 @@ def _witnessed(tenant: Any, owner: Any) -> dict[str, str]:
     return names
 
 
+def _jit(tenant: Any, owner: Any) -> dict[str, str]:
+    """A pending JIT request and an approved one (with its grant) in A."""
+    from guardian.shortcuts import assign_perm
+
+    from apps.core.models import Role
+    from apps.graphs.models import Dataset
+    from apps.jit_approvals import services as jit
+    from apps.policy_studio.models import SubjectAttributes
+    from tests.conftest import member
+
+    _lac(tenant, owner)
+    approvers = [member(tenant, f"sup-{i}", Role.APPROVER) for i in range(2)]
+    with tenant_context(tenant):
+        dataset = Dataset.objects.get(slug="calls-demo")
+        for user in approvers:
+            SubjectAttributes.objects.create(user=user, groups=["supervisors"])
+            assign_perm("graphs.approve_access", user, dataset)
+        asked = {
+            "dataset_slug": "calls-demo",
+            "data_classes": ["P0"],
+            "purpose": "investigation",
+            "reason": "a-secret-token reason",
+            "duration_minutes": 30,
+        }
+        jit.request_create(requester=owner, roles=frozenset({"analyst"}), **asked)
+        approved = jit.request_create(requester=owner, roles=frozenset({"analyst"}), **asked)
+        for user in approvers:
+            jit.decide(request_id=approved.pk, approver=user, decision="approve", channel="web")
+        return {"pk": str(approved.pk), "grant": str(approved.grant.pk)}
+
+
+def _jit_grant(tenant: Any, owner: Any) -> dict[str, str]:
+    names = _jit(tenant, owner)
+    return {"pk": names["grant"]}
+
+
 # route name (or its prefix) -> builds objects in tenant A, returns the URL kwargs naming them
 CASES: dict[str, Callable[[Any, Any], dict[str, str]]] = {
     "tenant": lambda tenant, owner: {"slug": tenant.slug},
@@ -89,6 +125,9 @@ CASES: dict[str, Callable[[Any, Any], dict[str, str]]] = {
     "api-pcq-keys": _witnessed,
     "api-pcq-schema": lambda tenant, owner: {},
     "api-pcq-compile": _lac,
+    "jit-request-api": _jit,
+    "jit-grant-api": _jit_grant,
+    "api-jit-metrics": _jit,
 }
 # What must not appear in another tenant's answers.
 SECRETS = ("agency-a", "a-secret-token", "test.secret-a", "calls-demo", "investigations", "identities", "grp12-0")

@@ -22,9 +22,23 @@ def resource(*classes: str, age: int = 1) -> Resource:
 def test_allow_needs_every_touched_class_listed() -> None:
     analyst = Subject("a", frozenset({"analyst"}))
     assert evaluate_access(POLICY, analyst, resource("P2", "P3"), NOON).allowed
-    denied = evaluate_access(POLICY, analyst, resource("P2", "P0"), NOON)
+    fraud = Context("fraud", NOON.now)  # no JIT path for this purpose
+    denied = evaluate_access(POLICY, analyst, resource("P2", "P0"), fraud)
     assert not denied.allowed and "CONDITION_FAILED:data_class" in denied.codes
     assert "query touches P0" in denied.sentences[0]
+
+
+def test_jit_rule_needs_a_matching_grant() -> None:
+    from apps.policy_studio.lac.engine import GrantFacts
+
+    analyst = Subject("a", frozenset({"analyst"}))
+    needs = evaluate_access(POLICY, analyst, resource("P0", "P2"), NOON)
+    assert needs.codes == ["JIT_REQUIRED", "rule:identities-with-approval"] and "two approvers" in needs.sentences[0]
+    grant = GrantFacts(7, "identities-with-approval", "calls-demo", frozenset({"P0", "P1", "P2"}), "investigation")
+    allowed = evaluate_access(POLICY, analyst, resource("P0", "P2"), NOON, (grant,))
+    assert allowed.allowed and allowed.grant_id == 7 and "jit:7" in allowed.codes
+    wider = evaluate_access(POLICY, analyst, resource("P0", "P3"), NOON, (grant,))  # P3 not in the grant
+    assert not wider.allowed and wider.codes[0] == "JIT_REQUIRED"
 
 
 def test_clearance_and_group_unlock_identities() -> None:

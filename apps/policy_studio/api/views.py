@@ -124,6 +124,18 @@ class QueryRunViewSet(TenantReadOnlyViewSet):
                         "reason_codes": run.reason_codes,
                         "violations": [v for d in run.decisions.all() for v in d.violations],
                         "audit_seq": run.audit_seq,
+                        **(
+                            {
+                                "request_access": {
+                                    "run": run.pk,
+                                    "rule": run.jit_rule,
+                                    "url": f"/jit/?run={run.pk}",
+                                    "api": "/api/jit/requests/",
+                                }
+                            }
+                            if "JIT_REQUIRED" in run.reason_codes
+                            else {}
+                        ),
                     },
                 },
                 status=status.HTTP_403_FORBIDDEN,

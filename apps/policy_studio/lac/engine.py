@@ -62,12 +62,33 @@ class Context:
         return {"purpose": self.purpose, "hour": self.now.hour, "weekday": WEEKDAYS[self.now.weekday()]}
 
 
+@dataclass(frozen=True)
+class GrantFacts:
+    """An active just-in-time grant held by the subject (expiry already checked at plan time)."""
+
+    id: int
+    rule_id: str
+    dataset: str
+    data_classes: frozenset[str]
+    purpose: str
+
+    def covers(self, rule_id: str, r: Resource, purpose: str) -> bool:
+        return (
+            self.rule_id == rule_id
+            and self.dataset == r.dataset
+            and self.purpose == purpose
+            and r.data_classes <= self.data_classes
+        )
+
+
 @dataclass
 class AccessResult:
     allowed: bool
     codes: list[str]
     sentences: list[str]
     matched: list[str] = field(default_factory=list)
+    grant_id: int | None = None
+    jit_rule: str | None = None
 
 
 def _failures(rule: Rule, s: Subject, r: Resource, c: dict[str, Any]) -> list[tuple[str, str]]:
@@ -111,7 +132,9 @@ def _failures(rule: Rule, s: Subject, r: Resource, c: dict[str, Any]) -> list[tu
     return fails
 
 
-def evaluate_access(policy: CompiledPolicy, s: Subject, r: Resource, ctx: Context | dict[str, Any]) -> AccessResult:
+def evaluate_access(
+    policy: CompiledPolicy, s: Subject, r: Resource, ctx: Context | dict[str, Any], grants: tuple[GrantFacts, ...] = ()
+) -> AccessResult:
     c = ctx.as_dict() if isinstance(ctx, Context) else ctx
     for rule in policy.deny:
         if not _failures(rule, s, r, c):
@@ -124,6 +147,29 @@ def evaluate_access(policy: CompiledPolicy, s: Subject, r: Resource, ctx: Contex
             return AccessResult(True, [f"rule:{rule.id}"], [f"Allowed by rule “{rule.id}”."], [rule.id])
         if closest is None or len(fails) < closest[0]:
             closest = (len(fails), rule, fails)
+    for jit in policy.jit:
+        if _failures(jit, s, r, c):  # type: ignore[arg-type]
+            continue
+        grant = next((g for g in grants if g.covers(jit.id, r, c["purpose"])), None)
+        if grant is not None:
+            return AccessResult(
+                True,
+                [f"rule:{jit.id}", f"jit:{grant.id}"],
+                [f"Allowed by rule “{jit.id}” under just-in-time grant #{grant.id}."],
+                [jit.id],
+                grant_id=grant.id,
+                jit_rule=jit.id,
+            )
+        who = "two approvers" if jit.approvers == 2 else "one approver"
+        return AccessResult(
+            False,
+            ["JIT_REQUIRED", f"rule:{jit.id}"],
+            [
+                f"This needs just-in-time approval under rule “{jit.id}”: request access with a reason; {who} must approve."
+            ],
+            [jit.id],
+            jit_rule=jit.id,
+        )
     if closest is None:
         return AccessResult(False, ["NO_MATCHING_ALLOW"], ["No rule in this policy allows any access (default deny)."])
     _, rule, fails = closest

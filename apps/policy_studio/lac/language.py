@@ -114,6 +114,28 @@ POLICY_SCHEMA: dict[str, Any] = {
                 },
             },
         },
+        "jit": {
+            "type": "array",
+            "maxItems": 100,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["id", "when"],
+                "properties": {
+                    "id": _ID,
+                    "description": {"type": "string"},
+                    "when": CONDITION_SCHEMA,
+                    "approvers": {"enum": [1, 2]},
+                    "approver_groups": _STRINGS,
+                    "fallback_groups": _STRINGS,
+                    "max_wait_minutes": {"type": "integer", "minimum": 1, "maximum": 10080},
+                    "reminder_minutes": {"type": "integer", "minimum": 1},
+                    "escalate_after_minutes": {"type": "integer", "minimum": 1},
+                    "max_grant_minutes": {"type": "integer", "minimum": 1, "maximum": 43200},
+                    "high_risk": {"type": "boolean"},
+                },
+            },
+        },
         "minimize": {
             "type": "array",
             "maxItems": 200,
@@ -192,6 +214,27 @@ class MinimizeRule:
 
 
 @dataclass(frozen=True)
+class JitRule:
+    """An allow rule that also needs a just-in-time grant: matching it without a grant is a
+    denial with a "request access" path; with an active grant for the scope it allows."""
+
+    id: str
+    when: dict[str, Any]
+    approvers: int = 1
+    approver_groups: tuple[str, ...] = ()
+    fallback_groups: tuple[str, ...] = ()
+    max_wait_minutes: int = 60
+    reminder_minutes: int = 15
+    escalate_after_minutes: int = 30
+    max_grant_minutes: int = 240
+    high_risk: bool = False
+
+    @property
+    def effect(self) -> str:
+        return "allow"
+
+
+@dataclass(frozen=True)
 class CompiledPolicy:
     source_hash: str
     mode: str
@@ -200,6 +243,7 @@ class CompiledPolicy:
     constraints: tuple[Constraint, ...]
     minimize: tuple[MinimizeRule, ...]
     document: dict[str, Any]
+    jit: tuple[JitRule, ...] = ()
 
 
 def _mark_for(root: yaml.Node | None, path: list[Any], *, at_key: bool = False) -> tuple[int, int]:
@@ -271,7 +315,7 @@ def parse(source: str) -> dict[str, Any]:
 
 def _semantic_problems(doc: dict[str, Any], root: yaml.Node) -> list[PolicyProblem]:
     problems = []
-    for section in ("rules", "constraints", "minimize"):
+    for section in ("rules", "constraints", "minimize", "jit"):
         seen: dict[str, int] = {}
         for index, item in enumerate(doc.get(section, [])):
             if item["id"] in seen:
@@ -331,7 +375,29 @@ def compile_policy(source: str) -> CompiledPolicy:
         )
         for m in doc.get("minimize", [])
     )
+    jit = tuple(
+        JitRule(
+            id=j["id"],
+            when=j["when"],
+            approver_groups=tuple(j.get("approver_groups", ())),
+            fallback_groups=tuple(j.get("fallback_groups", ())),
+            **{
+                k: j[k]
+                for k in (
+                    "approvers",
+                    "max_wait_minutes",
+                    "reminder_minutes",
+                    "escalate_after_minutes",
+                    "max_grant_minutes",
+                    "high_risk",
+                )
+                if k in j
+            },
+        )
+        for j in doc.get("jit", [])
+    )
     return CompiledPolicy(
+        jit=jit,
         source_hash=hashlib.sha256(source.encode()).hexdigest(),
         mode=doc["mode"],
         allow=tuple(r for r in rules if r.effect == "allow"),

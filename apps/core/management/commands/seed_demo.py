@@ -86,7 +86,10 @@ class Command(BaseCommand):
 
     def extend_demo(self) -> None:
         """Each capability's demo data (idempotent on its own)."""
+        from apps.jit_approvals import demo as jit_demo
         from apps.policy_studio import demo as lac_demo
 
         for slug, _, _, prefix in TENANTS[:2]:
-            lac_demo.seed(Tenant.objects.get(slug=slug), prefix)
+            tenant = Tenant.objects.get(slug=slug)
+            lac_demo.seed(tenant, prefix)
+            jit_demo.seed(tenant, prefix)

@@ -1,0 +1,371 @@
+"""JIT pages: request form, my requests, approver inbox, request detail (approvals,
+notification attempts, audit trail), grants with revoke, metrics, Slack linking; the e-mail
+action pages; and Slack's interactivity endpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.cache import cache
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from apps.core.errors import DomainError
+from apps.core.models import Role
+from apps.core.permissions import TenantRoleRequiredMixin, has_role
+from apps.core.selectors import audit_trail_for
+from apps.core.services import audit_record
+from apps.core.tenancy import tenant_context
+from apps.policy_studio.models import QueryRun
+
+from . import notify, selectors, services, tasks
+from .forms import AccessRequestForm, SlackLinkForm
+from .models import AccessRequest, SlackIdentity
+
+logger = logging.getLogger("trustfabric.jit")
+REQUESTERS = frozenset({Role.ANALYST, Role.PARTNER, Role.POLICY_AUTHOR, Role.ADMIN})
+GRANT_ADMINS = frozenset({Role.ADMIN, Role.AUDITOR})
+
+
+def after_decision(request_obj: AccessRequest, who: str, decision: str) -> None:
+    tenant_id, rid = request_obj.tenant_id, request_obj.pk
+    transaction.on_commit(lambda: tasks.slack_update.delay(tenant_id, rid, who, decision))
+
+
+class RequestListView(TenantRoleRequiredMixin, View):
+    """My requests, and the form to make one (prefilled from a denied query)."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        initial: dict[str, Any] = {"duration_minutes": 60}
+        run = None
+        if request.GET.get("run", "").isdigit():
+            run = (
+                QueryRun.objects.filter(pk=int(request.GET["run"]), user=request.user)
+                .select_related("dataset_version__dataset")
+                .first()
+            )
+            if run is not None:
+                initial["run"] = run.pk
+        return self._render(request, AccessRequestForm(initial=initial), run=run)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = AccessRequestForm(request.POST)
+        if not form.is_valid():
+            return self._render(request, form, status=400)
+        d = form.cleaned_data
+        try:
+            created = services.request_create(
+                requester=request.user,
+                roles=request.tenant_roles,
+                reason=d["reason"],
+                duration_minutes=d["duration_minutes"],
+                run_id=d.get("run"),
+                dataset_slug=d.get("dataset") or None,
+                data_classes=d.get("data_classes") or None,
+                purpose=d.get("purpose") or None,
+            )
+        except DomainError as exc:
+            return self._render(request, form, status=exc.status, error=exc.message)
+        messages.success(request, f"Request #{created.pk} sent to the approvers.")
+        return redirect("jit-request-detail", pk=created.pk)
+
+    def _render(self, request: HttpRequest, form: AccessRequestForm, status: int = 200, **extra: Any) -> HttpResponse:
+        return render(
+            request,
+            "jit_approvals/requests.html",
+            {"form": form, "requests": selectors.requests_for(request.user), **extra},
+            status=status,
+        )
+
+
+class InboxView(TenantRoleRequiredMixin, View):
+    required_roles = frozenset({Role.APPROVER})
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, "jit_approvals/inbox.html", {"inbox": selectors.inbox_for(request.user)})
+
+
+class RequestDetailView(TenantRoleRequiredMixin, View):
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        obj = get_object_or_404(
+            AccessRequest.objects.select_related("dataset", "requester", "policy_version__policy"), pk=pk
+        )
+        approvers = selectors.eligible_approvers(obj)
+        if not (
+            obj.requester_id == request.user.pk
+            or any(u.pk == request.user.pk for u in approvers)
+            or has_role(request, GRANT_ADMINS)
+        ):
+            return render(
+                request,
+                "error.html",
+                {"status": 404, "error": {"code": "not_found", "message": "Not found."}},
+                status=404,
+            )
+        trail = list(audit_trail_for("jit_approvals.accessrequest", obj.pk))
+        grant = getattr(obj, "grant", None)
+        if grant is not None:
+            trail += list(audit_trail_for("jit_approvals.accessgrant", grant.pk))
+        runs = QueryRun.objects.filter(jit_grant_id=grant.pk).order_by("-created_at") if grant else []
+        return render(
+            request,
+            "jit_approvals/request_detail.html",
+            {
+                "req": obj,
+                "approvals": obj.approvals.select_related("approver"),
+                "approvers": approvers,
+                "can_decide": any(u.pk == request.user.pk for u in approvers)
+                and obj.status == "pending"
+                and not obj.approvals.filter(approver=request.user).exists(),
+                "notifications": obj.notifications.select_related("recipient").prefetch_related("attempt_log"),
+                "grant": grant,
+                "runs": runs,
+                "trail": sorted(trail, key=lambda e: e.seq),
+                "now": timezone.now(),
+            },
+        )
+
+
+class DecideView(TenantRoleRequiredMixin, View):
+    """The web UI's approve/deny buttons (also the confirm step for high-risk Slack approvals)."""
+
+    required_roles = frozenset({Role.APPROVER})
+
+    def post(self, request: HttpRequest, pk: int, decision: str) -> HttpResponse:
+        try:
+            obj = services.decide(
+                request_id=pk,
+                approver=request.user,
+                decision=decision,
+                channel="web",
+                comment=request.POST.get("comment", ""),
+            )
+            after_decision(obj, request.user.get_username(), decision)
+            messages.success(request, f"You {'approved' if decision == 'approve' else 'denied'} request #{pk}.")
+        except DomainError as exc:
+            if exc.status == 404:
+                raise
+            messages.error(request, exc.message)
+        return redirect(request.POST.get("next") if request.POST.get("next", "").startswith("/") else "jit-inbox")
+
+
+class GrantListView(TenantRoleRequiredMixin, View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        grants = selectors.grants()
+        if not has_role(request, GRANT_ADMINS):
+            grants = grants.filter(user=request.user)
+        return render(
+            request,
+            "jit_approvals/grants.html",
+            {"grants": grants, "now": timezone.now(), "can_revoke_all": has_role(request, GRANT_ADMINS)},
+        )
+
+
+class GrantRevokeView(TenantRoleRequiredMixin, View):
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        grants = selectors.grants() if has_role(request, GRANT_ADMINS) else selectors.grants().filter(user=request.user)
+        grant = get_object_or_404(grants, pk=pk)
+        services.grant_revoke(grant_id=grant.pk, actor=request.user)
+        messages.success(request, f"Grant #{grant.pk} revoked.")
+        return redirect("jit-grants")
+
+
+class MetricsView(TenantRoleRequiredMixin, View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, "jit_approvals/metrics.html", {"metrics": selectors.approval_metrics()})
+
+
+class SlackLinkView(TenantRoleRequiredMixin, View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        identity = SlackIdentity.objects.filter(user=request.user).first()
+        return render(
+            request,
+            "jit_approvals/slack_link.html",
+            {"identity": identity, "form": SlackLinkForm(), "slack_enabled": settings.SLACK_ENABLED},
+        )
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = SlackLinkForm(request.POST)
+        try:
+            if form.is_valid() and form.cleaned_data.get("code"):
+                services.slack_link_confirm(user=request.user, code=form.cleaned_data["code"])
+                messages.success(request, "Slack account linked.")
+            elif form.is_valid() and form.cleaned_data.get("slack_user_id"):
+                services.slack_link_start(user=request.user, slack_user_id=form.cleaned_data["slack_user_id"])
+                messages.info(request, "We sent a code to that Slack account; enter it below.")
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        return redirect("jit-slack-link")
+
+
+# --- E-mail links: GET shows a confirmation page; only the POST from it acts ----------------
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class EmailActionView(View):
+    """No login: the signed, single-use, approver-bound token is the credential. Mail
+    scanners that prefetch the link only ever see the confirmation page. High-risk requests
+    additionally need the approver signed in."""
+
+    def _context(self, token: str) -> tuple[Any, str | None]:
+        link = notify.link_from_token(token)
+        if link is None:
+            return None, "This link is not valid."
+        if link.used_at is not None:
+            return link, "This link has already been used."
+        if timezone.now() >= link.expires_at:
+            return link, "This link has expired."
+        return link, None
+
+    def get(self, request: HttpRequest, token: str) -> HttpResponse:
+        link, problem = self._context(token)
+        status = 200 if problem is None else (404 if link is None else 410)
+        return render(
+            request,
+            "jit_approvals/email_confirm.html",
+            {"link": link, "problem": problem, "token": token},
+            status=status,
+        )
+
+    def post(self, request: HttpRequest, token: str) -> HttpResponse:
+        link, problem = self._context(token)
+        if link is None:
+            return render(request, "jit_approvals/email_confirm.html", {"problem": problem}, status=404)
+        with tenant_context(link.tenant):
+            if problem is not None:
+                with transaction.atomic():
+                    audit_record(
+                        "jit.decision_refused",
+                        target=link.request,
+                        payload={"code": "bad_email_link", "channel": "email", "problem": problem},
+                    )
+                return render(
+                    request, "jit_approvals/email_confirm.html", {"link": link, "problem": problem}, status=410
+                )
+            if link.request.high_risk and (not request.user.is_authenticated or request.user.pk != link.approver_id):
+                return render(
+                    request,
+                    "jit_approvals/email_confirm.html",
+                    {
+                        "link": link,
+                        "problem": "This is a high-risk scope: sign in as the approver and decide in the web UI.",
+                    },
+                    status=403,
+                )
+            from .models import ApprovalLink
+
+            claimed = ApprovalLink.objects.filter(pk=link.pk, used_at__isnull=True).update(used_at=timezone.now())
+            if not claimed:
+                return render(
+                    request,
+                    "jit_approvals/email_confirm.html",
+                    {"link": link, "problem": "This link has already been used."},
+                    status=410,
+                )
+            try:
+                obj = services.decide(
+                    request_id=link.request_id, approver=link.approver, decision=link.action, channel="email"
+                )
+                after_decision(obj, link.approver.get_username(), link.action)
+            except DomainError as exc:
+                return render(
+                    request,
+                    "jit_approvals/email_confirm.html",
+                    {"link": link, "problem": exc.message},
+                    status=exc.status,
+                )
+        return render(request, "jit_approvals/email_confirm.html", {"link": link, "done": True})
+
+
+# --- Slack interactivity ---------------------------------------------------------------------------
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class SlackInteractivityView(View):
+    """Verifies Slack's signature and timestamp (slack_sdk's SignatureVerifier), refuses
+    replays of a signature already seen, maps the Slack user to a platform user through a
+    verified link, and applies the decision with the same service as the web UI."""
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        from slack_sdk.signature import SignatureVerifier
+
+        if not settings.SLACK_ENABLED:
+            return JsonResponse(
+                {"code": "slack_disabled", "message": "Slack is not configured.", "details": {}}, status=404
+            )
+        body = request.body
+        verifier = SignatureVerifier(settings.SLACK_SIGNING_SECRET)
+        if not verifier.is_valid_request(body, dict(request.headers)):
+            logger.warning("slack interactivity: bad signature or stale timestamp")
+            return JsonResponse(
+                {"code": "bad_signature", "message": "The request signature or timestamp is invalid.", "details": {}},
+                status=401,
+            )
+        signature = request.headers.get("X-Slack-Signature", "")
+        if not cache.add(f"slack-sig:{signature}", 1, timeout=60 * 6):
+            logger.warning("slack interactivity: replayed request refused")
+            return JsonResponse(
+                {"code": "replayed", "message": "This request was already received.", "details": {}}, status=401
+            )
+        try:
+            payload = json.loads(request.POST.get("payload", ""))
+            action = payload["actions"][0]
+            slack_user = payload["user"]["id"]
+            request_id = int(action["value"])
+            decision = {"jit_approve": "approve", "jit_deny": "deny"}[action["action_id"]]
+        except (ValueError, KeyError, IndexError, TypeError):
+            return JsonResponse(
+                {"code": "bad_payload", "message": "Unrecognised interaction payload.", "details": {}}, status=400
+            )
+        identity = SlackIdentity.all_tenants.select_related("tenant", "user").filter(
+            slack_user_id=slack_user, verified_at__isnull=False
+        )
+        matches = [i for i in identity if AccessRequest.all_tenants.filter(pk=request_id, tenant=i.tenant).exists()]
+        if not matches:
+            return JsonResponse(
+                {
+                    "response_type": "ephemeral",
+                    "replace_original": False,
+                    "text": "Your Slack account is not linked to an approver for this request. Link it in Trust Fabric first.",
+                }
+            )
+        identity = matches[0]
+        with tenant_context(identity.tenant):
+            obj = AccessRequest.objects.get(pk=request_id)
+            if obj.high_risk and decision == "approve":
+                with transaction.atomic():
+                    audit_record(
+                        "jit.decision_refused",
+                        actor=identity.user,
+                        target=obj,
+                        payload={"code": "needs_web_confirmation", "channel": "slack"},
+                    )
+                url = settings.SITE_URL + f"/jit/requests/{obj.pk}/"
+                return JsonResponse(
+                    {
+                        "response_type": "ephemeral",
+                        "replace_original": False,
+                        "text": f"High-risk scope: confirm in the web UI: {url}",
+                    }
+                )
+            try:
+                obj = services.decide(request_id=request_id, approver=identity.user, decision=decision, channel="slack")
+            except DomainError as exc:
+                return JsonResponse({"response_type": "ephemeral", "replace_original": False, "text": exc.message})
+            after_decision(obj, identity.user.get_username(), decision)
+        return JsonResponse(
+            {
+                "response_type": "ephemeral",
+                "replace_original": False,
+                "text": f"Recorded: you {'approved' if decision == 'approve' else 'denied'} request #{request_id}.",
+            }
+        )
