@@ -41,6 +41,9 @@ def _create(key: str, **fields: Any) -> Notification | None:
 
 
 def queue_for_approvers(request: AccessRequest, approvers: list[AbstractBaseUser], kind: str) -> None:
+    """Slack first (it is the fastest path to a decision), then e-mail."""
+    if settings.SLACK_ENABLED:
+        _queue_slack(request, approvers, kind)
     for approver in approvers:
         if approver.email:
             _create(
@@ -50,8 +53,9 @@ def queue_for_approvers(request: AccessRequest, approvers: list[AbstractBaseUser
                 channel="email",
                 kind=kind,
             )
-    if not settings.SLACK_ENABLED:
-        return
+
+
+def _queue_slack(request: AccessRequest, approvers: list[AbstractBaseUser], kind: str) -> None:
     if settings.SLACK_APPROVALS_MODE == "channel":
         _create(
             f"{request.pk}:{kind}:slack:channel",

@@ -5,14 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-import threading
-import time
 from collections.abc import Iterator
-from email import message_from_bytes, policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -21,101 +15,12 @@ from guardian.shortcuts import assign_perm
 from apps.core.models import Role
 from apps.core.tenancy import tenant_context
 from apps.graphs.models import Dataset
+from apps.jit_approvals.devservers import BOT_TOKEN, FakeSlack, SmtpSink, free_port
 from apps.jit_approvals.models import SlackIdentity
 from apps.policy_studio.models import SubjectAttributes
 from tests.conftest import load_calls_demo, member
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
-BOT_TOKEN = "xoxb-test-0000000000-abcdefghijkl"
-
-
-class FakeSlack:
-    """Enough of the Slack Web API for chat.postMessage, chat.update and users.info."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.failures = 0
-        self.lock = threading.Lock()
-        self.events: list[tuple[float, str]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode()
-                if "json" in (self.headers.get("Content-Type") or ""):
-                    body = json.loads(raw or "{}")
-                else:
-                    body = {k: v[0] for k, v in parse_qs(raw).items()}
-                method = self.path.rsplit("/", 1)[-1]
-                with outer.lock:
-                    failing = outer.failures > 0
-                    if failing:
-                        outer.failures -= 1
-                    else:
-                        outer.calls.append((method, body))
-                        outer.events.append((time.perf_counter(), method))
-                if failing:
-                    self.send_response(503)
-                    self.end_headers()
-                    self.wfile.write(b"unavailable")
-                    return
-                if self.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
-                    reply = {"ok": False, "error": "invalid_auth"}
-                elif method in ("chat.postMessage", "chat.update"):
-                    reply = {
-                        "ok": True,
-                        "channel": body.get("channel", "C0"),
-                        "ts": body.get("ts") or f"{time.time():.6f}",
-                    }
-                elif method == "users.info":
-                    reply = {"ok": True, "user": {"id": body.get("user"), "name": "someone"}}
-                else:
-                    reply = {"ok": False, "error": "unknown_method"}
-                data = json.dumps(reply).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/api/"
-
-    def posts(self) -> list[dict[str, Any]]:
-        return [b for m, b in self.calls if m == "chat.postMessage"]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class SmtpSink:
-    """aiosmtpd handler: stores messages; can refuse the next N with a 451."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-        self.failures = 0
-        self.events: list[tuple[float, str]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.failures > 0:
-            self.failures -= 1
-            return "451 4.3.0 Temporary failure, try again"
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        self.events.append((time.perf_counter(), envelope.rcpt_tos[0]))
-        return "250 OK"
-
-    def to(self, address: str) -> list[Any]:
-        return [m for m in self.messages if address in m["To"]]
 
 
 @pytest.fixture
@@ -143,14 +48,6 @@ def smtp(settings) -> Iterator[SmtpSink]:
     settings.EMAIL_TIMEOUT = 5
     yield sink
     controller.stop()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def slack_signature(body: str, timestamp: int, secret: str = SIGNING_SECRET) -> str:
