@@ -187,3 +187,60 @@ def test_other_tenant_sees_nothing(route: str, tenant_a, admin_a, api_b) -> None
         text = json.dumps(response.json())
         leaked = [s for s in SECRETS if s in text]
         assert leaked == [], f"{method.upper()} {url} leaked {leaked}"
+
+
+# --- HTML pages: every page that names an object answers 404 to another tenant's member ----
+
+PAGE_CASES: dict[str, Callable[[Any, Any], dict[str, str]]] = {
+    "audit-detail": _audit_event,
+    "token-revoke": lambda tenant, owner: {"pk": str(api_token_for(owner, tenant, name="a-secret-token")[0].pk)},
+    "dataset-page": _lac,
+    "policy-edit": _policy,
+    "studio-version": _policy,
+    "studio-activate": _policy,
+    "policy-simulate": _policy,
+    "query-detail": _lac,
+    "evidence-detail": _witnessed,
+    "evidence-bundle": _witnessed,
+    "jit-request-detail": _jit,
+    "jit-decide": lambda tenant, owner: {**_jit(tenant, owner), "decision": "approve"},
+    "jit-grant-revoke": _jit_grant,
+}
+# Pages whose URL names no tenant object.
+PAGES_WITHOUT_OBJECTS = {"jit-email-action"}  # the token is checked on its own; see tests/jit
+
+
+def _page_patterns() -> list[URLPattern]:
+    found: list[URLPattern] = []
+
+    def walk(patterns: list, prefix: str) -> None:
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, prefix + str(p.pattern))
+            elif isinstance(p, URLPattern):
+                route = prefix + str(p.pattern)
+                if not route.startswith(("api/", "admin/")) and p.pattern.regex.groupindex:
+                    found.append(p)
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+def test_every_object_page_has_a_cross_tenant_case() -> None:
+    names = {p.name for p in _page_patterns()} - PAGES_WITHOUT_OBJECTS
+    assert names - set(PAGE_CASES) == set()
+
+
+@pytest.mark.parametrize("route", sorted(PAGE_CASES))
+def test_other_tenant_gets_404_from_every_object_page(route: str, tenant_a, admin_a, admin_b, client) -> None:
+    from django.urls import reverse
+
+    names = PAGE_CASES[route](tenant_a, admin_a)
+    pattern = next(p for p in _page_patterns() if p.name == route)
+    kwargs = {key: names.get(key, names.get("pk", "1")) for key in pattern.pattern.regex.groupindex}
+    url = reverse(route, kwargs=kwargs)
+    client.force_login(admin_b)
+    for method in ("get", "post"):
+        response = getattr(client, method)(url)
+        assert response.status_code in (404, 405), f"{method.upper()} {url} -> {response.status_code}"
+        assert b"a-secret-token" not in response.content and b"grp12-0" not in response.content
