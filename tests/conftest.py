@@ -162,31 +162,11 @@ POLICY_SOURCE = (FIXTURES / "policies" / "investigations.yaml").read_text()
 
 def load_calls_demo(tenant: Any, actor: Any, *, policy: str | None = POLICY_SOURCE, mode: str | None = None) -> None:
     from apps.core.tenancy import tenant_context
-    from apps.graphs.services import UploadedFile, dataset_create, view_create
+    from apps.policy_studio.demo import install_calls_demo
     from apps.policy_studio.services import policy_save_version
 
-    graph = FIXTURES / "datasets" / "calls-demo.json"
     with tenant_context(tenant):
-        dataset_create(
-            actor=actor, slug="calls-demo", name="Calls", files={"graph": UploadedFile(graph.name, graph.read_bytes())}
-        )
-        view_create(
-            actor=actor,
-            slug="calls-only",
-            name="Calls only",
-            dataset_slug="calls-demo",
-            fields=["city"],
-            hops=2,
-            edge_filter={"type": ["calls"]},
-        )
-        view_create(
-            actor=actor,
-            slug="identities",
-            name="Identities",
-            dataset_slug="calls-demo",
-            fields=["name", "phone", "city"],
-            hops=1,
-        )
+        install_calls_demo(actor)
         if policy is not None:
             source = policy.replace("mode: enforce", f"mode: {mode}") if mode else policy
             policy_save_version(actor=actor, slug="investigations", source=source, activate=True)

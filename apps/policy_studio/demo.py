@@ -4,6 +4,7 @@ force, a stricter v2 saved beside it for the simulator) and a short query histor
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -30,6 +31,36 @@ DEMO_QUERIES = [
 ]
 
 
+def install_calls_demo(actor: Any) -> None:
+    """The calls-demo dataset and its two views (calls-only; identities, Tier-1) in the
+    current tenant. Shared by the demo data and the tests."""
+    graph = FIXTURES / "datasets" / "calls-demo.json"
+    dataset_create(
+        actor=actor,
+        slug="calls-demo",
+        name="Calls (demo)",
+        description="Synthetic call/text/payment graph with hubs, a chain, a community and small groups.",
+        files={"graph": UploadedFile(graph.name, graph.read_bytes())},
+    )
+    view_create(
+        actor=actor,
+        slug="calls-only",
+        name="Calls only",
+        dataset_slug="calls-demo",
+        fields=["city"],
+        hops=2,
+        edge_filter={"type": ["calls"]},
+    )
+    view_create(
+        actor=actor,
+        slug="identities",
+        name="Identities (Tier-1)",
+        dataset_slug="calls-demo",
+        fields=["name", "phone", "city"],
+        hops=1,
+    )
+
+
 def seed(tenant: Tenant, prefix: str) -> None:
     User = get_user_model()
     author = User.objects.get(username=f"{prefix}-author")
@@ -37,31 +68,7 @@ def seed(tenant: Tenant, prefix: str) -> None:
     with tenant_context(tenant):
         if Dataset.objects.filter(slug="calls-demo").exists():
             return
-        graph = FIXTURES / "datasets" / "calls-demo.json"
-        dataset_create(
-            actor=author,
-            slug="calls-demo",
-            name="Calls (demo)",
-            description="Synthetic call/text/payment graph with hubs, a chain, a community and small groups.",
-            files={"graph": UploadedFile(graph.name, graph.read_bytes())},
-        )
-        view_create(
-            actor=author,
-            slug="calls-only",
-            name="Calls only",
-            dataset_slug="calls-demo",
-            fields=["city"],
-            hops=2,
-            edge_filter={"type": ["calls"]},
-        )
-        view_create(
-            actor=author,
-            slug="identities",
-            name="Identities (Tier-1)",
-            dataset_slug="calls-demo",
-            fields=["name", "phone", "city"],
-            hops=1,
-        )
+        install_calls_demo(author)
         source = (FIXTURES / "policies" / "investigations.yaml").read_text()
         policy_save_version(
             actor=author,
