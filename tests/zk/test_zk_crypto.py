@@ -1,0 +1,127 @@
+"""The ZK-TX group arithmetic and proofs: fixed vectors, both backends agreeing, and the
+pitfalls the protocol note lists (identity and off-curve points, proofs moved between
+sessions, chunks or keys)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from apps.zk_proofs.zk import group, h2c, proofs
+from apps.zk_proofs.zk.group import InvalidPoint
+
+VECTORS = json.loads((Path(__file__).parent / "vectors.json").read_text())
+BACKENDS = ["coincurve", "py_ecc"]
+
+
+def test_expand_message_xmd_matches_rfc9380_appendix_k1() -> None:
+    v = VECTORS["expand_message_xmd"]
+    out = h2c.expand_message_xmd(v["msg"].encode(), v["dst"].encode(), v["len"])
+    assert out.hex() == v["out"] == "d8ccab23b5985ccea865c6c97b6e5b8350e794e603b4b97902f53a8a0d605615"
+
+
+def test_svdw_constants_satisfy_rfc9380_h1() -> None:
+    assert h2c.Z == 1 and h2c.g(h2c.Z) != 0
+    assert h2c.C3 * h2c.C3 % h2c.P == (-h2c.C1 * 3 * h2c.Z * h2c.Z) % h2c.P and h2c.sgn0(h2c.C3) == 0
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_committed_vectors_hold_for_each_backend(name: str) -> None:
+    b = group.backend(name)
+    for msg, expected in VECTORS["hash_to_curve"].items():
+        assert b.hash_to_curve(msg.encode(), proofs.DST_SELECTOR).hex() == expected, msg
+    x = int(VECTORS["key_scalar"], 16)
+    assert b.base_mul(x).hex() == VECTORS["key_point"]
+    for case in VECTORS["scalar_mult"]:
+        assert b.mul(bytes.fromhex(VECTORS["hash_to_curve"][case["selector"]]), x).hex() == case["blinded"]
+
+
+def test_backends_agree_on_random_inputs() -> None:
+    cc, pe = group.backend("coincurve"), group.backend("py_ecc")
+    for i in range(25):
+        point = cc.hash_to_curve(f"selector-{i}".encode(), b"DIFF")
+        assert point == pe.hash_to_curve(f"selector-{i}".encode(), b"DIFF")
+        k = group.random_scalar()
+        assert cc.mul(point, k) == pe.mul(point, k)
+        assert cc.add(point, cc.base_mul(k)) == pe.add(point, pe.base_mul(k))
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"\x00" * 33,  # not SEC1
+        b"\x02" + b"\x00" * 32,  # x = 0: 0^3 + 7 is not a square mod p → off the curve
+        b"\x02" + (h2c.P + 1).to_bytes(32, "big"),  # x ≥ p
+        b"\x04" + b"\x01" * 64,  # uncompressed, off-curve
+        b"\x02" + b"\x05" * 31,  # too short
+    ],
+)
+def test_invalid_points_are_refused(name: str, bad: bytes) -> None:
+    with pytest.raises(InvalidPoint):
+        group.backend(name).validate(bad)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_identity_never_appears(name: str) -> None:
+    b = group.backend(name)
+    p = b.base_mul(5)
+    with pytest.raises(InvalidPoint):
+        b.add(p, b.mul(p, group.N - 1))  # P + (−P) is the identity
+    with pytest.raises(ValueError):
+        b.mul(p, group.N)  # a zero scalar would map everything to the identity
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_proof_of_possession_is_bound_to_tenant_and_session(name: str) -> None:
+    b = group.backend(name)
+    x = group.random_scalar()
+    key = b.base_mul(x)
+    pop = proofs.prove_possession(b, x, key, "agency-a", "session-1")
+    assert proofs.verify_possession(b, key, pop, "agency-a", "session-1")
+    assert not proofs.verify_possession(b, key, pop, "agency-b", "session-1")
+    assert not proofs.verify_possession(b, key, pop, "agency-a", "session-2")
+    assert not proofs.verify_possession(b, b.base_mul(x + 1), pop, "agency-a", "session-1")
+
+
+def _chunk(b, n: int, x: int, start: int = 0) -> tuple[list[bytes], list[bytes]]:
+    us = [b.hash_to_curve(f"s{start + i}".encode(), b"CHUNK") for i in range(n)]
+    return us, [b.mul(u, x) for u in us]
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_batched_dleq_proves_one_key_for_the_whole_chunk(name: str) -> None:
+    b = group.backend(name)
+    x = group.random_scalar()
+    key = b.base_mul(x)
+    us, vs = _chunk(b, 6, x)
+    proof = proofs.prove_dleq(b, x, key, us, vs, "session-1", 0)
+    assert proofs.verify_dleq(b, key, us, vs, proof, "session-1", 0)
+    assert proofs.Proof.from_dict(proof.as_dict()) == proof
+    # wrong key (a different x for one element), swapped chunk index, other session, reordering
+    bad_vs = [*vs[:-1], b.mul(us[-1], x + 1)]
+    assert not proofs.verify_dleq(b, key, us, bad_vs, proof, "session-1", 0)
+    assert not proofs.verify_dleq(b, key, us, vs, proof, "session-1", 1)
+    assert not proofs.verify_dleq(b, key, us, vs, proof, "session-2", 0)
+    assert not proofs.verify_dleq(b, key, us[::-1], vs[::-1], proof, "session-1", 0)
+    assert not proofs.verify_dleq(b, b.base_mul(x + 2), us, vs, proof, "session-1", 0)
+
+
+def test_a_proof_from_one_backend_verifies_in_the_other() -> None:
+    cc, pe = group.backend("coincurve"), group.backend("py_ecc")
+    x = group.random_scalar()
+    key = cc.base_mul(x)
+    us, vs = _chunk(cc, 4, x)
+    proof = proofs.prove_dleq(cc, x, key, us, vs, "s", 3)
+    assert proofs.verify_dleq(pe, key, us, vs, proof, "s", 3)
+
+
+def test_blinding_preserves_equality_only() -> None:
+    """The PSI-CA core: x_A·(x_B·H(s)) = x_B·(x_A·H(s)), and different selectors never collide."""
+    b = group.backend("coincurve")
+    xa, xb = group.random_scalar(), group.random_scalar()
+    a = {s: b.mul(b.mul(proofs.selector_point(b, s), xa), xb) for s in ("+447700900001", "+447700900002", "x@y.z")}
+    bb = {s: b.mul(b.mul(proofs.selector_point(b, s), xb), xa) for s in ("+447700900002", "x@y.z", "acct-9")}
+    assert len(set(a.values()) & set(bb.values())) == 2
