@@ -20,6 +20,7 @@ urlpatterns = [
     path("data/", include("apps.graphs.urls")),
     path("evidence/", include("apps.provenance.urls")),
     path("jit/", include("apps.jit_approvals.urls")),
+    path("zk/", include("apps.zk_proofs.urls")),
     path("", include("apps.policy_studio.urls")),
     path("", include("apps.core.urls")),
 ]

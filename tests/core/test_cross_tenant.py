@@ -102,6 +102,22 @@ def _jit_grant(tenant: Any, owner: Any) -> dict[str, str]:
     return {"pk": names["grant"]}
 
 
+def _zk(tenant: Any, owner: Any) -> dict[str, str]:
+    """A ZK-TX session between A and a third tenant (so B is no party to it)."""
+    from apps.core.models import Tenant
+    from apps.zk_proofs import services as zk
+    from tests.zk.conftest import pilot
+
+    third = Tenant.objects.create(slug="agency-c", name="Agency C")
+    pilot(tenant, third.slug, owner)
+    pilot(third, tenant.slug, owner)
+    with tenant_context(tenant):
+        part = zk.session_propose(
+            actor=owner, partner_slug=third.slug, k=20, disclosure="verdict", selector_type="phone"
+        )
+    return {"session_id": str(part.session.public_id)}
+
+
 # route name (or its prefix) -> builds objects in tenant A, returns the URL kwargs naming them
 CASES: dict[str, Callable[[Any, Any], dict[str, str]]] = {
     "tenant": lambda tenant, owner: {"slug": tenant.slug},
@@ -128,6 +144,14 @@ CASES: dict[str, Callable[[Any, Any], dict[str, str]]] = {
     "jit-request-api": _jit,
     "jit-grant-api": _jit_grant,
     "api-jit-metrics": _jit,
+    "api-zk-sessions": _zk,
+    "api-zk-session": _zk,
+    "api-zk-key": _zk,
+    "api-zk-round1": _zk,
+    "api-zk-counterpart": _zk,
+    "api-zk-round2": _zk,
+    "api-zk-bundle": _zk,
+    "api-zk-verify": _zk,
 }
 # What must not appear in another tenant's answers.
 SECRETS = ("agency-a", "a-secret-token", "test.secret-a", "calls-demo", "investigations", "identities", "grp12-0")
@@ -205,6 +229,7 @@ PAGE_CASES: dict[str, Callable[[Any, Any], dict[str, str]]] = {
     "jit-request-detail": _jit,
     "jit-decide": lambda tenant, owner: {**_jit(tenant, owner), "decision": "approve"},
     "jit-grant-revoke": _jit_grant,
+    "zk-session": _zk,
 }
 # Pages whose URL names no tenant object.
 PAGES_WITHOUT_OBJECTS = {"jit-email-action"}  # the token is checked on its own; see tests/jit

@@ -122,3 +122,20 @@ def verify_dleq(
     except ValueError:
         return False
     return proof.c == _challenge(key, m, z, t2, t3, session, chunk)
+
+
+def sign(b: Backend, x: int, key: bytes, message: bytes) -> Proof:
+    """Schnorr signature with the session key (tenants sign their round-1 commitment)."""
+    k = random_scalar()
+    r = b.base_mul(k)
+    c = hash_to_scalar(SUITE.encode(), b"sig", key, r, message, dst=DST_POP)
+    return Proof(c, (k + c * x) % N)
+
+
+def verify_signature(b: Backend, key: bytes, proof: Proof, message: bytes) -> bool:
+    try:
+        b.validate(key)
+        r = _lin(b, proof.s, _g(b), _neg(proof.c), key)
+    except ValueError:
+        return False
+    return proof.c == hash_to_scalar(SUITE.encode(), b"sig", key, r, message, dst=DST_POP)

@@ -1,0 +1,113 @@
+"""ZK-TX sessions between two tenants, pilot controls and agreements.
+
+A session is shared by two tenants, so it is reached only through each tenant's own
+``Participation`` row (tenant-scoped): a tenant that is not a party gets a 404. The session
+row itself holds no selectors and no blinded values — those live in each participation's
+uploads, which only the server's workers read."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from apps.core.tenancy import TenantOwnedModel
+
+SELECTOR_TYPES = ["phone", "email", "account"]
+DISCLOSURE = [("verdict", "Verdict only"), ("verdict_and_count", "Verdict and count")]
+
+
+class PilotSettings(TenantOwnedModel):
+    enabled = models.BooleanField(default=False, help_text="Feature flag: off until the pilot starts.")
+    partners = models.JSONField(default=list, blank=True, help_text="Slugs of partner tenants in scope.")
+    selector_types = models.JSONField(default=list, blank=True)
+    disclosure_modes = models.JSONField(default=list, blank=True)
+    min_set_size = models.PositiveIntegerField(default=100)
+    k_floor = models.PositiveIntegerField(default=5)
+    opted_out = models.BooleanField(default=False, help_text="Stops new sessions immediately.")
+    sessions_per_pair_per_day = models.PositiveIntegerField(default=10)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "pilot settings"
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="one_pilot_settings_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"pilot settings ({'on' if self.enabled else 'off'})"
+
+
+class PilotAgreement(TenantOwnedModel):
+    partner = models.SlugField(max_length=64)
+    scope = models.TextField()
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    signatories = models.JSONField(default=list)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-starts_on"]
+
+    def __str__(self) -> str:
+        return f"agreement with {self.partner} ({self.starts_on}–{self.ends_on})"
+
+
+class OverlapSession(models.Model):
+    """The shared state of one PSI-CA session (no selectors, no blinded values)."""
+
+    class Status(models.TextChoices):
+        AWAITING_KEYS = "awaiting_keys", "Waiting for both keys"
+        ROUND1 = "round1", "Waiting for round 1"
+        ROUND2 = "round2", "Waiting for round 2"
+        VERIFYING = "verifying", "Verifying"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    suite = models.CharField(max_length=40)
+    k = models.PositiveIntegerField()
+    disclosure = models.CharField(max_length=20, choices=DISCLOSURE)
+    selector_type = models.CharField(max_length=10)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.AWAITING_KEYS)
+    count = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Known to the server; released per disclosure."
+    )
+    verdict = models.BooleanField(null=True, blank=True, help_text="overlap ≤ k")
+    failure = models.TextField(blank=True)
+    bundle = models.JSONField(null=True, blank=True)
+    bundle_digest = models.CharField(max_length=64, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"session {self.public_id}"
+
+
+class Participation(TenantOwnedModel):
+    class Role(models.TextChoices):
+        A = "A", "Proposer"
+        B = "B", "Partner"
+
+    session = models.ForeignKey(OverlapSession, on_delete=models.PROTECT, related_name="participations")
+    role = models.CharField(max_length=1, choices=Role.choices)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    key = models.CharField(max_length=66, blank=True, help_text="X = x·G, compressed, hex")
+    key_proof = models.JSONField(null=True, blank=True)
+    round1 = models.JSONField(null=True, blank=True, help_text="{padded_size, chunks: [[hex…]], root, signature}")
+    round1_root = models.CharField(max_length=64, blank=True)
+    round2 = models.JSONField(null=True, blank=True, help_text="{chunks: [[hex…]], proofs: [{c, s}], root}")
+    round2_root = models.CharField(max_length=64, blank=True)
+    round2_verified = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["session", "role"], name="one_participation_per_role"),
+            models.UniqueConstraint(fields=["session", "tenant"], name="one_participation_per_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role} in {self.session_id}"

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from apps.core.models import Role
+from apps.core.tenancy import tenant_context
+from apps.zk_proofs.models import PilotAgreement, PilotSettings
+from tests.conftest import member, scan_logs_for, token_client
+
+
+def pilot(tenant: Any, partner_slug: str, actor: Any, **overrides: Any) -> PilotSettings:
+    with tenant_context(tenant):
+        settings = PilotSettings.objects.create(
+            enabled=True,
+            partners=[partner_slug],
+            selector_types=["phone", "email"],
+            disclosure_modes=["verdict", "verdict_and_count"],
+            min_set_size=128,
+            k_floor=5,
+            **overrides,
+        )
+        PilotAgreement.objects.create(
+            partner=partner_slug,
+            scope="Deconfliction of phone selectors, pilot phase 1",
+            starts_on=date.today() - timedelta(days=1),
+            ends_on=date.today() + timedelta(days=90),
+            signatories=["Head of Legal", "CISO"],
+            recorded_by=actor,
+        )
+    return settings
+
+
+@pytest.fixture
+def zk_pair(tenant_a, tenant_b) -> dict[str, Any]:
+    a = member(tenant_a, "partner-a", Role.PARTNER)
+    b = member(tenant_b, "partner-b", Role.PARTNER)
+    pilot(tenant_a, tenant_b.slug, a)
+    pilot(tenant_b, tenant_a.slug, b)
+    return {
+        "a": a,
+        "b": b,
+        "api_a": token_client(a, tenant_a),
+        "api_b": token_client(b, tenant_b),
+        "ta": tenant_a,
+        "tb": tenant_b,
+    }
+
+
+def phone_sets(n: int = 1000, shared: int = 40, seed: int = 9) -> tuple[list[str], list[str]]:
+    rng = random.Random(seed)
+    pool = rng.sample(range(10**8), 2 * n)
+    common = [f"+4477{v:08d}" for v in pool[:shared]]
+    only_a = [f"+4477{v:08d}" for v in pool[shared:n]]
+    only_b = [f"+4477{v:08d}" for v in pool[n : 2 * n - shared]]
+    a, b = common + only_a, common + only_b
+    scan_logs_for(*a[:50], *b[-50:])  # these must never reach a log line
+    return a, b
