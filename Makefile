@@ -23,6 +23,7 @@ help:
 	@echo "make bench-lac - LAC overhead, ABAC vs cedarpy, simulation speed (JSON)"
 	@echo "make bench-pcq - manifest signing, replay by graph size, log appends, proofs at 10^6 leaves (JSON)"
 	@echo "make bench-jit - 50 concurrent access requests: time to Slack message and to e-mail accepted (JSON)"
+	@echo "make bench-zk  - ZK-TX client and server costs, batches, backends, vs openmined-psi (JSON)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -91,3 +92,7 @@ bench-jit: $(STAMP)
 	@DATABASE_URL=$(BENCH_JIT_DB) $(PY) manage.py migrate --noinput -v0
 	@DATABASE_URL=$(BENCH_JIT_DB) $(PY) manage.py bench_jit 2>/dev/null
 	@rm -f var/bench-jit.sqlite3
+
+.PHONY: bench-zk
+bench-zk: $(STAMP)
+	@$(PY) manage.py bench_zk 2>/dev/null

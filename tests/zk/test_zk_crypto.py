@@ -125,3 +125,64 @@ def test_blinding_preserves_equality_only() -> None:
     a = {s: b.mul(b.mul(proofs.selector_point(b, s), xa), xb) for s in ("+447700900001", "+447700900002", "x@y.z")}
     bb = {s: b.mul(b.mul(proofs.selector_point(b, s), xb), xa) for s in ("+447700900002", "x@y.z", "acct-9")}
     assert len(set(a.values()) & set(bb.values())) == 2
+
+
+def test_bench_zk_runs_and_agrees_with_openmined_psi() -> None:
+    """make bench-zk keeps working; both implementations count the same overlap."""
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("bench_zk", quick=True, stdout=out)
+    report = json.loads(out.getvalue())
+    assert [s["count"] for s in report["per_session"]] == [4, 40]
+    assert report["backends"]["same_results"] is True
+    other = report["vs_openmined_psi"]
+    assert other["trustfabric"]["count"] == 40 and other["openmined_psi"]["count"] == 40
+
+
+def _protocol_count(set_a: list[str], set_b: list[str], backend: str) -> int:
+    """The whole protocol as the client and the server run it: pad, blind, sign, re-blind with
+    proofs, verify every proof, count."""
+    from apps.zk_proofs.client import TenantSession
+    from apps.zk_proofs.management.commands.bench_zk import verify_transcript
+
+    a, b = TenantSession("truth", "a", "A", backend=backend), TenantSession("truth", "b", "B", backend=backend)
+    r1a, r1b = a.round1(set_a), b.round1(set_b)
+    transcript = {
+        "session": "truth",
+        "keys": {"A": a.key.hex(), "B": b.key.hex()},
+        "A": {"round1": r1a, "round2": a.round2(r1b["chunks"])},
+        "B": {"round1": r1b, "round2": b.round2(r1a["chunks"])},
+    }
+    assert r1a["padded_size"] == 128 and len({p for c in r1a["chunks"] for p in c}) == 128  # padded, distinct
+    return verify_transcript(transcript, backend)
+
+
+def test_ground_truth_for_200_random_pairs() -> None:
+    """Empty, identical, disjoint and padded cases included; the count is exact every time."""
+    import random
+
+    rng = random.Random(2026)
+    cases = [
+        ([], []),
+        (["x"], []),
+        ([f"s{i}" for i in range(60)], [f"s{i}" for i in range(60)]),
+        (["a1", "a2"], ["b1", "b2"]),
+    ]
+    while len(cases) < 200:
+        shared = [f"c{len(cases)}-{i}" for i in range(rng.randrange(0, 12))]
+        cases.append(
+            (
+                shared + [f"a{len(cases)}-{i}" for i in range(rng.randrange(0, 20))],
+                shared + [f"b{len(cases)}-{i}" for i in range(rng.randrange(0, 20))],
+            )
+        )
+    for set_a, set_b in cases:
+        assert _protocol_count(set_a, set_b, "coincurve") == len(set(set_a) & set(set_b))
+
+
+def test_reference_backend_gives_the_same_counts() -> None:
+    for set_a, set_b in ((["p1", "p2", "p3"], ["p2", "p3", "p4"]), ([], ["q"]), (["same"], ["same"])):
+        assert _protocol_count(set_a, set_b, "py_ecc") == len(set(set_a) & set(set_b))

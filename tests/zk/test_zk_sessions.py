@@ -297,3 +297,23 @@ def test_bundle_download_verifies_offline_and_fails_after_any_byte_change(live_s
     ).json()
     assert answer == {"level": "L1", "count": 4, "valid": False, "invalid_indexes": [2]}
     assert_envelope(api.post("/api/zk/verify/", {"bundles": []}, format="json"), 400)
+
+
+def test_sets_under_the_minimum_size_are_refused(zk_pair) -> None:
+    from apps.core.tenancy import tenant_context
+    from apps.zk_proofs.models import PilotSettings
+
+    with tenant_context(zk_pair["ta"]):
+        PilotSettings.objects.update(min_set_size=256)
+    session = _propose(zk_pair["api_a"], zk_pair["tb"].slug, 20)
+    me = TenantSession(session=session, tenant=zk_pair["ta"].slug, role="A")
+    zk_pair["api_a"].post(f"/api/zk/sessions/{session}/key/", me.key_upload(), format="json")
+    body = assert_envelope(
+        zk_pair["api_a"].post(f"/api/zk/sessions/{session}/round1/", me.round1(["+447700900001"]), format="json"),
+        400,
+        "set_too_small",
+    )
+    assert "at least 256" in body["message"]
+    assert AuditEvent.all_tenants.filter(
+        tenant=zk_pair["ta"], action="zk.refused", payload__code="set_too_small"
+    ).exists()
