@@ -186,3 +186,29 @@ def test_ground_truth_for_200_random_pairs() -> None:
 def test_reference_backend_gives_the_same_counts() -> None:
     for set_a, set_b in ((["p1", "p2", "p3"], ["p2", "p3", "p4"]), ([], ["q"]), (["same"], ["same"])):
         assert _protocol_count(set_a, set_b, "py_ecc") == len(set(set_a) & set(set_b))
+
+
+@pytest.mark.parametrize("backend", ["coincurve", "py_ecc"])
+def test_blinded_intersection_matches_ground_truth_on_200_pairs_with_each_backend(backend: str) -> None:
+    """The counting core with each backend on 200 random pairs (small sets keep py_ecc quick)."""
+    import random
+
+    rng = random.Random(77)
+    b = group.backend(backend)
+    cache: dict[str, bytes] = {}
+
+    def h(s: str) -> bytes:
+        if s not in cache:
+            cache[s] = proofs.selector_point(b, s)
+        return cache[s]
+
+    for trial in range(200):
+        shared = [f"c{i}" for i in range(rng.randrange(0, 5))]
+        set_a = shared + [f"a{trial}-{i}" for i in range(rng.randrange(0, 5))]
+        set_b = shared + [f"b{trial}-{i}" for i in range(rng.randrange(0, 5))]
+        if trial == 0:
+            set_a, set_b = [], []
+        xa, xb = group.random_scalar(), group.random_scalar()
+        va = {b.mul(b.mul(h(s), xa), xb) for s in set_a}
+        vb = {b.mul(b.mul(h(s), xb), xa) for s in set_b}
+        assert len(va & vb) == len(set(set_a) & set(set_b)), (backend, trial)

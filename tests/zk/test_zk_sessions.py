@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from apps.core.models import AuditEvent
 from apps.zk_proofs.client import Api, TenantSession, normalise, prepare, run
@@ -69,6 +70,10 @@ def test_partners_get_the_right_verdict_for_k50_and_k10(live_server, zk_pair) ->
         from apps.provenance.keys import public_keys
 
         assert verify_l1(bundle, public_keys()["executor"]) == []
+        page = Client()
+        page.force_login(zk_pair["b"])
+        html = page.get(f"/zk/{session}/").content.decode()
+        assert "What was proved" in html and "What is not proved" in html and "data-zk-verdict" in html
     # nothing the tenants uploaded, logged or audited contains a selector
     audit = json.dumps(list(AuditEvent.all_tenants.values("payload", "reason")))
     assert not any(s in audit for s in set_a[:100] + set_b[-100:])
@@ -165,6 +170,22 @@ def test_wrong_key_and_swapped_chunk_proofs_fail_the_session(zk_pair, django_cap
     assert state["status"] == "failed" and "does not verify" in state["failure"]
     assert_envelope(api_a.post(f"/api/zk/sessions/{session}/round2/", honest, format="json"), 409, "replayed_round2")
     assert AuditEvent.all_tenants.filter(action="zk.proof_failed").exists()
+    # A fresh session where B re-blinds with a key other than the one it registered
+    session = _propose(api_a, zk_pair["tb"].slug, 20)
+    a = TenantSession(session=session, tenant=zk_pair["ta"].slug, role="A")
+    b = TenantSession(session=session, tenant=zk_pair["tb"].slug, role="B")
+    for api, side in ((api_a, a), (api_b, b)):
+        api.post(f"/api/zk/sessions/{session}/key/", side.key_upload(), format="json")
+    api_a.post(f"/api/zk/sessions/{session}/round1/", a.round1([f"+4477{i:08d}" for i in range(100)]), format="json")
+    api_b.post(f"/api/zk/sessions/{session}/round1/", b.round1([f"+4478{i:08d}" for i in range(100)]), format="json")
+    impostor = TenantSession(session=session, tenant=zk_pair["tb"].slug, role="B")
+    api_b.post(
+        f"/api/zk/sessions/{session}/round2/",
+        impostor.round2(api_b.get(f"/api/zk/sessions/{session}/counterpart/").json()["chunks"]),
+        format="json",
+    )
+    assert api_b.get(f"/api/zk/sessions/{session}/").json()["status"] == "failed"
+    assert AuditEvent.all_tenants.filter(action="zk.proof_failed", payload__role="B").exists()
 
 
 def test_another_tenant_cannot_see_a_session(zk_pair, tenant_a) -> None:

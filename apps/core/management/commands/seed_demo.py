@@ -88,8 +88,12 @@ class Command(BaseCommand):
         """Each capability's demo data (idempotent on its own)."""
         from apps.jit_approvals import demo as jit_demo
         from apps.policy_studio import demo as lac_demo
+        from apps.zk_proofs import demo as zk_demo
 
         for slug, _, _, prefix in TENANTS[:2]:
             tenant = Tenant.objects.get(slug=slug)
             lac_demo.seed(tenant, prefix)
             jit_demo.seed(tenant, prefix)
+        nb, hc = Tenant.objects.get(slug="northbridge"), Tenant.objects.get(slug="harbor-customs")
+        zk_demo.seed(nb, hc, "nb")
+        zk_demo.seed(hc, nb, "hc")
