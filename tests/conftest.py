@@ -221,3 +221,16 @@ def celery_worker_queue():
         app.conf.task_default_queue = previous
         worker.terminate()
         worker.communicate(timeout=30)
+
+
+def tamper(sql: str, params: list, table: str, trigger: str | None = None) -> None:
+    """Change append-only rows the way someone with table-owner rights could: on PostgreSQL the
+    refusing trigger is disabled around the statement (deferred FK checks flushed first)."""
+    trigger = trigger or f"{table}_append_only"
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cur.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
+        cur.execute(sql, params)
+        if connection.vendor == "postgresql":
+            cur.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")

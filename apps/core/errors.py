@@ -39,8 +39,3 @@ class PermissionDenied(DomainError):
 class Conflict(DomainError):
     status = 409
     code = "conflict"
-
-
-class Gone(DomainError):
-    status = 410
-    code = "gone"

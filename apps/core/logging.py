@@ -55,14 +55,17 @@ def redact_value(value: Any) -> Any:
 
 
 class RedactSecretsFilter(logging.Filter):
+    """Redacts the *formatted* message, so a secret split between the format string and its
+    arguments (``"…/jit/email/%s/", token``) is caught as a whole."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact_text(record.msg)
-        if record.args:
-            if isinstance(record.args, Mapping):
-                record.args = redact_value(dict(record.args))
-            else:
-                record.args = tuple(redact_value(a) for a in record.args)
+        if not isinstance(record.msg, str):
+            return True  # structlog event dicts are redacted by _redact_processor
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = str(record.msg)
+        record.msg, record.args = redact_text(message), ()
         return True
 
 

@@ -9,7 +9,6 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from . import audit_chain
 from .tenancy import TenantOwnedModel, TenantScopedManager
 
 
@@ -101,9 +100,6 @@ class AuditEventQuerySet(models.QuerySet):
     def delete(self) -> tuple[int, dict[str, int]]:
         raise AuditImmutableError("Audit events cannot be deleted.")
 
-    def chain_order(self) -> AuditEventQuerySet:
-        return self.order_by("tenant_id", "seq")
-
 
 class AuditEvent(TenantOwnedModel):
     """One link of a tenant's hash chain. Written only by ``services.audit_record``, in the
@@ -149,12 +145,6 @@ class AuditEvent(TenantOwnedModel):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise AuditImmutableError("Audit events cannot be deleted.")
-
-    def chain_fields(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in (*audit_chain.HASHED_FIELDS, "id", "payload")} | {
-            "prev_hash": self.prev_hash,
-            "hash": self.hash,
-        }
 
 
 class AuditChainCheck(TenantOwnedModel):

@@ -30,12 +30,6 @@ def tenant_access_for_user(user: AbstractBaseUser) -> dict[Tenant, frozenset[str
     return {tenant: frozenset(roles) for tenant, roles in access.items()}
 
 
-def roles_in_current_tenant(user: AbstractBaseUser) -> frozenset[str]:
-    if not user.is_active:
-        return frozenset()
-    return frozenset(Membership.objects.filter(user=user, is_active=True).values_list("role", flat=True))
-
-
 def tenant_members() -> QuerySet[Membership]:
     return Membership.objects.select_related("user").order_by("user__username", "role")
 

@@ -87,10 +87,6 @@ def tenant_task(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class TenantScopedQuerySet(models.QuerySet):
-    pass
-
-
 class TenantScopedManager(models.Manager):
     """Default manager of tenant-owned models: only the current tenant's rows, or an error."""
 

@@ -104,9 +104,7 @@ class ApiTokenListView(TenantRoleRequiredMixin, View):
                 form = ApiTokenForm()
             except DomainError as exc:
                 form.add_error(None, exc.message)
-        return self._render(
-            request, form, plaintext=plaintext, status=200 if plaintext or form.is_bound is False else 400
-        )
+        return self._render(request, form, plaintext=plaintext, status=200 if plaintext else 400)
 
     def _render(
         self, request: HttpRequest, form: ApiTokenForm, plaintext: str | None = None, status: int = 200

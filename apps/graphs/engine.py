@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
@@ -35,7 +35,6 @@ class Execution:
     dist: dict[str, int]
     parent: dict[str, str | None]
     values: dict[str, float | int]
-    records: dict[str, Any] = field(default_factory=dict)
     visited: int = 0
 
     def path_to(self, node: str) -> list[str]:

@@ -7,7 +7,12 @@ class JitApprovalsConfig(AppConfig):
     verbose_name = "JIT approvals"
 
     def ready(self) -> None:
+        from apps.core.logging import register_sensitive_pattern
         from apps.policy_studio import pipeline
+
+        # E-mail action URLs carry a live, signed approval token: Django's own request logging
+        # (e.g. "Internal Server Error: /jit/email/<token>/") must never write it.
+        register_sensitive_pattern(r"/jit/email/[^/\s'\"]+")
 
         from .selectors import active_grant_facts
 

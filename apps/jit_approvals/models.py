@@ -99,9 +99,6 @@ class AccessGrant(TenantOwnedModel):
     def __str__(self) -> str:
         return f"grant #{self.pk}"
 
-    def active_at(self, when) -> bool:
-        return self.revoked_at is None and self.starts_at <= when < self.expires_at
-
 
 class Notification(TenantOwnedModel):
     """One message to one recipient on one channel: the outbox row a Celery task delivers.

@@ -18,6 +18,7 @@ from apps.policy_studio.lac.engine import GrantFacts
 from apps.policy_studio.models import SubjectAttributes
 
 from .models import AccessGrant, AccessRequest, Approval
+from .permissions import GRANT_ADMINS
 
 
 def _groups(user_ids: list[int]) -> dict[int, set[str]]:
@@ -82,6 +83,11 @@ def inbox_for(user: AbstractBaseUser) -> list[AccessRequest]:
 
 def grants() -> QuerySet[AccessGrant]:
     return AccessGrant.objects.select_related("user", "dataset", "request").order_by("-starts_at")
+
+
+def grants_visible_to(user: AbstractBaseUser, roles: frozenset[str]) -> QuerySet[AccessGrant]:
+    """Admins and auditors see every grant of the tenant; others only their own."""
+    return grants() if roles & GRANT_ADMINS else grants().filter(user=user)
 
 
 def approval_metrics() -> dict[str, Any]:

@@ -207,9 +207,19 @@ def decide(
                 payload={"channel": channel},
             )
             _settle(request, decision, now)
+            _announce(request, approver.get_username(), decision)
     if refusal is not None:
         raise _refuse(request, approver, refusal[0], refusal[1], channel)
     return request
+
+
+def _announce(request: AccessRequest, who: str, decision: str) -> None:
+    """After commit, rewrite the Slack messages about the request to say who decided —
+    whatever channel the decision came from."""
+    from .tasks import slack_update
+
+    tenant_id, rid = request.tenant_id, request.pk
+    transaction.on_commit(lambda: slack_update.delay(tenant_id, rid, who, decision))
 
 
 def _settle(request: AccessRequest, decision: str, now: datetime) -> None:

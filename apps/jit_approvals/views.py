@@ -27,18 +27,12 @@ from apps.core.services import audit_record
 from apps.core.tenancy import tenant_context
 from apps.policy_studio.models import QueryRun
 
-from . import notify, selectors, services, tasks
+from . import notify, selectors, services
 from .forms import AccessRequestForm, SlackLinkForm
 from .models import AccessRequest, SlackIdentity
+from .permissions import GRANT_ADMINS
 
 logger = logging.getLogger("trustfabric.jit")
-REQUESTERS = frozenset({Role.ANALYST, Role.PARTNER, Role.POLICY_AUTHOR, Role.ADMIN})
-GRANT_ADMINS = frozenset({Role.ADMIN, Role.AUDITOR})
-
-
-def after_decision(request_obj: AccessRequest, who: str, decision: str) -> None:
-    tenant_id, rid = request_obj.tenant_id, request_obj.pk
-    transaction.on_commit(lambda: tasks.slack_update.delay(tenant_id, rid, who, decision))
 
 
 class RequestListView(TenantRoleRequiredMixin, View):
@@ -142,14 +136,13 @@ class DecideView(TenantRoleRequiredMixin, View):
 
     def post(self, request: HttpRequest, pk: int, decision: str) -> HttpResponse:
         try:
-            obj = services.decide(
+            services.decide(
                 request_id=pk,
                 approver=request.user,
                 decision=decision,
                 channel="web",
                 comment=request.POST.get("comment", ""),
             )
-            after_decision(obj, request.user.get_username(), decision)
             messages.success(request, f"You {'approved' if decision == 'approve' else 'denied'} request #{pk}.")
         except DomainError as exc:
             if exc.status == 404:
@@ -160,9 +153,7 @@ class DecideView(TenantRoleRequiredMixin, View):
 
 class GrantListView(TenantRoleRequiredMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
-        grants = selectors.grants()
-        if not has_role(request, GRANT_ADMINS):
-            grants = grants.filter(user=request.user)
+        grants = selectors.grants_visible_to(request.user, request.tenant_roles)
         return render(
             request,
             "jit_approvals/grants.html",
@@ -172,8 +163,7 @@ class GrantListView(TenantRoleRequiredMixin, View):
 
 class GrantRevokeView(TenantRoleRequiredMixin, View):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        grants = selectors.grants() if has_role(request, GRANT_ADMINS) else selectors.grants().filter(user=request.user)
-        grant = get_object_or_404(grants, pk=pk)
+        grant = get_object_or_404(selectors.grants_visible_to(request.user, request.tenant_roles), pk=pk)
         services.grant_revoke(grant_id=grant.pk, actor=request.user)
         messages.success(request, f"Grant #{grant.pk} revoked.")
         return redirect("jit-grants")
@@ -272,10 +262,9 @@ class EmailActionView(View):
                     status=410,
                 )
             try:
-                obj = services.decide(
+                services.decide(
                     request_id=link.request_id, approver=link.approver, decision=link.action, channel="email"
                 )
-                after_decision(obj, link.approver.get_username(), link.action)
             except DomainError as exc:
                 return render(
                     request,
@@ -358,10 +347,9 @@ class SlackInteractivityView(View):
                     }
                 )
             try:
-                obj = services.decide(request_id=request_id, approver=identity.user, decision=decision, channel="slack")
+                services.decide(request_id=request_id, approver=identity.user, decision=decision, channel="slack")
             except DomainError as exc:
                 return JsonResponse({"response_type": "ephemeral", "replace_original": False, "text": exc.message})
-            after_decision(obj, identity.user.get_username(), decision)
         return JsonResponse(
             {
                 "response_type": "ephemeral",

@@ -85,10 +85,6 @@ class Report:
         }
 
 
-class _Rollback(Exception):
-    pass
-
-
 def _leaks(run: QueryRun, node: str, attribute: str) -> bool:
     if run.status == QueryRun.Status.DENIED or not run.result:
         return False
@@ -100,14 +96,11 @@ def run_corpus(path: Path = DEFAULT_CORPUS) -> Report:
     base = path.parent.parent
     report = Report()
     started = time.perf_counter()
-    try:
-        with transaction.atomic():
-            tenant = Tenant.objects.create(slug=f"redteam-{uuid.uuid4().hex[:8]}", name="Red team (temporary)")
-            with tenant_context(tenant):
-                _run_cases(corpus, base, report)
-            raise _Rollback
-    except _Rollback:
-        pass
+    with transaction.atomic():
+        tenant = Tenant.objects.create(slug=f"redteam-{uuid.uuid4().hex[:8]}", name="Red team (temporary)")
+        with tenant_context(tenant):
+            _run_cases(corpus, base, report)
+        transaction.set_rollback(True)  # leave nothing behind
     report.seconds = time.perf_counter() - started
     return report
 

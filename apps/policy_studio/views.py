@@ -182,7 +182,7 @@ class QueryView(TenantRoleRequiredMixin, View):
         return redirect(reverse("query-detail", args=[run.pk]))
 
     def _render(self, request: HttpRequest, form: QueryForm, status: int = 200, **extra: Any) -> HttpResponse:
-        runs = _visible_runs(request)[:50]
+        runs = selectors.query_runs_visible_to(request.user, request.tenant_roles)[:50]
         return render(request, "policy_studio/queries.html", {"form": form, "runs": runs, **extra}, status=status)
 
 
@@ -190,7 +190,7 @@ class QueryDetailView(TenantRoleRequiredMixin, View):
     required_roles = QUERY_READERS
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        run = get_object_or_404(_visible_runs(request), pk=pk)
+        run = get_object_or_404(selectors.query_runs_visible_to(request.user, request.tenant_roles), pk=pk)
         return render(
             request,
             "policy_studio/query_detail.html",
@@ -203,10 +203,3 @@ class QueryDetailView(TenantRoleRequiredMixin, View):
                 "spec_json": json.dumps(run.spec, indent=2),
             },
         )
-
-
-def _visible_runs(request: HttpRequest) -> Any:
-    runs = selectors.query_runs()
-    if not has_role(request, {"admin", "auditor", "policy_author"}):
-        runs = runs.filter(user=request.user)
-    return runs

@@ -69,10 +69,6 @@ class Verification(TenantOwnedModel):
     def __str__(self) -> str:
         return f"verification {self.pk} ({self.status})"
 
-    @property
-    def witnessed(self) -> bool:
-        return hasattr(self, "entry")
-
 
 class WitnessedEntry(AppendOnlyMixin, TenantOwnedModel):
     """The DSSE envelope the verifier and the witness co-signed, and its place in the log."""

@@ -9,7 +9,7 @@ from apps.core import audit_chain
 from apps.core.models import AuditEvent, AuditImmutableError
 from apps.core.services import audit_chain_walk, audit_record
 from apps.core.tenancy import tenant_context
-from tests.conftest import require_service
+from tests.conftest import require_service, tamper
 from tests.factories import audit_event_in
 
 on_postgres = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL trigger")
@@ -75,14 +75,7 @@ def test_postgres_refuses_update_and_delete(tenant_a) -> None:
 
 
 def _tamper(sql: str, params: list) -> None:
-    """Change stored history the way an attacker with table-owner rights could."""
-    with connection.cursor() as cur:
-        if connection.vendor == "postgresql":
-            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")  # flush deferred FK checks first
-            cur.execute("ALTER TABLE core_auditevent DISABLE TRIGGER audit_append_only")
-        cur.execute(sql, params)
-        if connection.vendor == "postgresql":
-            cur.execute("ALTER TABLE core_auditevent ENABLE TRIGGER audit_append_only")
+    tamper(sql, params, "core_auditevent", "audit_append_only")
 
 
 def _verify_output(tenant) -> str:

@@ -49,3 +49,10 @@ def test_a_bad_token_in_a_request_never_reaches_the_log(db, log_lines) -> None:
     secret = "tf_" + "Z" * 43
     APIClient().get("/api/me/", HTTP_AUTHORIZATION=f"Bearer {secret}")
     assert secret not in json.dumps(log_lines())
+
+
+def test_email_action_tokens_are_redacted_from_django_request_logs(log_lines) -> None:
+    token = "eyJuIjoiYWJjIn0:1tXyZ:signature-part-AbC123"
+    logging.getLogger("django.request").error("Internal Server Error: /jit/email/%s/", token)
+    text = json.dumps(log_lines())
+    assert token not in text and "/jit/email/" not in text.replace("[REDACTED]", "")

@@ -30,7 +30,7 @@ from apps.provenance.pcq.bundle import verify_bundle
 from apps.provenance.pcq.canonical import canonicalize, digest
 from apps.provenance.pcq.replay import replay
 from apps.provenance.pcq.signing import verify
-from tests.conftest import FIXTURES, demo_query
+from tests.conftest import FIXTURES, demo_query, tamper
 from tests.core.test_api import assert_envelope
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -230,16 +230,6 @@ def test_offline_cli_needs_no_django_and_checks_replay(witnessed, tmp_path) -> N
     assert bad.returncode == 1 and "FAIL manifest signature" in bad.stdout and "NOT VERIFIED" in bad.stdout
 
 
-def _tamper(sql: str, params: list, table: str) -> None:
-    with connection.cursor() as cur:
-        if connection.vendor == "postgresql":
-            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cur.execute(f"ALTER TABLE {table} DISABLE TRIGGER {table}_append_only")
-        cur.execute(sql, params)
-        if connection.vendor == "postgresql":
-            cur.execute(f"ALTER TABLE {table} ENABLE TRIGGER {table}_append_only")
-
-
 @pytest.mark.parametrize(
     ("table", "sql", "message"),
     [
@@ -263,7 +253,7 @@ def _tamper(sql: str, params: list, table: str) -> None:
 def test_log_tampering_is_detected_by_the_command(witnessed, table, sql, message) -> None:
     call_command("pcq_log_verify", stdout=io.StringIO())
     value = '{"payloadType": "x", "payload": "", "signatures": []}' if "envelope" in sql else "ab" * 32
-    _tamper(sql, [value], table)
+    tamper(sql, [value], table)
     out = io.StringIO()
     with pytest.raises(CommandError, match="problem"):
         call_command("pcq_log_verify", stdout=out)

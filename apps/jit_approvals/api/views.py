@@ -14,7 +14,7 @@ from apps.graphs.models import DATA_CLASS_CHOICES
 
 from .. import selectors, services
 from ..models import AccessGrant, AccessRequest
-from ..views import GRANT_ADMINS, REQUESTERS, after_decision
+from ..permissions import GRANT_ADMINS, REQUESTERS
 
 
 class AccessRequestSerializer(serializers.ModelSerializer):
@@ -110,7 +110,6 @@ class AccessRequestViewSet(TenantReadOnlyViewSet):
             channel="api",
             comment=incoming.validated_data["comment"],
         )
-        after_decision(decided, request.user.get_username(), decision)
         return Response(AccessRequestSerializer(AccessRequest.objects.get(pk=decided.pk)).data)
 
     def get_object_or_404_any(self, pk: str) -> AccessRequest:
@@ -165,8 +164,7 @@ class AccessGrantViewSet(TenantReadOnlyViewSet):
     queryset = AccessGrant.all_tenants.none()  # for the schema; get_queryset is the real one
 
     def get_queryset(self) -> Any:
-        grants = selectors.grants()
-        return grants if has_role(self.request, GRANT_ADMINS) else grants.filter(user=self.request.user)
+        return selectors.grants_visible_to(self.request.user, self.request.tenant_roles)
 
     @extend_schema(request=None, responses=GrantSerializer)
     @action(detail=True, methods=["post"])

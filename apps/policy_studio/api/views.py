@@ -97,10 +97,9 @@ class QueryRunViewSet(TenantReadOnlyViewSet):
 
     def get_queryset(self) -> Any:
         require_role(self.request, QUERY_READERS)
-        runs = selectors.query_runs().prefetch_related("decisions__policy_version__policy")
-        if not self.request.tenant_roles & {"admin", "auditor", "policy_author"}:
-            runs = runs.filter(user=self.request.user)
-        return runs
+        return selectors.query_runs_visible_to(self.request.user, self.request.tenant_roles).prefetch_related(
+            "decisions__policy_version__policy"
+        )
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: QueryRunSerializer})
     def create(self, request: Any) -> Response:

@@ -149,10 +149,6 @@ def bench_abac(iterations: int) -> dict[str, Any]:
     return {"trustfabric": _percentiles(ours), "cedarpy": _percentiles(cedar), "same_decision": bool(result.allowed)}
 
 
-class _Rollback(Exception):
-    pass
-
-
 class Command(BaseCommand):
     help = "Benchmark LAC: overhead with graph constraints, ABAC vs cedarpy, simulation per 1k decisions. Prints JSON."
 
@@ -215,65 +211,62 @@ def _simulation(decisions: int) -> dict[str, Any]:
 
     fixtures = Path(settings.BASE_DIR) / "fixtures"
     result: dict[str, Any] = {}
-    try:
-        with transaction.atomic():
-            tenant = Tenant.objects.create(slug=f"bench-{uuid.uuid4().hex[:8]}", name="Benchmark (temporary)")
-            with tenant_context(tenant):
-                user = get_user_model().objects.create(username=f"bench-{uuid.uuid4().hex[:8]}")
-                Membership.objects.create(user=user, role="analyst")
-                graph = fixtures / "datasets" / "calls-demo.json"
-                dataset_create(
+    with transaction.atomic():
+        tenant = Tenant.objects.create(slug=f"bench-{uuid.uuid4().hex[:8]}", name="Benchmark (temporary)")
+        with tenant_context(tenant):
+            user = get_user_model().objects.create(username=f"bench-{uuid.uuid4().hex[:8]}")
+            Membership.objects.create(user=user, role="analyst")
+            graph = fixtures / "datasets" / "calls-demo.json"
+            dataset_create(
+                actor=user,
+                slug="calls-demo",
+                name="Calls",
+                files={"graph": UploadedFile(graph.name, graph.read_bytes())},
+            )
+            source = (fixtures / "policies" / "investigations.yaml").read_text()
+            policy_save_version(actor=user, slug="p", source=source, activate=True)
+            policy_save_version(actor=user, slug="p", source=source.replace("max_degree: 25", "max_degree: 3"))
+            seeds = ["grp12-0", "com-010", "hub-b", "com-020", "chain-00", "grp30-1", "hub-a-leaf03", "com-100"]
+            templates = [
+                query_run_execute(
                     actor=user,
-                    slug="calls-demo",
-                    name="Calls",
-                    files={"graph": UploadedFile(graph.name, graph.read_bytes())},
+                    roles=frozenset({"analyst"}),
+                    spec={
+                        "dataset": "calls-demo",
+                        "seeds": [s],
+                        "hops": 1 + i % 2,
+                        "metric": "degree",
+                        "fields": ["city"],
+                        "purpose": "investigation",
+                        "reason": "bench",
+                    },
                 )
-                source = (fixtures / "policies" / "investigations.yaml").read_text()
-                policy_save_version(actor=user, slug="p", source=source, activate=True)
-                policy_save_version(actor=user, slug="p", source=source.replace("max_degree: 25", "max_degree: 3"))
-                seeds = ["grp12-0", "com-010", "hub-b", "com-020", "chain-00", "grp30-1", "hub-a-leaf03", "com-100"]
-                templates = [
-                    query_run_execute(
-                        actor=user,
-                        roles=frozenset({"analyst"}),
-                        spec={
-                            "dataset": "calls-demo",
-                            "seeds": [s],
-                            "hops": 1 + i % 2,
-                            "metric": "degree",
-                            "fields": ["city"],
-                            "purpose": "investigation",
-                            "reason": "bench",
-                        },
+                for i, s in enumerate(seeds)
+            ]
+            copies = []
+            for i in range(decisions - len(templates)):
+                t = templates[i % len(templates)]
+                copies.append(
+                    QueryRun(
+                        **{
+                            f.attname: getattr(t, f.attname)
+                            for f in QueryRun._meta.concrete_fields
+                            if f.attname != "id"
+                        }
                     )
-                    for i, s in enumerate(seeds)
-                ]
-                copies = []
-                for i in range(decisions - len(templates)):
-                    t = templates[i % len(templates)]
-                    copies.append(
-                        QueryRun(
-                            **{
-                                f.attname: getattr(t, f.attname)
-                                for f in QueryRun._meta.concrete_fields
-                                if f.attname != "id"
-                            }
-                        )
-                    )
-                QueryRun.objects.bulk_create(copies)
-                v1, v2 = PolicyVersion.objects.order_by("number")
-                runs = QueryRun.objects.all()
-                simulate(v1, v2, runs, limit=10)  # warm the compiled-policy cache
-                started = time.perf_counter()
-                sim = simulate(v1, v2, runs, limit=decisions)
-                seconds = time.perf_counter() - started
-                result = {
-                    "decisions": len(sim.rows),
-                    "seconds": round(seconds, 4),
-                    "seconds_per_1k": round(seconds * 1000 / max(len(sim.rows), 1), 4),
-                    "changed": sim.summary()["changed"],
-                }
-            raise _Rollback
-    except _Rollback:
-        pass
+                )
+            QueryRun.objects.bulk_create(copies)
+            v1, v2 = PolicyVersion.objects.order_by("number")
+            runs = QueryRun.objects.all()
+            simulate(v1, v2, runs, limit=10)  # warm the compiled-policy cache
+            started = time.perf_counter()
+            sim = simulate(v1, v2, runs, limit=decisions)
+            seconds = time.perf_counter() - started
+            result = {
+                "decisions": len(sim.rows),
+                "seconds": round(seconds, 4),
+                "seconds_per_1k": round(seconds * 1000 / max(len(sim.rows), 1), 4),
+                "changed": sim.summary()["changed"],
+            }
+        transaction.set_rollback(True)  # measure without keeping anything
     return result
