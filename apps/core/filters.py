@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 import django_filters
+from django import forms
 from django.db.models import Q, QuerySet
+from django_filters.fields import IsoDateTimeField
 
 from .models import AuditEvent
+
+
+class UTCIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 instant that must be representable in UTC: ``9999-12-31T23:59-23:00``
+    parses, but converting it overflows the calendar, which the database layer would
+    otherwise raise as a 500."""
+
+    def to_python(self, value: Any) -> dt.datetime | None:
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return parsed.astimezone(dt.UTC) if parsed.tzinfo else parsed
+        except OverflowError as exc:
+            raise forms.ValidationError(
+                "This instant is outside the supported range (years 1 to 9999 in UTC).", code="out_of_range"
+            ) from exc
+
+
+class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UTCIsoDateTimeField
 
 
 class AuditEventFilterSet(django_filters.FilterSet):
@@ -14,8 +40,8 @@ class AuditEventFilterSet(django_filters.FilterSet):
     actor = django_filters.CharFilter(field_name="actor_label", lookup_expr="iexact", label="Actor")
     target_type = django_filters.CharFilter(field_name="target_type", lookup_expr="iexact", label="Target type")
     target_id = django_filters.CharFilter(field_name="target_id", label="Target id")
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte", label="Since")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt", label="Until")
+    since = UTCIsoDateTimeFilter(field_name="created_at", lookup_expr="gte", label="Since")
+    until = UTCIsoDateTimeFilter(field_name="created_at", lookup_expr="lt", label="Until")
 
     class Meta:
         model = AuditEvent

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import structlog
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from . import selectors
@@ -82,6 +83,39 @@ class RequestSizeLimitMiddleware:
         return self.get_response(request)
 
 
+# A lost or refused database connection (PostgreSQL restarting, failing over): nothing was
+# written, so the caller may safely try again.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = 5
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def reset_broken_connections() -> None:
+    """Close connections a failed query left unusable, so the next query reconnects."""
+    for conn in connections.all(initialized_only=True):
+        if conn.in_atomic_block:
+            continue
+        conn.close_if_unusable_or_obsolete()
+
+
+def database_unavailable_response(request: HttpRequest) -> HttpResponse:
+    from django.template.loader import render_to_string
+
+    reset_broken_connections()  # so the caller's retry, and the next request, reconnect
+    body = {
+        "code": "database_unavailable",
+        "message": f"The database is briefly unavailable. Retry in {RETRY_AFTER_SECONDS} seconds.",
+        "details": {"retry_after_seconds": RETRY_AFTER_SECONDS},
+    }
+    if request.path.startswith("/api/"):
+        response: HttpResponse = JsonResponse(body, status=503)
+    else:
+        response = HttpResponse(render_to_string("core/database_unavailable.html", {"error": body}), status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    logger.warning("database unavailable", extra={"method": request.method})
+    return response
+
+
 class TenantMiddleware:
     """Sets the current tenant for a signed-in user: the one chosen with the tenant
     switcher (stored in the session) if the user still belongs to it, else the first."""
@@ -93,8 +127,20 @@ class TenantMiddleware:
         tenant = None
         roles: frozenset[str] = frozenset()
         available: list = []
-        if request.user.is_authenticated:
-            access = selectors.tenant_access_for_user(request.user)
+        try:
+            signed_in = request.user.is_authenticated
+        except DATABASE_UNAVAILABLE:
+            # The session and user lookups are reads: try once more on a fresh connection.
+            reset_broken_connections()
+            try:
+                signed_in = request.user.is_authenticated
+            except DATABASE_UNAVAILABLE:
+                return database_unavailable_response(request)
+        if signed_in:
+            try:
+                access = selectors.tenant_access_for_user(request.user)
+            except DATABASE_UNAVAILABLE:
+                return database_unavailable_response(request)
             available = list(access)
             wanted = request.session.get(TENANT_SESSION_KEY)
             chosen = next((t for t in available if t.slug == wanted), available[0] if available else None)
@@ -114,7 +160,11 @@ class TenantMiddleware:
 
 class DomainErrorMiddleware:
     """HTML views may raise domain errors; show them as a page with the right status
-    (JSON for paths under /api/, which DRF views normally answer themselves)."""
+    (JSON for paths under /api/, which DRF views normally answer themselves).
+
+    A lost database connection is not a bug: a read (GET/HEAD/OPTIONS) is run once more on
+    a fresh connection, and otherwise the answer is 503 with ``Retry-After``. API views hand
+    these errors here (see ``apps.core.api.errors``) so both kinds of view retry the same way."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -128,6 +178,8 @@ class DomainErrorMiddleware:
         from .errors import DomainError
         from .tenancy import TenantNotSet
 
+        if isinstance(exception, DATABASE_UNAVAILABLE):
+            return self._database_unavailable(request)
         if isinstance(exception, TenantNotSet):
             exception = DomainError(
                 "You are not a member of any active tenant, so there is nothing to show here.", code="no_tenant"
@@ -139,3 +191,19 @@ class DomainErrorMiddleware:
         if request.path.startswith("/api/"):
             return JsonResponse(body, status=exception.status)
         return render(request, "error.html", {"error": body, "status": exception.status}, status=exception.status)
+
+    def _database_unavailable(self, request: HttpRequest) -> HttpResponse:
+        if request.method not in SAFE_METHODS or getattr(request, "tf_db_retried", False):
+            return database_unavailable_response(request)
+        request.tf_db_retried = True  # type: ignore[attr-defined]
+        reset_broken_connections()
+        match = request.resolver_match
+        if match is None:
+            return database_unavailable_response(request)
+        try:
+            return match.func(request, *match.args, **match.kwargs)
+        except Exception as exc:
+            response = self.process_exception(request, exc)
+            if response is None:
+                raise
+            return response

@@ -11,7 +11,6 @@ from django.core.paginator import Paginator
 from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -22,6 +21,7 @@ from .api.errors import error_body
 from .errors import DomainError
 from .filters import AuditEventFilterSet
 from .forms import ApiTokenForm
+from .http import safe_redirect
 from .permissions import AUDIT_READERS, TenantRoleRequiredMixin
 
 
@@ -48,8 +48,7 @@ class HomeView(TenantRoleRequiredMixin, TemplateView):
 def tenant_switch(request: HttpRequest) -> HttpResponse:
     tenant = services.tenant_switch(user=request.user, session=request.session, slug=request.POST.get("tenant", ""))
     messages.success(request, f"Now working in {tenant.name}.")
-    next_url = request.POST.get("next") or reverse("home")
-    return redirect(next_url if next_url.startswith("/") and not next_url.startswith("//") else reverse("home"))
+    return safe_redirect(request, request.POST.get("next"), "home")
 
 
 class AuditEventListView(TenantRoleRequiredMixin, View):
@@ -134,7 +133,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Ready for traffic: the database answers and the Celery broker is reachable."""
+    """Ready for traffic: the database answers, the cache round-trips a value (throttling,
+    sign-in lockout and Slack replay protection live there) and the Celery broker is reachable."""
     from django.conf import settings
 
     checks: dict[str, str] = {}
@@ -144,6 +144,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
         checks["database"] = "ok"
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         checks["database"] = f"error: {type(exc).__name__}"
+    checks["cache"] = _cache_check()
     if settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_BROKER_URL:
         checks["broker"] = "eager (no broker configured)"
     else:
@@ -157,6 +158,21 @@ def readyz(request: HttpRequest) -> JsonResponse:
             checks["broker"] = f"error: {type(exc).__name__}"
     ready = all(v == "ok" or v.startswith("eager") for v in checks.values())
     return JsonResponse({"status": "ready" if ready else "not_ready", "checks": checks}, status=200 if ready else 503)
+
+
+def _cache_check() -> str:
+    import uuid
+
+    from django.core.cache import cache
+
+    key, value = f"readyz:{uuid.uuid4().hex}", uuid.uuid4().hex
+    try:
+        cache.set(key, value, timeout=10)
+        seen = cache.get(key)
+        cache.delete(key)
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        return f"error: {type(exc).__name__}"
+    return "ok" if seen == value else "error: value not read back"
 
 
 # --- Error handlers: JSON envelope under /api/, pages elsewhere -------------------------

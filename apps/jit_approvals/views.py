@@ -20,6 +20,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.core.errors import DomainError
+from apps.core.http import safe_redirect
 from apps.core.models import Role
 from apps.core.permissions import TenantRoleRequiredMixin, has_role
 from apps.core.selectors import audit_trail_for
@@ -148,7 +149,7 @@ class DecideView(TenantRoleRequiredMixin, View):
             if exc.status == 404:
                 raise
             messages.error(request, exc.message)
-        return redirect(request.POST.get("next") if request.POST.get("next", "").startswith("/") else "jit-inbox")
+        return safe_redirect(request, request.POST.get("next"), "jit-inbox")
 
 
 class GrantListView(TenantRoleRequiredMixin, View):

@@ -174,3 +174,30 @@ def test_swagger_ui_is_served_locally(web, analyst_a) -> None:
     web.force_login(analyst_a)
     page = web.get("/api/docs/").content.decode()
     assert "swagger" in page.lower() and "cdn" not in page.lower()
+
+
+def test_readyz_reports_an_unreachable_cache(web, db, settings) -> None:
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    response = web.get("/readyz")
+    assert response.status_code == 503 and response.json()["checks"]["cache"].startswith("error")
+
+
+def test_readyz_checks_the_cache(web, db) -> None:
+    assert web.get("/readyz").json()["checks"]["cache"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "target", ["//evil.example/", "/\\evil.example/", "https://evil.example/", "javascript:alert(1)"]
+)
+def test_tenant_switch_never_redirects_off_site(web, admin_a, target) -> None:
+    web.force_login(admin_a)
+    response = web.post(reverse("tenant-switch"), {"tenant": "agency-a", "next": target})
+    assert response.status_code == 302 and response["Location"] == reverse("home")
+
+
+def test_tenant_switch_follows_a_local_next(web, admin_a) -> None:
+    web.force_login(admin_a)
+    response = web.post(reverse("tenant-switch"), {"tenant": "agency-a", "next": "/audit/?page=2"})
+    assert response["Location"] == "/audit/?page=2"

@@ -42,6 +42,17 @@ class TenantScopedAPIMixin:
 
     tenant_required = True
     _tenant_token = None
+    _format_suffix: str | None = None
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        # The router adds ``.json``-style format-suffix routes for every action; DRF passes
+        # the suffix to the handler as ``format=``, which custom actions and ``create`` do
+        # not take. Keep it for content negotiation and out of the handler's arguments.
+        self._format_suffix = kwargs.pop("format", None)
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+
+    def get_format_suffix(self, **kwargs: Any) -> str | None:
+        return self._format_suffix
 
     def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
         self.perform_authentication(request)  # type: ignore[attr-defined]

@@ -12,6 +12,8 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
 from ..errors import DomainError
+from ..middleware import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, SAFE_METHODS, reset_broken_connections
+from .parsers import BodyRefused
 
 _DRF_CODES = {
     drf.ParseError: ("malformed_request", "The request body could not be parsed: {detail}"),
@@ -35,6 +37,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     headers: dict[str, str] = {}
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+    if isinstance(exc, BodyRefused):
+        return Response(error_body(exc.tf_code, str(exc.detail), exc.tf_details), status=400)
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        return _database_unavailable(context)
     if isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -63,4 +69,20 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         error_body(code, template.format(detail=detail.rstrip(".") + "."), details),
         status=exc.status_code,
         headers=headers,
+    )
+
+
+def _database_unavailable(context: dict[str, Any]) -> Response | None:
+    request = getattr(context.get("request"), "_request", None)
+    if request is not None and request.method in SAFE_METHODS and not getattr(request, "tf_db_retried", False):
+        return None  # re-raised to DomainErrorMiddleware, which runs the read once more
+    reset_broken_connections()  # so the caller's retry, and the next request, reconnect
+    return Response(
+        error_body(
+            "database_unavailable",
+            f"The database is briefly unavailable. Retry in {RETRY_AFTER_SECONDS} seconds.",
+            {"retry_after_seconds": RETRY_AFTER_SECONDS},
+        ),
+        status=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )

@@ -1,0 +1,109 @@
+"""The one JSON parser of the API. It refuses, with a 400, what the storage layer cannot
+hold or the process cannot walk: NUL characters (PostgreSQL text and jsonb refuse them),
+lone UTF-16 surrogates (not encodable as UTF-8), and nesting deeper than ``MAX_DEPTH``
+(Python's recursive decoder and every recursive walk after it would overflow the stack).
+Refusing here, before any view runs, covers every JSON column and text field at once."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from django.conf import settings
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+
+MAX_DEPTH = 32
+_BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
+
+
+class BodyRefused(ParseError):
+    """A parse error with a precise code, mapped by the exception handler like any other."""
+
+    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, code=code)
+        self.tf_code, self.tf_details = code, details or {}
+
+
+def _nesting_depth(text: str) -> int:
+    """Deepest ``[``/``{`` nesting of a JSON text, counted without recursion (string
+    contents are skipped, so brackets inside strings do not count)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def check_json_value(value: Any, path: str = "$") -> None:
+    """Refuse NUL and lone surrogates anywhere in a decoded value (keys included). Iterative,
+    so it is safe on any value ``MAX_DEPTH`` allows."""
+    stack: list[tuple[str, Any]] = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            _check_string(item, where)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                _check_string(key, f"{where}.<key>")
+                stack.append((f"{where}.{key}", child))
+        elif isinstance(item, list):
+            stack.extend((f"{where}[{i}]", child) for i, child in enumerate(item))
+
+
+def _check_string(text: str, where: str) -> None:
+    match = _BAD_CHARS.search(text)
+    if match is None:
+        return
+    if match.group() == "\x00":
+        raise BodyRefused("nul_character", "Strings may not contain NUL (\\u0000) characters.", {"path": where})
+    raise BodyRefused(
+        "invalid_unicode", "Strings may not contain unpaired UTF-16 surrogates (\\ud800-\\udfff).", {"path": where}
+    )
+
+
+class SafeJSONParser(JSONParser):
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+        parser_context = parser_context or {}
+        encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
+        raw = stream.read() if stream is not None else b""
+        try:
+            text = raw.decode(encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise BodyRefused("invalid_encoding", f"The body is not valid {encoding}.") from exc
+        if not text.strip():
+            raise ParseError("The body is empty; send a JSON document.")
+        depth = _nesting_depth(text)
+        if depth > MAX_DEPTH:
+            raise BodyRefused(
+                "too_deeply_nested",
+                f"The JSON body is nested {depth} levels deep; at most {MAX_DEPTH} are accepted.",
+                {"max_depth": MAX_DEPTH},
+            )
+        try:
+            value = json.loads(text, parse_constant=_refuse_constant)
+        except RecursionError as exc:  # defence in depth; the depth check runs first
+            raise BodyRefused("too_deeply_nested", "The JSON body is nested too deeply.") from exc
+        except ValueError as exc:
+            raise ParseError(f"JSON parse error - {exc}") from exc
+        check_json_value(value)
+        return value
+
+
+def _refuse_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON (RFC 8259) and PostgreSQL jsonb refuses them.
+    raise ValueError(f"{name} is not a JSON number")
