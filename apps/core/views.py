@@ -22,15 +22,17 @@ from .errors import DomainError
 from .filters import AuditEventFilterSet
 from .forms import ApiTokenForm
 from .http import safe_redirect
-from .permissions import AUDIT_READERS, TenantRoleRequiredMixin
+from .permissions import ANY_MEMBER, AUDIT_READERS, PUBLIC, SIGNED_IN, TenantRoleRequiredMixin, declare_roles
 
 
 class LoginView(auth_views.LoginView):
+    required_roles = PUBLIC
     template_name = "registration/login.html"
     redirect_authenticated_user = True
 
 
 class HomeView(TenantRoleRequiredMixin, TemplateView):
+    required_roles = ANY_MEMBER
     template_name = "core/home.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -45,6 +47,7 @@ class HomeView(TenantRoleRequiredMixin, TemplateView):
 
 @login_required
 @require_POST
+@declare_roles(SIGNED_IN)
 def tenant_switch(request: HttpRequest) -> HttpResponse:
     tenant = services.tenant_switch(user=request.user, session=request.session, slug=request.POST.get("tenant", ""))
     messages.success(request, f"Now working in {tenant.name}.")
@@ -91,6 +94,8 @@ class AuditChainVerifyView(TenantRoleRequiredMixin, View):
 
 
 class ApiTokenListView(TenantRoleRequiredMixin, View):
+    required_roles = ANY_MEMBER  # your own tokens only
+
     def get(self, request: HttpRequest) -> HttpResponse:
         return self._render(request, ApiTokenForm())
 
@@ -115,6 +120,8 @@ class ApiTokenListView(TenantRoleRequiredMixin, View):
 
 
 class ApiTokenRevokeView(TenantRoleRequiredMixin, View):
+    required_roles = ANY_MEMBER  # your own tokens only (the lookup is scoped to you)
+
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         token = get_object_or_404(selectors.api_tokens_for(request.user), pk=pk)
         services.api_token_revoke(token=token, actor=request.user)
@@ -126,12 +133,14 @@ class ApiTokenRevokeView(TenantRoleRequiredMixin, View):
 
 
 @never_cache
+@declare_roles(PUBLIC)
 def healthz(request: HttpRequest) -> JsonResponse:
     """The process is up and serving. No dependencies are touched."""
     return JsonResponse({"status": "ok"})
 
 
 @never_cache
+@declare_roles(PUBLIC)
 def readyz(request: HttpRequest) -> JsonResponse:
     """Ready for traffic: the database answers, the cache round-trips a value (throttling,
     sign-in lockout and Slack replay protection live there) and the Celery broker is reachable."""

@@ -18,7 +18,7 @@ from .permissions import DATA_READERS, DATA_STEWARDS
 
 
 class DatasetListView(TenantRoleRequiredMixin, View):
-    required_roles = DATA_READERS
+    required_roles = {"get": DATA_READERS, "post": DATA_STEWARDS}
 
     def get(self, request: HttpRequest) -> HttpResponse:
         return self._render(request, DatasetCreateForm(), ViewCreateForm())
@@ -92,7 +92,7 @@ class DatasetListView(TenantRoleRequiredMixin, View):
 
 
 class DatasetDetailView(TenantRoleRequiredMixin, View):
-    required_roles = DATA_READERS
+    required_roles = {"get": DATA_READERS, "post": DATA_STEWARDS}
 
     def get(self, request: HttpRequest, slug: str) -> HttpResponse:
         return self._render(request, slug, UploadFilesForm())

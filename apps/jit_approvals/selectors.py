@@ -90,6 +90,12 @@ def grants_visible_to(user: AbstractBaseUser, roles: frozenset[str]) -> QuerySet
     return grants() if roles & GRANT_ADMINS else grants().filter(user=user)
 
 
+def grants_revocable_by(user: AbstractBaseUser, roles: frozenset[str]) -> QuerySet[AccessGrant]:
+    """Tenant admins may end any grant; everyone else only their own. Auditors see every
+    grant (``grants_visible_to``) but the role is read-only, so they revoke only their own."""
+    return grants() if Role.ADMIN in roles else grants().filter(user=user)
+
+
 def approval_metrics() -> dict[str, Any]:
     """Request-to-decision times (minutes) for approved requests in the current tenant."""
     rows = AccessRequest.objects.filter(status=AccessRequest.Status.APPROVED, decided_at__isnull=False).values_list(

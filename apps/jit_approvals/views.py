@@ -22,7 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from apps.core.errors import DomainError
 from apps.core.http import safe_redirect
 from apps.core.models import Role
-from apps.core.permissions import TenantRoleRequiredMixin, has_role
+from apps.core.permissions import ADMINS, ANY_MEMBER, PUBLIC, TenantRoleRequiredMixin, has_role
 from apps.core.selectors import audit_trail_for
 from apps.core.services import audit_record
 from apps.core.tenancy import tenant_context
@@ -31,13 +31,15 @@ from apps.policy_studio.models import QueryRun
 from . import notify, selectors, services
 from .forms import AccessRequestForm, SlackLinkForm
 from .models import AccessRequest, SlackIdentity
-from .permissions import GRANT_ADMINS
+from .permissions import GRANT_ADMINS, REQUESTERS
 
 logger = logging.getLogger("trustfabric.jit")
 
 
 class RequestListView(TenantRoleRequiredMixin, View):
     """My requests, and the form to make one (prefilled from a denied query)."""
+
+    required_roles = {"get": ANY_MEMBER, "post": REQUESTERS}
 
     def get(self, request: HttpRequest) -> HttpResponse:
         initial: dict[str, Any] = {"duration_minutes": 60}
@@ -90,6 +92,8 @@ class InboxView(TenantRoleRequiredMixin, View):
 
 
 class RequestDetailView(TenantRoleRequiredMixin, View):
+    required_roles = ANY_MEMBER  # the requester, its approvers, admins and auditors (checked below)
+
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         obj = get_object_or_404(
             AccessRequest.objects.select_related("dataset", "requester", "policy_version__policy"), pk=pk
@@ -153,29 +157,37 @@ class DecideView(TenantRoleRequiredMixin, View):
 
 
 class GrantListView(TenantRoleRequiredMixin, View):
+    required_roles = ANY_MEMBER  # yours; every grant for admins and auditors
+
     def get(self, request: HttpRequest) -> HttpResponse:
         grants = selectors.grants_visible_to(request.user, request.tenant_roles)
         return render(
             request,
             "jit_approvals/grants.html",
-            {"grants": grants, "now": timezone.now(), "can_revoke_all": has_role(request, GRANT_ADMINS)},
+            {"grants": grants, "now": timezone.now(), "can_revoke_all": has_role(request, ADMINS)},
         )
 
 
 class GrantRevokeView(TenantRoleRequiredMixin, View):
+    required_roles = ANY_MEMBER  # your own grant; any grant for tenant admins (auditors only read)
+
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        grant = get_object_or_404(selectors.grants_visible_to(request.user, request.tenant_roles), pk=pk)
+        grant = get_object_or_404(selectors.grants_revocable_by(request.user, request.tenant_roles), pk=pk)
         services.grant_revoke(grant_id=grant.pk, actor=request.user)
         messages.success(request, f"Grant #{grant.pk} revoked.")
         return redirect("jit-grants")
 
 
 class MetricsView(TenantRoleRequiredMixin, View):
+    required_roles = ANY_MEMBER
+
     def get(self, request: HttpRequest) -> HttpResponse:
         return render(request, "jit_approvals/metrics.html", {"metrics": selectors.approval_metrics()})
 
 
 class SlackLinkView(TenantRoleRequiredMixin, View):
+    required_roles = ANY_MEMBER
+
     def get(self, request: HttpRequest) -> HttpResponse:
         identity = SlackIdentity.objects.filter(user=request.user).first()
         return render(
@@ -207,6 +219,8 @@ class EmailActionView(View):
     scanners that prefetch the link only ever see the confirmation page. High-risk requests
     additionally need the approver signed in."""
 
+    required_roles = PUBLIC
+
     def _context(self, token: str) -> tuple[Any, str | None]:
         link = notify.link_from_token(token)
         if link is None:
@@ -220,6 +234,8 @@ class EmailActionView(View):
     def get(self, request: HttpRequest, token: str) -> HttpResponse:
         link, problem = self._context(token)
         status = 200 if problem is None else (404 if link is None else 410)
+        if problem is None and request.user.is_authenticated and request.user.pk != link.approver_id:
+            problem, status = "This link belongs to another approver; it cannot be used from your account.", 403
         return render(
             request,
             "jit_approvals/email_confirm.html",
@@ -242,7 +258,23 @@ class EmailActionView(View):
                 return render(
                     request, "jit_approvals/email_confirm.html", {"link": link, "problem": problem}, status=410
                 )
-            if link.request.high_risk and (not request.user.is_authenticated or request.user.pk != link.approver_id):
+            if request.user.is_authenticated and request.user.pk != link.approver_id:
+                # Someone signed in is submitting another approver's link: never act as the
+                # link's owner on their behalf. Refused and audited under the real actor.
+                with transaction.atomic():
+                    audit_record(
+                        "jit.decision_refused",
+                        actor=request.user,
+                        target=link.request,
+                        payload={"code": "not_link_owner", "channel": "email"},
+                    )
+                return render(
+                    request,
+                    "jit_approvals/email_confirm.html",
+                    {"link": link, "problem": "This link belongs to another approver; it was not used."},
+                    status=403,
+                )
+            if link.request.high_risk and not request.user.is_authenticated:
                 return render(
                     request,
                     "jit_approvals/email_confirm.html",
@@ -254,19 +286,32 @@ class EmailActionView(View):
                 )
             from .models import ApprovalLink
 
-            claimed = ApprovalLink.objects.filter(pk=link.pk, used_at__isnull=True).update(used_at=timezone.now())
-            if not claimed:
-                return render(
-                    request,
-                    "jit_approvals/email_confirm.html",
-                    {"link": link, "problem": "This link has already been used."},
-                    status=410,
-                )
             try:
-                services.decide(
-                    request_id=link.request_id, approver=link.approver, decision=link.action, channel="email"
-                )
+                # Claim and decision commit together: a decision that fails leaves the link
+                # unspent, and a crash between the two cannot spend it either.
+                with transaction.atomic():
+                    claimed = ApprovalLink.objects.filter(pk=link.pk, used_at__isnull=True).update(
+                        used_at=timezone.now()
+                    )
+                    if not claimed:
+                        return render(
+                            request,
+                            "jit_approvals/email_confirm.html",
+                            {"link": link, "problem": "This link has already been used."},
+                            status=410,
+                        )
+                    services.decide(
+                        request_id=link.request_id, approver=link.approver, decision=link.action, channel="email"
+                    )
             except DomainError as exc:
+                # The rollback took the service's own refusal record with it; record it again.
+                with transaction.atomic():
+                    audit_record(
+                        "jit.decision_refused",
+                        actor=link.approver,
+                        target=link.request,
+                        payload={"code": exc.code, "channel": "email"},
+                    )
                 return render(
                     request,
                     "jit_approvals/email_confirm.html",
@@ -284,6 +329,8 @@ class SlackInteractivityView(View):
     """Verifies Slack's signature and timestamp (slack_sdk's SignatureVerifier), refuses
     replays of a signature already seen, maps the Slack user to a platform user through a
     verified link, and applies the decision with the same service as the web UI."""
+
+    required_roles = PUBLIC
 
     def post(self, request: HttpRequest) -> HttpResponse:
         from slack_sdk.signature import SignatureVerifier

@@ -39,7 +39,7 @@ class PolicyListView(TenantRoleRequiredMixin, View):
 
 
 class PolicyEditView(TenantRoleRequiredMixin, View):
-    required_roles = POLICY_READERS
+    required_roles = {"get": POLICY_READERS, "post": AUTHORS}
 
     def get(self, request: HttpRequest, slug: str | None = None) -> HttpResponse:
         policy = get_object_or_404(selectors.policies(), slug=slug) if slug else None
@@ -158,7 +158,7 @@ class CoverageView(TenantRoleRequiredMixin, View):
 
 
 class QueryView(TenantRoleRequiredMixin, View):
-    required_roles = QUERY_READERS
+    required_roles = {"get": QUERY_READERS, "post": QUERY_RUNNERS}
 
     def get(self, request: HttpRequest) -> HttpResponse:
         return self._render(request, QueryForm())

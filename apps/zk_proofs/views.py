@@ -21,7 +21,7 @@ RUNNERS = frozenset({Role.ADMIN, Role.PARTNER})
 
 
 class SessionListView(TenantRoleRequiredMixin, View):
-    required_roles = READERS
+    required_roles = {"get": READERS, "post": RUNNERS}
 
     def get(self, request: HttpRequest) -> HttpResponse:
         return render(

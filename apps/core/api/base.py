@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from ..errors import NotFound, PermissionDenied
 from ..logging import bind_log_context
 from ..models import ApiToken
+from ..permissions import check_declared_roles
 from ..selectors import tenant_access_for_user
 from ..tenancy import reset_current_tenant, set_current_tenant
 
@@ -38,7 +39,8 @@ def _resolve_tenant(request: Any) -> tuple[Any, frozenset[str]]:
 
 class TenantScopedAPIMixin:
     """Views that can answer without a current tenant (who am I, which tenants are mine)
-    set ``tenant_required = False``; every other view refuses a user with no tenant."""
+    set ``tenant_required = False``; every other view refuses a user with no tenant. Each
+    action declares its roles in ``required_roles`` (see ``apps.core.permissions``)."""
 
     tenant_required = True
     _tenant_token = None
@@ -65,6 +67,17 @@ class TenantScopedAPIMixin:
         elif self.tenant_required and request.user and request.user.is_authenticated:
             raise PermissionDenied("You are not a member of any active tenant.", code="no_tenant")
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
+
+    def check_permissions(self, request: Any) -> None:
+        """DRF's permission classes (signed in), then the roles this action declares."""
+        super().check_permissions(request)  # type: ignore[misc]
+        method = request.method.lower()
+        if hasattr(self, "action_map"):  # a viewset: the action this method is routed to
+            key = self.action if method in self.action_map else None  # type: ignore[attr-defined]
+        else:
+            key = method if hasattr(self, method) else None
+        if key is not None:  # no handler: DRF answers 405, and there is nothing to protect
+            check_declared_roles(request, self, key)
 
     def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
         if self._tenant_token is not None:

@@ -11,8 +11,8 @@ from rest_framework.response import Response
 from .. import selectors, services, tasks
 from ..errors import NotFound
 from ..filters import AuditEventFilterSet
-from ..models import ApiToken, AuditChainCheck, AuditEvent, Membership, Role, Tenant
-from ..permissions import AUDIT_READERS, HasTenantRole
+from ..models import ApiToken, AuditChainCheck, AuditEvent, Membership, Tenant
+from ..permissions import ADMINS, ANY_MEMBER, AUDIT_READERS, SIGNED_IN
 from .base import TenantAPIView, TenantReadOnlyViewSet
 from .serializers import (
     ApiTokenCreatedSerializer,
@@ -28,6 +28,7 @@ from .serializers import (
 
 class MeView(TenantAPIView):
     tenant_required = False
+    required_roles = SIGNED_IN
 
     @extend_schema(responses=MeSerializer)
     def get(self, request: Any) -> Response:
@@ -48,6 +49,7 @@ class TenantViewSet(TenantReadOnlyViewSet):
     serializer_class = TenantSerializer
     queryset = Tenant.objects.none()  # for the schema; get_queryset is the real one
     tenant_required = False
+    required_roles = SIGNED_IN
     lookup_field = "slug"
     pagination_class = None
 
@@ -68,7 +70,7 @@ class MembershipViewSet(TenantReadOnlyViewSet):
 
     serializer_class = MembershipSerializer
     queryset = Membership.all_tenants.none()  # for the schema; get_queryset is the real one
-    permission_classes = [HasTenantRole.of(Role.ADMIN)]
+    required_roles = ADMINS
 
     def get_queryset(self) -> Any:
         return selectors.tenant_members()
@@ -80,7 +82,7 @@ class AuditEventViewSet(TenantReadOnlyViewSet):
     serializer_class = AuditEventSerializer
     queryset = AuditEvent.all_tenants.none()  # for the schema; get_queryset is the real one
     filterset_class = AuditEventFilterSet
-    permission_classes = [HasTenantRole.of(*AUDIT_READERS)]
+    required_roles = AUDIT_READERS
     lookup_field = "seq"
     lookup_value_regex = r"\d+"
 
@@ -93,7 +95,7 @@ class AuditChainCheckViewSet(mixins.CreateModelMixin, TenantReadOnlyViewSet):
 
     serializer_class = AuditChainCheckSerializer
     queryset = AuditChainCheck.all_tenants.none()  # for the schema; get_queryset is the real one
-    permission_classes = [HasTenantRole.of(*AUDIT_READERS)]
+    required_roles = AUDIT_READERS
 
     def get_queryset(self) -> Any:
         return AuditChainCheck.objects.all()
@@ -113,6 +115,7 @@ class ApiTokenViewSet(mixins.DestroyModelMixin, TenantReadOnlyViewSet):
 
     serializer_class = ApiTokenSerializer
     queryset = ApiToken.all_tenants.none()  # for the schema; get_queryset is the real one
+    required_roles = ANY_MEMBER  # everyone manages their own tokens; get_queryset is only yours
 
     def get_queryset(self) -> Any:
         return selectors.api_tokens_for(self.request.user)

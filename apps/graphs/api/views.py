@@ -9,7 +9,6 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from apps.core.api.base import TenantReadOnlyViewSet
-from apps.core.permissions import require_role
 
 from .. import selectors, services
 from ..forms import files_from
@@ -33,14 +32,18 @@ class DatasetViewSet(TenantReadOnlyViewSet):
     queryset = Dataset.all_tenants.none()  # for the schema; get_queryset is the real one
     lookup_field = "slug"
     parser_classes = [MultiPartParser, JSONParser]
+    required_roles = {
+        "list": DATA_READERS,
+        "retrieve": DATA_READERS,
+        "create": DATA_STEWARDS,
+        "versions": DATA_STEWARDS,
+    }
 
     def get_queryset(self) -> Any:
-        require_role(self.request, DATA_READERS)
         return selectors.datasets()
 
     @extend_schema(request={"multipart/form-data": DatasetCreateSerializer}, responses={201: DatasetSerializer})
     def create(self, request: Any) -> Response:
-        require_role(request, DATA_STEWARDS)
         incoming = DatasetCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = dict(incoming.validated_data)
@@ -54,7 +57,6 @@ class DatasetViewSet(TenantReadOnlyViewSet):
     @action(detail=True, methods=["post"])
     def versions(self, request: Any, slug: str) -> Response:
         """Upload a new version. Identical content answers 200 with the existing version."""
-        require_role(request, DATA_STEWARDS)
         dataset = self.get_object()
         incoming = UploadSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -70,14 +72,13 @@ class GraphViewViewSet(TenantReadOnlyViewSet):
     serializer_class = GraphViewSerializer
     queryset = GraphView.all_tenants.none()  # for the schema; get_queryset is the real one
     lookup_field = "slug"
+    required_roles = {"list": DATA_READERS, "retrieve": DATA_READERS, "create": DATA_STEWARDS}
 
     def get_queryset(self) -> Any:
-        require_role(self.request, DATA_READERS)
         return selectors.graph_views()
 
     @extend_schema(request=GraphViewCreateSerializer, responses={201: GraphViewSerializer})
     def create(self, request: Any) -> Response:
-        require_role(request, DATA_STEWARDS)
         incoming = GraphViewCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data

@@ -9,7 +9,8 @@ from rest_framework.response import Response
 
 from apps.core.api.base import StrictSerializer, TenantAPIView, TenantReadOnlyViewSet
 from apps.core.errors import NotFound
-from apps.core.permissions import has_role, require_role
+from apps.core.models import Role
+from apps.core.permissions import ANY_MEMBER, has_role
 from apps.graphs.models import DATA_CLASS_CHOICES
 
 from .. import selectors, services
@@ -69,6 +70,10 @@ class AccessRequestViewSet(TenantReadOnlyViewSet):
 
     serializer_class = AccessRequestSerializer
     queryset = AccessRequest.all_tenants.none()  # for the schema; get_queryset is the real one
+    # cancel: your own requests only (the service looks the request up by requester).
+    required_roles = {"list": ANY_MEMBER, "retrieve": ANY_MEMBER, "create": REQUESTERS,
+                      "approve": frozenset({Role.APPROVER}), "deny": frozenset({Role.APPROVER}),
+                      "cancel": ANY_MEMBER}  # fmt: skip
 
     def get_queryset(self) -> Any:
         qs = AccessRequest.objects.select_related("requester", "dataset").prefetch_related("approvals__approver")
@@ -82,7 +87,6 @@ class AccessRequestViewSet(TenantReadOnlyViewSet):
 
     @extend_schema(request=AccessRequestCreateSerializer, responses={201: AccessRequestSerializer})
     def create(self, request: Any) -> Response:
-        require_role(request, REQUESTERS)
         incoming = AccessRequestCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         d = incoming.validated_data
@@ -99,7 +103,6 @@ class AccessRequestViewSet(TenantReadOnlyViewSet):
         return Response(AccessRequestSerializer(created).data, status=status.HTTP_201_CREATED)
 
     def _decide(self, request: Any, pk: str, decision: str) -> Response:
-        require_role(request, {"approver"})
         obj = self.get_object_or_404_any(pk)
         incoming = DecisionSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -162,8 +165,12 @@ class AccessGrantViewSet(TenantReadOnlyViewSet):
 
     serializer_class = GrantSerializer
     queryset = AccessGrant.all_tenants.none()  # for the schema; get_queryset is the real one
+    # Revoke: your own grant; any grant for tenant admins (auditors only read).
+    required_roles = {"list": ANY_MEMBER, "retrieve": ANY_MEMBER, "revoke": ANY_MEMBER}
 
     def get_queryset(self) -> Any:
+        if self.action == "revoke":
+            return selectors.grants_revocable_by(self.request.user, self.request.tenant_roles)
         return selectors.grants_visible_to(self.request.user, self.request.tenant_roles)
 
     @extend_schema(request=None, responses=GrantSerializer)
@@ -175,6 +182,8 @@ class AccessGrantViewSet(TenantReadOnlyViewSet):
 
 class MetricsView(TenantAPIView):
     """Approval times (request to decision) for the tenant: count, median, p90 in minutes."""
+
+    required_roles = ANY_MEMBER
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Any) -> Response:

@@ -9,7 +9,6 @@ from rest_framework.response import Response
 
 from apps.core.api.base import TenantAPIView, TenantReadOnlyViewSet
 from apps.core.errors import NotFound
-from apps.core.permissions import require_role
 
 from .. import selectors, services
 from ..lac.language import PolicySyntaxError, compile_policy
@@ -34,14 +33,14 @@ class PolicyViewSet(TenantReadOnlyViewSet):
     serializer_class = PolicySerializer
     queryset = Policy.all_tenants.none()  # for the schema; get_queryset is the real one
     lookup_field = "slug"
+    required_roles = {"list": POLICY_READERS, "retrieve": POLICY_READERS, "version": POLICY_READERS,
+                      "create": AUTHORS, "activate": AUTHORS}  # fmt: skip
 
     def get_queryset(self) -> Any:
-        require_role(self.request, POLICY_READERS)
         return selectors.policies()
 
     @extend_schema(request=PolicySaveSerializer, responses={201: PolicyVersionSerializer})
     def create(self, request: Any) -> Response:
-        require_role(request, AUTHORS)
         incoming = PolicySaveSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         version = services.policy_save_version(actor=request.user, **incoming.validated_data)
@@ -50,7 +49,6 @@ class PolicyViewSet(TenantReadOnlyViewSet):
     @extend_schema(request=ActivateSerializer, responses=PolicySerializer)
     @action(detail=True, methods=["post"])
     def activate(self, request: Any, slug: str) -> Response:
-        require_role(request, AUTHORS)
         policy = self.get_object()
         incoming = ActivateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -70,9 +68,10 @@ class PolicyViewSet(TenantReadOnlyViewSet):
 class PolicyValidateView(TenantAPIView):
     """Check policy source without saving: every problem with its line and column."""
 
+    required_roles = AUTHORS
+
     @extend_schema(request=PolicySourceSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Any) -> Response:
-        require_role(request, AUTHORS)
         incoming = PolicySourceSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         try:
@@ -94,16 +93,15 @@ class QueryRunViewSet(TenantReadOnlyViewSet):
 
     serializer_class = QueryRunSerializer
     queryset = QueryRun.all_tenants.none()  # for the schema; get_queryset is the real one
+    required_roles = {"list": QUERY_READERS, "retrieve": QUERY_READERS, "create": QUERY_RUNNERS}
 
     def get_queryset(self) -> Any:
-        require_role(self.request, QUERY_READERS)
         return selectors.query_runs_visible_to(self.request.user, self.request.tenant_roles).prefetch_related(
             "decisions__policy_version__policy"
         )
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: QueryRunSerializer})
     def create(self, request: Any) -> Response:
-        require_role(request, QUERY_RUNNERS)
         spec = request.data
         if isinstance(spec, dict) and "prov" in spec:
             # A provenance DSL chain runs as the query it describes.
@@ -145,9 +143,10 @@ class QueryRunViewSet(TenantReadOnlyViewSet):
 class SimulationView(TenantAPIView):
     """Replay the decision history under two versions of a policy; return what changes."""
 
+    required_roles = AUTHORS
+
     @extend_schema(request=SimulationRequestSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Any) -> Response:
-        require_role(request, AUTHORS)
         incoming = SimulationRequestSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
@@ -187,7 +186,8 @@ class SimulationView(TenantAPIView):
 class CoverageView(TenantAPIView):
     """Tier-1 views and the minimization rule covering each P0/P1 field."""
 
+    required_roles = POLICY_READERS
+
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Any) -> Response:
-        require_role(request, POLICY_READERS)
         return Response(selectors.tier1_coverage().as_dict())

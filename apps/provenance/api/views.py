@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from apps.core.api.base import StrictSerializer, TenantAPIView, TenantReadOnlyViewSet
 from apps.core.errors import NotFound, ValidationFailed
-from apps.core.permissions import require_role
+from apps.core.permissions import ANY_MEMBER, AUDIT_READERS, SIGNED_IN
 from apps.policy_studio.models import QueryRun
 
 from .. import selectors, services
@@ -62,9 +62,10 @@ class EvidenceViewSet(TenantReadOnlyViewSet):
     serializer_class = EvidenceSerializer
     queryset = QueryRun.all_tenants.none()  # for the schema; get_queryset is the real one
     filterset_class = EvidenceFilterSet
+    required_roles = {"list": EVIDENCE_READERS, "retrieve": EVIDENCE_READERS, "bundle": EVIDENCE_READERS,
+                      "reverify": AUDIT_READERS}  # fmt: skip
 
     def get_queryset(self) -> Any:
-        require_role(self.request, EVIDENCE_READERS)
         return selectors.evidence_runs()
 
     @extend_schema(responses={(200, "application/gzip"): OpenApiTypes.BINARY})
@@ -83,7 +84,6 @@ class EvidenceViewSet(TenantReadOnlyViewSet):
     @action(detail=True, methods=["post"])
     def reverify(self, request: Any, pk: str) -> Response:
         """Queue a fresh verification of this run's manifest."""
-        require_role(request, {"admin", "auditor"})
         run = self.get_object()
         v = services.verification_request(run.manifest)
         return Response({"verification": v.pk, "status": "queued"}, status=202)
@@ -92,9 +92,10 @@ class EvidenceViewSet(TenantReadOnlyViewSet):
 class InclusionProofView(TenantAPIView):
     """Inclusion proof of one of your tenant's log entries in the log of ``size`` (default: latest)."""
 
+    required_roles = EVIDENCE_READERS
+
     @extend_schema(parameters=[OpenApiParameter("size", int, required=False)], responses=OpenApiTypes.OBJECT)
     def get(self, request: Any, leaf_index: int) -> Response:
-        require_role(request, EVIDENCE_READERS)
         entry = selectors.witnessed_entries().filter(leaf_index=leaf_index).first()
         if entry is None:
             raise NotFound("No such log entry.")
@@ -111,6 +112,8 @@ class InclusionProofView(TenantAPIView):
 
 class ConsistencyProofView(TenantAPIView):
     """Consistency proof between two tree sizes (hashes only; no tenant data)."""
+
+    required_roles = ANY_MEMBER
 
     @extend_schema(
         parameters=[OpenApiParameter("old", int), OpenApiParameter("new", int)], responses=OpenApiTypes.OBJECT
@@ -129,6 +132,8 @@ class ConsistencyProofView(TenantAPIView):
 class CheckpointView(TenantAPIView):
     """The latest signed checkpoint of the transparency log."""
 
+    required_roles = ANY_MEMBER
+
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Any) -> Response:
         cp = services.latest_checkpoint()
@@ -141,6 +146,7 @@ class KeysView(TenantAPIView):
     """Public keys of the executor, verifier, witness, log and (simulated) TEE device."""
 
     tenant_required = False
+    required_roles = SIGNED_IN
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Any) -> Response:
@@ -151,6 +157,7 @@ class ManifestSchemaView(TenantAPIView):
     """The JSON Schema every manifest validates against."""
 
     tenant_required = False
+    required_roles = SIGNED_IN
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Any) -> Response:
@@ -164,9 +171,10 @@ class ProvSourceSerializer(StrictSerializer):
 class ProvCompileView(TenantAPIView):
     """Compile a provenance DSL chain to a plan manifest (400 with line and column on errors)."""
 
+    required_roles = PROV_AUTHORS
+
     @extend_schema(request=ProvSourceSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Any) -> Response:
-        require_role(request, PROV_AUTHORS)
         incoming = ProvSourceSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         return Response(compile_plan(incoming.validated_data["source"]))

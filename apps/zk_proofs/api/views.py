@@ -8,7 +8,7 @@ from rest_framework.response import Response
 
 from apps.core.api.base import StrictSerializer, TenantAPIView
 from apps.core.models import Role
-from apps.core.permissions import require_role
+from apps.core.permissions import ANY_MEMBER
 
 from .. import services
 from ..models import DISCLOSURE, SELECTOR_TYPES, Participation
@@ -65,15 +65,15 @@ class Round2Serializer(StrictSerializer):
 class SessionListView(TenantAPIView):
     """Your tenant's ZK-TX sessions; POST proposes one to a partner tenant."""
 
+    required_roles = {"get": RUNNERS | {Role.AUDITOR}, "post": RUNNERS}
+
     @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="zk_sessions_list")
     def get(self, request: Any) -> Response:
-        require_role(request, RUNNERS | {Role.AUDITOR})
         parts = Participation.objects.select_related("session").order_by("-session__created_at")
         return Response({"results": [session_view(p) for p in parts]})
 
     @extend_schema(request=ProposeSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Any) -> Response:
-        require_role(request, RUNNERS)
         incoming = ProposeSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         d = incoming.validated_data
@@ -88,16 +88,18 @@ class SessionListView(TenantAPIView):
 
 
 class SessionDetailView(TenantAPIView):
+    required_roles = RUNNERS | {Role.AUDITOR}
+
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Any, session_id: str) -> Response:
-        require_role(request, RUNNERS | {Role.AUDITOR})
         return Response(session_view(services.participation_for(session_id)))
 
 
 class SessionKeyView(TenantAPIView):
+    required_roles = RUNNERS
+
     @extend_schema(request=KeySerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Any, session_id: str) -> Response:
-        require_role(request, RUNNERS)
         own = services.participation_for(session_id)  # another tenant's session: 404 before anything else
         incoming = KeySerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -108,9 +110,10 @@ class SessionKeyView(TenantAPIView):
 
 
 class Round1View(TenantAPIView):
+    required_roles = RUNNERS
+
     @extend_schema(request=Round1Serializer, responses={202: OpenApiTypes.OBJECT})
     def post(self, request: Any, session_id: str) -> Response:
-        require_role(request, RUNNERS)
         own = services.participation_for(session_id)  # another tenant's session: 404 before anything else
         incoming = Round1Serializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -126,16 +129,18 @@ class Round1View(TenantAPIView):
 class CounterpartView(TenantAPIView):
     """The counterpart's round-1 blinded set, to re-blind (never your own)."""
 
+    required_roles = RUNNERS
+
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Any, session_id: str) -> Response:
-        require_role(request, RUNNERS)
         return Response(services.counterpart_round1(services.participation_for(session_id)))
 
 
 class Round2View(TenantAPIView):
+    required_roles = RUNNERS
+
     @extend_schema(request=Round2Serializer, responses={202: OpenApiTypes.OBJECT})
     def post(self, request: Any, session_id: str) -> Response:
-        require_role(request, RUNNERS)
         own = services.participation_for(session_id)  # another tenant's session: 404 before anything else
         incoming = Round2Serializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -149,9 +154,10 @@ class Round2View(TenantAPIView):
 class BundleView(TenantAPIView):
     """The signed bundle with its explainer, once the session is done."""
 
+    required_roles = RUNNERS | {Role.AUDITOR}
+
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Any, session_id: str) -> Response:
-        require_role(request, RUNNERS | {Role.AUDITOR})
         part = services.participation_for(session_id)
         if part.session.bundle is None:
             from apps.core.errors import Conflict
@@ -189,6 +195,8 @@ class VerifyView(TenantAPIView):
     """Verify up to 500 bundles. L0: each header digest is one this server issued and saw
     verified (a cache lookup). L1: server and tenant signatures. A failing batch is bisected
     to name the bad bundles."""
+
+    required_roles = ANY_MEMBER
 
     @extend_schema(request=VerifySerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Any) -> Response:
