@@ -83,6 +83,14 @@ def _redact_processor(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, 
     return event_dict
 
 
+def _redact_rendered_exception(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    # A traceback is rendered after the other processors ran; exception messages quote
+    # their arguments (a token passed where an id was expected, say), so scrub it too.
+    if isinstance(event_dict.get("exception"), str):
+        event_dict["exception"] = redact_text(event_dict["exception"])
+    return event_dict
+
+
 _SHARED_PROCESSORS: list[Any] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
@@ -114,6 +122,9 @@ def _configure_structlog() -> None:
 
 def build_formatter(renderer: str = "json") -> structlog.stdlib.ProcessorFormatter:
     _configure_structlog()
+    # Python warnings (deprecations, Celery's "running as root") become log records too,
+    # so they leave as JSON lines instead of raw stderr text.
+    logging.captureWarnings(True)
     final = (
         structlog.processors.JSONRenderer(sort_keys=True)
         if renderer == "json"
@@ -124,6 +135,7 @@ def build_formatter(renderer: str = "json") -> structlog.stdlib.ProcessorFormatt
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            _redact_rendered_exception,
             final,
         ],
     )
@@ -135,3 +147,7 @@ def bind_log_context(**values: Any) -> None:
 
 def current_request_id() -> str:
     return str(structlog.contextvars.get_contextvars().get("request_id", ""))
+
+
+def current_log_context() -> dict[str, Any]:
+    return dict(structlog.contextvars.get_contextvars())

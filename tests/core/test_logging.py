@@ -56,3 +56,13 @@ def test_email_action_tokens_are_redacted_from_django_request_logs(log_lines) ->
     logging.getLogger("django.request").error("Internal Server Error: /jit/email/%s/", token)
     text = json.dumps(log_lines())
     assert token not in text and "/jit/email/" not in text.replace("[REDACTED]", "")
+
+
+def test_secrets_quoted_in_a_traceback_are_redacted(log_lines) -> None:
+    token = "tf_" + "Q" * 40
+    try:
+        int(f"Bearer {token}")
+    except ValueError:
+        logging.getLogger("trustfabric.test").exception("parsing failed")
+    text = json.dumps(log_lines())
+    assert token not in text and "invalid literal" in text
