@@ -205,6 +205,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.api.schema.document_error_answers",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "DataClassEnum": "apps.graphs.models.DATA_CLASS_CHOICES",
         "QueryRunStatusEnum": "apps.policy_studio.models.QueryRun.Status",

@@ -213,3 +213,13 @@ def test_while_the_database_is_down_reads_and_pages_are_503(tenant_a, admin_a, c
     assert_envelope(read, 503, "database_unavailable")
     assert read["Retry-After"] == page["Retry-After"]
     assert page.status_code == 503 and b"briefly unavailable" in page.content
+
+
+@pytest.mark.parametrize("size", ["0", "-1", "1.5", "501", "abc", "1e3"])
+def test_page_size_outside_its_bounds_is_400(api_a, size) -> None:
+    body = assert_envelope(api_a.get("/api/tokens/", {"page_size": size}), 400, "validation_error")
+    assert "page_size" in body["details"]
+
+
+def test_page_size_within_bounds_is_used(api_a) -> None:
+    assert api_a.get("/api/audit-events/", {"page_size": "500"}).status_code == 200
