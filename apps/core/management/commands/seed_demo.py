@@ -66,7 +66,7 @@ class Command(BaseCommand):
             membership_grant(tenant=tenant, user=superuser, role=Role.ADMIN, actor=None)
             for suffix, roles in ROLE_USERS:
                 username = f"{prefix}-{suffix}"
-                u = user(username, staff=suffix == "admin")
+                u = user(username)  # tenant admins use the product's pages, not the Django admin
                 for role in roles:
                     membership_grant(tenant=tenant, user=u, role=role, actor=None)
                 logins.append((username, ", ".join(Role(r).label for r in roles), slug))
