@@ -87,21 +87,29 @@ class SafeJSONParser(JSONParser):
             raise BodyRefused("invalid_encoding", f"The body is not valid {encoding}.") from exc
         if not text.strip():
             raise ParseError("The body is empty; send a JSON document.")
-        depth = _nesting_depth(text)
-        if depth > MAX_DEPTH:
-            raise BodyRefused(
-                "too_deeply_nested",
-                f"The JSON body is nested {depth} levels deep; at most {MAX_DEPTH} are accepted.",
-                {"max_depth": MAX_DEPTH},
-            )
         try:
-            value = json.loads(text, parse_constant=_refuse_constant)
-        except RecursionError as exc:  # defence in depth; the depth check runs first
-            raise BodyRefused("too_deeply_nested", "The JSON body is nested too deeply.") from exc
+            return loads_checked(text)
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
-        check_json_value(value)
-        return value
+
+
+def loads_checked(text: str) -> Any:
+    """``json.loads`` with this module's limits, for JSON that arrives outside the API parser
+    (a textarea, an uploaded file): ``BodyRefused`` for what storage or the stack cannot
+    take, ``ValueError`` for text that is not JSON."""
+    depth = _nesting_depth(text)
+    if depth > MAX_DEPTH:
+        raise BodyRefused(
+            "too_deeply_nested",
+            f"The JSON is nested {depth} levels deep; at most {MAX_DEPTH} are accepted.",
+            {"max_depth": MAX_DEPTH},
+        )
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError as exc:  # defence in depth; the depth check runs first
+        raise BodyRefused("too_deeply_nested", "The JSON is nested too deeply.") from exc
+    check_json_value(value)
+    return value
 
 
 def _refuse_constant(name: str) -> Any:
