@@ -40,14 +40,18 @@ def _queue(notifications: list[Notification]) -> None:
         transaction.on_commit(lambda: [deliver.delay(tenant_id, nid) for tenant_id, nid in ids])
 
 
-def _create_many(rows: list[dict[str, Any]]) -> list[Notification]:
+def _create_many(rows: list[dict[str, Any]], *, new_request: bool = False) -> list[Notification]:
     """Create the outbox rows whose keys do not exist yet (one query to check, one insert)
-    and queue them; a second call with the same keys does nothing."""
+    and queue them; a second call with the same keys does nothing. ``new_request``: the
+    keys name a request created in this transaction, so none can exist (no check; the
+    unique index would still refuse a duplicate)."""
     if not rows:
         return []
     tenant = require_current_tenant()
     keys = [row["idempotency_key"] for row in rows]
-    existing = set(Notification.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
+    existing: set[str] = set()
+    if not new_request:
+        existing = set(Notification.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
     fresh = [Notification(tenant=tenant, **row) for row in rows if row["idempotency_key"] not in existing]
     created = Notification.objects.bulk_create(fresh)
     _queue(created)
@@ -60,7 +64,9 @@ def _create(key: str, **fields: Any) -> Notification | None:
     return created[0] if created else None
 
 
-def queue_for_approvers(request: AccessRequest, approvers: list[AbstractBaseUser], kind: str) -> None:
+def queue_for_approvers(
+    request: AccessRequest, approvers: list[AbstractBaseUser], kind: str, *, new_request: bool = False
+) -> None:
     """Slack first (it is the fastest path to a decision), then e-mail."""
     rows = _slack_rows(request, approvers, kind) if settings.SLACK_ENABLED else []
     rows += [
@@ -74,7 +80,7 @@ def queue_for_approvers(request: AccessRequest, approvers: list[AbstractBaseUser
         for approver in approvers
         if approver.email
     ]
-    _create_many(rows)
+    _create_many(rows, new_request=new_request)
 
 
 def _slack_rows(request: AccessRequest, approvers: list[AbstractBaseUser], kind: str) -> list[dict[str, Any]]:
@@ -88,9 +94,13 @@ def _slack_rows(request: AccessRequest, approvers: list[AbstractBaseUser], kind:
                 "slack_channel": settings.SLACK_APPROVALS_CHANNEL,
             }
         ]
-    linked = {
-        i.user_id: i.slack_user_id for i in SlackIdentity.objects.filter(user__in=approvers, verified_at__isnull=False)
-    }
+    if all(hasattr(a, "verified_slack_id") for a in approvers):  # came with the approver set
+        linked = {a.pk: a.verified_slack_id for a in approvers if a.verified_slack_id}
+    else:
+        linked = {
+            i.user_id: i.slack_user_id
+            for i in SlackIdentity.objects.filter(user__in=approvers, verified_at__isnull=False)
+        }
     return [
         {
             "idempotency_key": f"{request.pk}:{kind}:slack:{approver.pk}",

@@ -20,7 +20,7 @@ from apps.core.tenancy import get_current_tenant
 from apps.policy_studio.lac.engine import GrantFacts
 from apps.policy_studio.models import SubjectAttributes
 
-from .models import AccessGrant, AccessRequest, Approval
+from .models import AccessGrant, AccessRequest, Approval, SlackIdentity
 from .permissions import GRANT_ADMINS
 
 
@@ -84,7 +84,12 @@ def eligible_approvers(
     ]
     if not ids:
         return []
-    return list(get_user_model().objects.filter(id__in=ids, is_active=True).order_by("username"))
+    # Each approver's verified Slack id rides along, so fan-out needs no second query.
+    slack_id = SlackIdentity.objects.filter(user=OuterRef("pk"), verified_at__isnull=False).values("slack_user_id")
+    users = (
+        get_user_model().objects.filter(id__in=ids, is_active=True).annotate(verified_slack_id=Subquery(slack_id[:1]))
+    )
+    return list(users.order_by("username"))
 
 
 def fallback_approvers(request: AccessRequest) -> list[AbstractBaseUser]:

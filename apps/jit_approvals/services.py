@@ -128,7 +128,7 @@ def request_create(
 
     with transaction.atomic():
         request.save()
-        notify.queue_for_approvers(request, approvers, Notification.Kind.REQUEST)
+        notify.queue_for_approvers(request, approvers, Notification.Kind.REQUEST, new_request=True)
         # Last: the audit append locks the tenant's chain until commit, so nothing else
         # runs while concurrent requests of the tenant wait for it.
         audit_record(
