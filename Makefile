@@ -84,7 +84,7 @@ attest-update: $(STAMP)
 
 bench-pcq: $(STAMP)
 	@$(BENCH_ENV) $(PY) manage.py migrate --noinput -v0
-	@$(BENCH_ENV) $(PY) manage.py bench_pcq --profile $(BENCH_PROFILE) 2>/dev/null
+	@$(BENCH_ENV) $(PY) manage.py bench_pcq --profile $(BENCH_PROFILE) $(if $(GRAPH_MEMORY),--graph-memory) 2>/dev/null
 
 .PHONY: bench-jit bench
 # Benchmarks: PROFILE=embedded (default for bench-*; a throw-away SQLite file, eager Celery) or
