@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import secrets
 import smtplib
 import threading
@@ -22,12 +23,14 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from apps.core.tenancy import require_current_tenant
 
 from .models import AccessRequest, ApprovalLink, Notification, NotificationAttempt, SlackIdentity
 
 EMAIL_SALT = "jit.email-action"
+logger = logging.getLogger(__name__)
 
 
 def _queue(notifications: list[Notification]) -> None:
@@ -36,8 +39,17 @@ def _queue(notifications: list[Notification]) -> None:
     from .tasks import deliver
 
     ids = [(n.tenant_id, n.pk) for n in sorted(notifications, key=lambda n: n.channel != "slack")]
+
+    def send() -> None:
+        for tenant_id, nid in ids:
+            try:
+                deliver.delay(tenant_id, nid)
+            except KombuOperationalError:
+                # The broker is down: the row is committed and the sweep re-queues it later.
+                logger.warning("outbox row %s not queued (broker unavailable); the sweep will", nid)
+
     if ids:
-        transaction.on_commit(lambda: [deliver.delay(tenant_id, nid) for tenant_id, nid in ids])
+        transaction.on_commit(send)
 
 
 def _create_many(rows: list[dict[str, Any]], *, new_request: bool = False) -> list[Notification]:
@@ -390,7 +402,12 @@ def deliver(notification_id: int) -> str:
     reconciled = False
     try:
         if uncertain and n.channel == "slack" and n.kind != Notification.Kind.SLACK_LINK:
-            found = _slack_find(n)
+            try:
+                found = _slack_find(n)
+            except Exception as exc:  # noqa: BLE001 - e.g. the app lacks a history scope
+                # Cannot ask Slack: post again rather than never (at least once, not at most once).
+                logger.warning("could not check Slack for an interrupted post (%s); posting again", type(exc).__name__)
+                found = None
             if found is not None:
                 (n.slack_channel, n.slack_ts), reconciled = found, True
         if not reconciled:
