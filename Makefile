@@ -83,7 +83,7 @@ attest-update: $(STAMP)
 	$(PY) manage.py attest_preflight --update
 
 bench-pcq: $(STAMP)
-	@$(BENCH_ENV) $(PY) manage.py migrate --noinput -v0
+	@$(PY) manage.py bench --profile $(BENCH_PROFILE) --prepare-only
 	@$(BENCH_ENV) $(PY) manage.py bench_pcq --profile $(BENCH_PROFILE) $(if $(GRAPH_MEMORY),--graph-memory) 2>/dev/null
 
 .PHONY: bench-jit bench
@@ -98,7 +98,7 @@ BENCH_PROFILE := $(if $(filter production,$(PROFILE)),production,embedded)
 BENCH_ENV := $(if $(filter production,$(PROFILE)),DATABASE_URL=$(BENCH_DATABASE_URL) CELERY_BROKER_URL=$(BENCH_BROKER_URL) CACHE_URL=$(BENCH_CACHE_URL),DATABASE_URL=sqlite:///$(CURDIR)/var/bench-embedded.sqlite3 CELERY_BROKER_URL= CACHE_URL=locmemcache://bench)
 export BENCH_DATABASE_URL BENCH_BROKER_URL BENCH_CACHE_URL
 bench-jit: $(STAMP)
-	@$(BENCH_ENV) $(PY) manage.py migrate --noinput -v0
+	@$(PY) manage.py bench --profile $(BENCH_PROFILE) --prepare-only
 	@$(BENCH_ENV) $(PY) manage.py bench_jit --profile $(BENCH_PROFILE) 2>/dev/null
 
 # Every benchmark, both profiles (PROFILE=embedded or production for one), one JSON summary.

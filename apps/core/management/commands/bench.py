@@ -97,8 +97,25 @@ class Command(BaseCommand):
         parser.add_argument("--profile", choices=(*PROFILES, "both"), default="both")
         parser.add_argument("--only", default=",".join(BENCHES), help="Comma-separated: " + ", ".join(BENCHES))
         parser.add_argument("--quick", action="store_true", help="Smaller runs where a benchmark supports it.")
+        parser.add_argument(
+            "--prepare-only", action="store_true", help="Create and migrate the profile's database, then stop."
+        )
 
-    def handle(self, *args: Any, profile: str = "both", only: str = "", quick: bool = False, **opts: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        profile: str = "both",
+        only: str = "",
+        quick: bool = False,
+        prepare_only: bool = False,
+        **opts: Any,
+    ) -> None:
+        if prepare_only:
+            for prof in PROFILES if profile == "both" else [profile]:
+                problem = self._prepare(prof, _env(prof))
+                if problem:
+                    raise CommandError(problem)
+            return
         names = [n for n in only.split(",") if n]
         unknown = set(names) - set(BENCHES)
         if unknown:
