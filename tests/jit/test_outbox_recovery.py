@@ -175,3 +175,26 @@ def test_killing_the_worker_mid_delivery_loses_and_duplicates_nothing(jit_world,
             if worker.poll() is None:
                 worker.terminate()
                 worker.communicate(timeout=30)
+
+
+@pytest.mark.django_db
+def test_an_email_resent_after_a_lost_acknowledgement_carries_the_same_message_id(
+    jit_world, slack, smtp, django_capture_on_commit_callbacks
+) -> None:
+    with tenant_context(jit_world["tenant"]):
+        with django_capture_on_commit_callbacks(execute=True):
+            request = _request(jit_world)
+        row = Notification.objects.get(request=request, channel="email", recipient=jit_world["sup2"])
+        first = [m for m in smtp.messages if m["To"] == jit_world["sup2"].email]
+        assert len(first) == 1
+        # SMTP cannot be asked whether a message arrived: the retry resends, recognisably the same.
+        Notification.objects.filter(pk=row.pk).update(
+            status="sending", claim_token="dead-worker", lease_expires_at=timezone.now() - timedelta(seconds=1)
+        )
+        tasks.outbox_sweep.delay()
+        again = [m for m in smtp.messages if m["To"] == jit_world["sup2"].email]
+        assert len(again) == 2 and again[0]["Message-ID"] == again[1]["Message-ID"]
+        others = {m["Message-ID"] for m in smtp.messages if m["To"] != jit_world["sup2"].email}
+        assert again[0]["Message-ID"] not in others
+        # The same approval links, too: the resend does not mint new ones.
+        assert again[0].get_body(("plain",)).get_content() == again[1].get_body(("plain",)).get_content()
