@@ -20,6 +20,8 @@ help:
 	@echo "make test    - install and run the whole test suite"
 	@echo "make lint    - ruff check and format check"
 	@echo "make check   - migrations, deploy checks and OpenAPI schema validation"
+	@echo "make bench     - every benchmark in both profiles, one JSON summary (figures, targets, baselines)"
+	@echo "               (PROFILE=embedded|production|both; production uses BENCH_DATABASE_URL, BENCH_BROKER_URL, BENCH_CACHE_URL)"
 	@echo "make bench-lac - LAC overhead, ABAC vs cedarpy, simulation speed (JSON)"
 	@echo "make bench-pcq - manifest signing, replay by graph size, log appends, proofs at 10^6 leaves (JSON)"
 	@echo "make bench-jit - 50 concurrent access requests: time to Slack message and to e-mail accepted (JSON)"
@@ -81,17 +83,27 @@ attest-update: $(STAMP)
 	$(PY) manage.py attest_preflight --update
 
 bench-pcq: $(STAMP)
-	@$(PY) manage.py migrate --noinput -v0
-	@$(PY) manage.py bench_pcq 2>/dev/null
+	@$(PY) manage.py bench --profile $(BENCH_PROFILE) --prepare-only
+	@$(BENCH_ENV) $(PY) manage.py bench_pcq --profile $(BENCH_PROFILE) $(if $(GRAPH_MEMORY),--graph-memory) 2>/dev/null
 
-.PHONY: bench-jit
-# A throw-away SQLite file unless DATABASE_URL points elsewhere (the run leaves a temporary tenant).
-BENCH_JIT_DB ?= $(if $(DATABASE_URL),$(DATABASE_URL),sqlite:///$(CURDIR)/var/bench-jit.sqlite3)
+.PHONY: bench-jit bench
+# Benchmarks: PROFILE=embedded (default for bench-*; a throw-away SQLite file, eager Celery) or
+# PROFILE=production (PostgreSQL + Redis below; the benchmark starts gunicorn and Celery workers on
+# loopback itself). The production database is created if missing and receives benchmark rows
+# (log leaves, temporary tenants): never point it at a live deployment.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/trustfabric_bench
+BENCH_BROKER_URL ?= redis://127.0.0.1:6379/14
+BENCH_CACHE_URL ?= redis://127.0.0.1:6379/15
+BENCH_PROFILE := $(if $(filter production,$(PROFILE)),production,embedded)
+BENCH_ENV := $(if $(filter production,$(PROFILE)),DATABASE_URL=$(BENCH_DATABASE_URL) CELERY_BROKER_URL=$(BENCH_BROKER_URL) CACHE_URL=$(BENCH_CACHE_URL),DATABASE_URL=sqlite:///$(CURDIR)/var/bench-embedded.sqlite3 CELERY_BROKER_URL= CACHE_URL=locmemcache://bench)
+export BENCH_DATABASE_URL BENCH_BROKER_URL BENCH_CACHE_URL
 bench-jit: $(STAMP)
-	@rm -f var/bench-jit.sqlite3
-	@DATABASE_URL=$(BENCH_JIT_DB) $(PY) manage.py migrate --noinput -v0
-	@DATABASE_URL=$(BENCH_JIT_DB) $(PY) manage.py bench_jit 2>/dev/null
-	@rm -f var/bench-jit.sqlite3
+	@$(PY) manage.py bench --profile $(BENCH_PROFILE) --prepare-only
+	@$(BENCH_ENV) $(PY) manage.py bench_jit --profile $(BENCH_PROFILE) 2>/dev/null
+
+# Every benchmark, both profiles (PROFILE=embedded or production for one), one JSON summary.
+bench: $(STAMP)
+	@$(PY) manage.py bench --profile $(or $(PROFILE),both) 2>/dev/null
 
 .PHONY: bench-zk
 bench-zk: $(STAMP)

@@ -199,6 +199,12 @@ def _database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+def _reset_celery_router(app: Any) -> None:
+    """Celery builds its router once; after changing the routes, make it build a new one."""
+    app.amqp.flush_routes()
+    app.amqp.__dict__.pop("router", None)
+
+
 @pytest.fixture
 def celery_worker_queue():
     """A real worker process on a private queue; tasks sent from the test go there."""
@@ -213,12 +219,15 @@ def celery_worker_queue():
          "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    previous = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
+    previous = app.conf.task_default_queue, app.conf.task_routes
+    # Every task this test sends goes to its private worker, whatever queue it is routed to.
+    app.conf.task_default_queue, app.conf.task_routes = queue, {"*": {"queue": queue}}
+    _reset_celery_router(app)
     try:
         yield queue
     finally:
-        app.conf.task_default_queue = previous
+        app.conf.task_default_queue, app.conf.task_routes = previous
+        _reset_celery_router(app)
         worker.terminate()
         worker.communicate(timeout=30)
 

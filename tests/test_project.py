@@ -55,7 +55,7 @@ def test_compose_file_validates() -> None:
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     services = subprocess.run([*cmd[:-1], "--services"], cwd=ROOT, env=env, capture_output=True, text=True).stdout
-    assert set(services.split()) == {"postgres", "redis", "migrate", "web", "worker", "beat"}
+    assert set(services.split()) == {"postgres", "redis", "migrate", "web", "worker", "notifications", "beat"}
 
 
 def test_production_settings_pass_check_deploy() -> None:

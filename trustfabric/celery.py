@@ -17,6 +17,7 @@ app.conf.worker_hijack_root_logger = False
 
 app.conf.beat_schedule = {
     "jit-sweep-every-minute": {"task": "jit.sweep_all", "schedule": 60.0},
+    "jit-outbox-sweep-every-minute": {"task": "jit.outbox_sweep", "schedule": 60.0},
     "audit-chain-verify-nightly": {
         "task": "core.audit_chain_verify_all",
         "schedule": crontab(hour=2, minute=17),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -231,6 +232,21 @@ CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# Queues by task, so each kind of work can get its own workers (docs/scaling.md):
+# notifications are I/O-bound and latency-sensitive (a thread pool), verification and ZK
+# are CPU-bound (prefork, one process per core), everything else goes to "default".
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "jit.deliver": {"queue": "notifications"},
+    "jit.slack_update": {"queue": "notifications"},
+    "provenance.*": {"queue": "verification"},
+    "zk.*": {"queue": "zk"},
+}
+# Declared, so a worker started without -Q consumes all four (the single-machine setup).
+CELERY_TASK_QUEUES = tuple(Queue(name) for name in ("default", "notifications", "verification", "zk"))
+# Redis redelivers an unacknowledged task (acks_late) after the visibility timeout: it must
+# exceed the longest task time limit (provenance.verify, 900 s) or a slow task runs twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 
 # --- E-mail ----------------------------------------------------------------------------
 _email = env.email_url("EMAIL_URL", default="filemail://")
@@ -251,6 +267,17 @@ SLACK_ENABLED = bool(SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET)
 # Where approval requests go: "dm" (each approver with a verified Slack link) or "channel".
 SLACK_APPROVALS_MODE = env.str("SLACK_APPROVALS_MODE", default="dm")
 SLACK_APPROVALS_CHANNEL = env.str("SLACK_APPROVALS_CHANNEL", default="")
+
+# --- JIT notification outbox and request path ---------------------------------------------
+# A delivering worker holds a row this long; after it, the row counts as abandoned (its worker
+# died) and the beat sweep re-queues it. Longer than the deliver task's time limit (60 s).
+JIT_OUTBOX_LEASE_SECONDS = env.int("JIT_OUTBOX_LEASE_SECONDS", default=90)
+# A pending or failed row nobody touched for this long lost its broker message: re-queued.
+# Longer than the longest retry backoff (120 s).
+JIT_OUTBOX_STALE_SECONDS = env.int("JIT_OUTBOX_STALE_SECONDS", default=300)
+JIT_OUTBOX_MAX_ATTEMPTS = 7  # the first try and the deliver task's 6 retries
+# Who may approve a dataset, shared by a burst of requests (fan-out only; decisions re-check).
+JIT_ELIGIBILITY_CACHE_SECONDS = env.int("JIT_ELIGIBILITY_CACHE_SECONDS", default=5)
 
 # --- Security (production profile) ------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -1,6 +1,9 @@
 """Loopback stand-ins for the outside world, for tests and ``make bench-jit``: a small
-Slack-compatible Web API server (chat.postMessage, chat.update, users.info) and an SMTP sink on
-aiosmtpd. Both can be told to fail the next N requests. Never used by the running service."""
+Slack-compatible Web API server (chat.postMessage, chat.update, users.info,
+conversations.open, conversations.history with message metadata) and an SMTP sink on
+aiosmtpd. Both can be told to fail the next N requests; the Slack server can also hold the
+next N posts (accepting them only when released, as a slow Slack would, whether or not the
+client is still there). Never used by the running service."""
 
 from __future__ import annotations
 
@@ -30,6 +33,10 @@ class FakeSlack:
         self.failures = 0
         self.lock = threading.Lock()
         self.events: list[tuple[float, str]] = []
+        self.history: dict[str, list[dict[str, Any]]] = {}
+        self.hold = 0
+        self.held = 0
+        self.release = threading.Event()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -44,6 +51,16 @@ class FakeSlack:
                 else:
                     body = {k: v[0] for k, v in parse_qs(raw).items()}
                 method = self.path.rsplit("/", 1)[-1]
+                if isinstance(body.get("metadata"), str):
+                    body["metadata"] = json.loads(body["metadata"])
+                with outer.lock:
+                    holding = method == "chat.postMessage" and outer.hold > 0 and outer.failures == 0
+                    if holding:
+                        outer.hold -= 1
+                        outer.held += 1
+                if holding:
+                    outer.release.wait(timeout=120)
+                ts = f"{time.time():.6f}"
                 with outer.lock:
                     failing = outer.failures > 0
                     if failing:
@@ -51,6 +68,10 @@ class FakeSlack:
                     else:
                         outer.calls.append((method, body))
                         outer.events.append((time.perf_counter(), method))
+                        if method == "chat.postMessage":
+                            outer.history.setdefault(body.get("channel", "C0"), []).append(
+                                {"ts": ts, "text": body.get("text", ""), "metadata": body.get("metadata")}
+                            )
                 if failing:
                     self.send_response(503)
                     self.end_headers()
@@ -59,21 +80,27 @@ class FakeSlack:
                 if self.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
                     reply = {"ok": False, "error": "invalid_auth"}
                 elif method in ("chat.postMessage", "chat.update"):
-                    reply = {
-                        "ok": True,
-                        "channel": body.get("channel", "C0"),
-                        "ts": body.get("ts") or f"{time.time():.6f}",
-                    }
+                    reply = {"ok": True, "channel": body.get("channel", "C0"), "ts": body.get("ts") or ts}
+                elif method == "conversations.open":
+                    reply = {"ok": True, "channel": {"id": body.get("users", "")}}
+                elif method == "conversations.history":
+                    oldest = float(body.get("oldest") or 0)
+                    with outer.lock:
+                        found = [m for m in outer.history.get(body.get("channel", ""), []) if float(m["ts"]) >= oldest]
+                    reply = {"ok": True, "messages": list(reversed(found)), "has_more": False}
                 elif method == "users.info":
                     reply = {"ok": True, "user": {"id": body.get("user"), "name": "someone"}}
                 else:
                     reply = {"ok": False, "error": "unknown_method"}
                 data = json.dumps(reply).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass  # the client went away (e.g. its worker was killed) after we accepted
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -87,6 +114,7 @@ class FakeSlack:
         return [b for m, b in self.calls if m == "chat.postMessage"]
 
     def close(self) -> None:
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 

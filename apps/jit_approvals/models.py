@@ -102,7 +102,18 @@ class AccessGrant(TenantOwnedModel):
 
 class Notification(TenantOwnedModel):
     """One message to one recipient on one channel: the outbox row a Celery task delivers.
-    ``idempotency_key`` is unique, so re-queuing can never produce a second message."""
+    ``idempotency_key`` is unique, so re-queuing can never produce a second message.
+
+    Status: ``pending`` (queued) → ``sending`` (claimed by one worker until
+    ``lease_expires_at``) → ``sent``; ``failed`` when an attempt failed and a retry is
+    scheduled. A worker killed while ``sending`` leaves an expired lease, which the beat
+    sweep re-queues; the next claim first checks whether the lost attempt got through."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed (will retry)"
 
     class Channel(models.TextChoices):
         SLACK = "slack", "Slack"
@@ -125,8 +136,10 @@ class Notification(TenantOwnedModel):
     channel = models.CharField(max_length=5, choices=Channel.choices)
     kind = models.CharField(max_length=10, choices=Kind.choices)
     idempotency_key = models.CharField(max_length=200, unique=True)
-    status = models.CharField(max_length=7, default="pending", db_index=True)
+    status = models.CharField(max_length=7, choices=Status.choices, default=Status.PENDING, db_index=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     slack_channel = models.CharField(max_length=40, blank=True)
     slack_ts = models.CharField(max_length=40, blank=True)

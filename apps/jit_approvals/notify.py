@@ -4,80 +4,127 @@ backoff; each attempt is recorded and shown on the request's page."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import logging
 import secrets
+import smtplib
+import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
+
+from apps.core.tenancy import require_current_tenant
 
 from .models import AccessRequest, ApprovalLink, Notification, NotificationAttempt, SlackIdentity
 
 EMAIL_SALT = "jit.email-action"
+logger = logging.getLogger(__name__)
 
 
-def _queue(notification: Notification) -> None:
+def _queue(notifications: list[Notification]) -> None:
+    """After commit, one task per row (Slack rows first: they are the fastest path to a
+    decision). Rows whose message is lost in the broker are re-queued by the sweep."""
     from .tasks import deliver
 
-    tenant_id, nid = notification.tenant_id, notification.pk
-    transaction.on_commit(lambda: deliver.delay(tenant_id, nid))
+    ids = [(n.tenant_id, n.pk) for n in sorted(notifications, key=lambda n: n.channel != "slack")]
+
+    def send() -> None:
+        for tenant_id, nid in ids:
+            try:
+                deliver.delay(tenant_id, nid)
+            except KombuOperationalError:
+                # The broker is down: the row is committed and the sweep re-queues it later.
+                logger.warning("outbox row %s not queued (broker unavailable); the sweep will", nid)
+
+    if ids:
+        transaction.on_commit(send)
+
+
+def _create_many(rows: list[dict[str, Any]], *, new_request: bool = False) -> list[Notification]:
+    """Create the outbox rows whose keys do not exist yet (one query to check, one insert)
+    and queue them; a second call with the same keys does nothing. ``new_request``: the
+    keys name a request created in this transaction, so none can exist (no check; the
+    unique index would still refuse a duplicate)."""
+    if not rows:
+        return []
+    tenant = require_current_tenant()
+    keys = [row["idempotency_key"] for row in rows]
+    existing: set[str] = set()
+    if not new_request:
+        existing = set(Notification.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
+    fresh = [Notification(tenant=tenant, **row) for row in rows if row["idempotency_key"] not in existing]
+    created = Notification.objects.bulk_create(fresh)
+    _queue(created)
+    return created
 
 
 def _create(key: str, **fields: Any) -> Notification | None:
     """Create the outbox row once; a second call with the same key does nothing."""
-    existing = Notification.objects.filter(idempotency_key=key).first()
-    if existing is not None:
-        return None
-    notification = Notification.objects.create(idempotency_key=key, **fields)
-    _queue(notification)
-    return notification
+    created = _create_many([{"idempotency_key": key, **fields}])
+    return created[0] if created else None
 
 
-def queue_for_approvers(request: AccessRequest, approvers: list[AbstractBaseUser], kind: str) -> None:
+def queue_for_approvers(
+    request: AccessRequest, approvers: list[AbstractBaseUser], kind: str, *, new_request: bool = False
+) -> None:
     """Slack first (it is the fastest path to a decision), then e-mail."""
-    if settings.SLACK_ENABLED:
-        _queue_slack(request, approvers, kind)
-    for approver in approvers:
-        if approver.email:
-            _create(
-                f"{request.pk}:{kind}:email:{approver.pk}",
-                request=request,
-                recipient=approver,
-                channel="email",
-                kind=kind,
-            )
+    rows = _slack_rows(request, approvers, kind) if settings.SLACK_ENABLED else []
+    rows += [
+        {
+            "idempotency_key": f"{request.pk}:{kind}:email:{approver.pk}",
+            "request": request,
+            "recipient": approver,
+            "channel": "email",
+            "kind": kind,
+        }
+        for approver in approvers
+        if approver.email
+    ]
+    _create_many(rows, new_request=new_request)
 
 
-def _queue_slack(request: AccessRequest, approvers: list[AbstractBaseUser], kind: str) -> None:
+def _slack_rows(request: AccessRequest, approvers: list[AbstractBaseUser], kind: str) -> list[dict[str, Any]]:
     if settings.SLACK_APPROVALS_MODE == "channel":
-        _create(
-            f"{request.pk}:{kind}:slack:channel",
-            request=request,
-            channel="slack",
-            kind=kind,
-            slack_channel=settings.SLACK_APPROVALS_CHANNEL,
-        )
-        return
-    linked = {
-        i.user_id: i.slack_user_id for i in SlackIdentity.objects.filter(user__in=approvers, verified_at__isnull=False)
-    }
-    for approver in approvers:
-        if approver.pk in linked:
-            _create(
-                f"{request.pk}:{kind}:slack:{approver.pk}",
-                request=request,
-                recipient=approver,
-                channel="slack",
-                kind=kind,
-                slack_channel=linked[approver.pk],
-            )
+        return [
+            {
+                "idempotency_key": f"{request.pk}:{kind}:slack:channel",
+                "request": request,
+                "channel": "slack",
+                "kind": kind,
+                "slack_channel": settings.SLACK_APPROVALS_CHANNEL,
+            }
+        ]
+    if all(hasattr(a, "verified_slack_id") for a in approvers):  # came with the approver set
+        linked = {a.pk: a.verified_slack_id for a in approvers if a.verified_slack_id}
+    else:
+        linked = {
+            i.user_id: i.slack_user_id
+            for i in SlackIdentity.objects.filter(user__in=approvers, verified_at__isnull=False)
+        }
+    return [
+        {
+            "idempotency_key": f"{request.pk}:{kind}:slack:{approver.pk}",
+            "request": request,
+            "recipient": approver,
+            "channel": "slack",
+            "kind": kind,
+            "slack_channel": linked[approver.pk],
+        }
+        for approver in approvers
+        if approver.pk in linked
+    ]
 
 
 def queue_for_requester(request: AccessRequest, kind: str) -> None:
@@ -109,10 +156,46 @@ def queue_slack_link_code(identity: SlackIdentity, code: str) -> None:
 # --- Delivery -----------------------------------------------------------------------------------
 
 
+_clients_lock = threading.Lock()
+_slack_clients: dict[tuple[str, str], Any] = {}
+_smtp = threading.local()
+SLACK_METADATA_EVENT = "trustfabric_notification"
+
+
 def slack_client() -> Any:
+    """One WebClient per process (per token and API URL): it holds no per-call state, and
+    building one per message cost more than the call on loopback."""
     from slack_sdk import WebClient
 
-    return WebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL, timeout=10)
+    key = (settings.SLACK_BOT_TOKEN, settings.SLACK_API_URL)
+    with _clients_lock:
+        client = _slack_clients.get(key)
+        if client is None:
+            client = _slack_clients[key] = WebClient(token=key[0], base_url=key[1], timeout=10)
+        return client
+
+
+def _mail_connection() -> Any:
+    """One open SMTP connection per delivering thread, reused for up to a minute: the
+    connect/EHLO/QUIT of a fresh connection per message was most of an e-mail's time."""
+    settings_key = (settings.EMAIL_BACKEND, settings.EMAIL_HOST, settings.EMAIL_PORT)
+    conn = getattr(_smtp, "conn", None)
+    if conn is not None and (_smtp.key != settings_key or time.monotonic() - _smtp.opened > 60):
+        _close_mail_connection()
+        conn = None
+    if conn is None:
+        conn = get_connection(fail_silently=False)
+        conn.open()
+        _smtp.conn, _smtp.key, _smtp.opened = conn, settings_key, time.monotonic()
+    return conn
+
+
+def _close_mail_connection() -> None:
+    conn = getattr(_smtp, "conn", None)
+    _smtp.conn = None
+    if conn is not None:
+        with contextlib.suppress(Exception):  # a dead connection is being dropped anyway
+            conn.close()
 
 
 def request_blocks(request: AccessRequest, kind: str) -> list[dict[str, Any]]:
@@ -210,14 +293,27 @@ def _send_email(n: Notification) -> None:
     else:
         subject = f"[Trust Fabric] Access request #{request.pk}: {request.get_status_display()}"
         template = "jit_approvals/email/decision"
+    # The Message-ID follows from the outbox row, so a resend after a lost acknowledgement
+    # is recognisably the same message to every mail system downstream.
+    message_id = f"<{hashlib.sha256(n.idempotency_key.encode()).hexdigest()[:32]}@trustfabric.notifications>"
     message = EmailMultiAlternatives(
         subject=subject,
         body=render_to_string(f"{template}.txt", context),
         to=[n.recipient.email],
-        headers={"X-TrustFabric-Notification": n.idempotency_key},
+        headers={"X-TrustFabric-Notification": n.idempotency_key, "Message-ID": message_id},
     )
     message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
-    message.send(fail_silently=False)
+    try:
+        message.connection = _mail_connection()
+        message.send(fail_silently=False)
+    except (smtplib.SMTPServerDisconnected, ConnectionError):
+        # The reused connection went stale: one fresh connection, then let the retry policy work.
+        _close_mail_connection()
+        message.connection = _mail_connection()
+        message.send(fail_silently=False)
+    except Exception:
+        _close_mail_connection()
+        raise
 
 
 def _send_slack(n: Notification) -> None:
@@ -229,40 +325,132 @@ def _send_slack(n: Notification) -> None:
         )
         return
     request = n.request
+    # The outbox key travels as message metadata, so a retry after a lost reply can look
+    # the message up instead of posting it twice (_slack_find).
+    metadata = {"event_type": SLACK_METADATA_EVENT, "event_payload": {"key": n.idempotency_key}}
     if n.kind in (Notification.Kind.REQUEST, Notification.Kind.REMINDER, Notification.Kind.ESCALATION):
         response = client.chat_postMessage(
-            channel=n.slack_channel, text=f"Access request #{request.pk}", blocks=request_blocks(request, n.kind)
+            channel=n.slack_channel,
+            text=f"Access request #{request.pk}",
+            blocks=request_blocks(request, n.kind),
+            metadata=metadata,
         )
-        n.slack_channel, n.slack_ts = response["channel"], response["ts"]
     else:
-        client.chat_postMessage(
-            channel=n.slack_channel, text=f"Access request #{request.pk}: {request.get_status_display()}"
+        response = client.chat_postMessage(
+            channel=n.slack_channel,
+            text=f"Access request #{request.pk}: {request.get_status_display()}",
+            metadata=metadata,
         )
+    n.slack_channel, n.slack_ts = response["channel"], response["ts"]
+
+
+def _slack_find(n: Notification) -> tuple[str, str] | None:
+    """(channel, ts) of the message this row already posted, if an earlier attempt got
+    through before its worker died; looked up by the metadata the message carries."""
+    client = slack_client()
+    channel = n.slack_channel
+    if channel[:1] in ("U", "W"):  # a DM: history is kept under the conversation's id
+        channel = client.conversations_open(users=channel)["channel"]["id"]
+    oldest = f"{n.created_at.timestamp() - 1:.6f}"
+    history = client.conversations_history(channel=channel, oldest=oldest, include_all_metadata=True, limit=200)
+    for message in history.get("messages", []):
+        meta = message.get("metadata") or {}
+        if meta.get("event_type") == SLACK_METADATA_EVENT and meta.get("event_payload", {}).get("key") == (
+            n.idempotency_key
+        ):
+            return channel, message["ts"]
+    return None
+
+
+def _claim(n: Notification) -> tuple[str, bool] | None:
+    """Claim the row for one attempt with a conditional UPDATE: pending or failed rows, or a
+    ``sending`` row whose lease expired (its worker died). Returns (claim token, whether an
+    earlier attempt's outcome is unknown), or None when another worker holds it or it is sent."""
+    now = timezone.now()
+    uncertain = n.status == Notification.Status.SENDING
+    if uncertain and (n.lease_expires_at is None or n.lease_expires_at > now):
+        return None
+    if n.status == Notification.Status.SENT:
+        return None
+    token = secrets.token_hex(16)
+    claimed = Notification.objects.filter(pk=n.pk, status=n.status, claim_token=n.claim_token).update(
+        status=Notification.Status.SENDING,
+        claim_token=token,
+        lease_expires_at=now + timedelta(seconds=settings.JIT_OUTBOX_LEASE_SECONDS),
+        attempts=F("attempts") + 1,
+    )
+    return (token, uncertain) if claimed else None
 
 
 def deliver(notification_id: int) -> str:
-    """Send one outbox row. Returns its status; raises on a retryable failure (the task retries)."""
+    """Send one outbox row. Returns its status; raises on a retryable failure (the task retries).
+
+    At most one worker holds a row (a lease, see :func:`_claim`). A worker that dies
+    mid-send leaves the lease to expire; the next claim of that row first asks Slack whether
+    the message went out (by its metadata) and only posts it if not. SMTP has no such
+    question: the resend carries the same Message-ID."""
     n = Notification.objects.select_related("request__dataset", "request__requester", "recipient").get(
         pk=notification_id
     )
-    if n.status == "sent":
+    if n.status == Notification.Status.SENT:
         return "sent"
+    claim = _claim(n)
+    if claim is None:
+        return Notification.objects.filter(pk=n.pk).values_list("status", flat=True).first() or "gone"
+    token, uncertain = claim
     started = time.perf_counter()
-    Notification.objects.filter(pk=n.pk).update(attempts=n.attempts + 1)
+    reconciled = False
     try:
-        (_send_slack if n.channel == "slack" else _send_email)(n)
+        if uncertain and n.channel == "slack" and n.kind != Notification.Kind.SLACK_LINK:
+            try:
+                found = _slack_find(n)
+            except Exception as exc:  # noqa: BLE001 - e.g. the app lacks a history scope
+                # Cannot ask Slack: post again rather than never (at least once, not at most once).
+                logger.warning("could not check Slack for an interrupted post (%s); posting again", type(exc).__name__)
+                found = None
+            if found is not None:
+                (n.slack_channel, n.slack_ts), reconciled = found, True
+        if not reconciled:
+            (_send_slack if n.channel == "slack" else _send_email)(n)
     except Exception as exc:
         error = f"{type(exc).__name__}: {str(exc)[:300]}"
         NotificationAttempt.objects.create(
             notification=n, ok=False, error=error, duration_ms=(time.perf_counter() - started) * 1000
         )
-        Notification.objects.filter(pk=n.pk).update(status="failed", last_error=error)
+        Notification.objects.filter(pk=n.pk, claim_token=token).update(
+            status=Notification.Status.FAILED, last_error=error, lease_expires_at=None
+        )
         raise
-    NotificationAttempt.objects.create(notification=n, ok=True, duration_ms=(time.perf_counter() - started) * 1000)
-    Notification.objects.filter(pk=n.pk).update(
-        status="sent", sent_at=timezone.now(), last_error="", slack_channel=n.slack_channel, slack_ts=n.slack_ts
+    NotificationAttempt.objects.create(
+        notification=n,
+        ok=True,
+        error="already delivered by an interrupted attempt; not sent again" if reconciled else "",
+        duration_ms=(time.perf_counter() - started) * 1000,
+    )
+    Notification.objects.filter(pk=n.pk, claim_token=token).update(
+        status=Notification.Status.SENT,
+        sent_at=timezone.now(),
+        last_error="",
+        lease_expires_at=None,
+        slack_channel=n.slack_channel,
+        slack_ts=n.slack_ts,
     )
     return "sent"
+
+
+def stale_outbox(now: datetime | None = None) -> list[tuple[int, int]]:
+    """(tenant id, row id) of outbox rows whose delivery was lost, in every tenant: a
+    ``sending`` row whose lease expired (its worker died), or a pending or failed row not
+    touched for ``JIT_OUTBOX_STALE_SECONDS`` (its broker message was lost). Retries that
+    ran out stay failed, for an operator (runbooks/jit.md)."""
+    now = now or timezone.now()
+    stale_before = now - timedelta(seconds=settings.JIT_OUTBOX_STALE_SECONDS)
+    expired = Q(status=Notification.Status.SENDING, lease_expires_at__lte=now)
+    forgotten = Q(status=Notification.Status.PENDING, created_at__lte=stale_before) | Q(
+        status=Notification.Status.FAILED, attempts__lt=settings.JIT_OUTBOX_MAX_ATTEMPTS
+    ) & ~Exists(NotificationAttempt.all_tenants.filter(notification=OuterRef("pk"), at__gt=stale_before))
+    rows = Notification.all_tenants.filter(expired | forgotten).values_list("tenant_id", "pk")
+    return list(rows[:1000])
 
 
 def update_slack_message(request: AccessRequest, who: str, decision: str) -> None:

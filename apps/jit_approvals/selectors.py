@@ -7,51 +7,89 @@ import statistics
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
-from guardian.shortcuts import get_users_with_perms
+from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
+from django.db.models import Exists, JSONField, OuterRef, Q, QuerySet, Subquery
+from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from apps.core.models import Membership, Role
 from apps.core.tenancy import get_current_tenant
 from apps.policy_studio.lac.engine import GrantFacts
 from apps.policy_studio.models import SubjectAttributes
 
-from .models import AccessGrant, AccessRequest, Approval
+from .models import AccessGrant, AccessRequest, Approval, SlackIdentity
 from .permissions import GRANT_ADMINS
 
 
-def _groups(user_ids: list[int]) -> dict[int, set[str]]:
-    return {a.user_id: set(a.groups) for a in SubjectAttributes.objects.filter(user_id__in=user_ids)}
+def _candidates(dataset_id: int) -> list[tuple[int, list[str]]]:
+    """(user id, subject groups) of every active approver of the current tenant allowed by
+    django-guardian to approve access to the dataset — one query, whatever their number."""
+    User = get_user_model()
+    ct = ContentType.objects.get_by_natural_key("graphs", "dataset")  # cached by Django
+    perm = Q(permission__codename="approve_access", permission__content_type=ct)
+    on_dataset = Q(content_type=ct, object_pk=str(dataset_id)) & perm
+    global_perm = User.user_permissions.through.objects.filter(
+        user=OuterRef("pk"), permission__codename="approve_access", permission__content_type=ct
+    )
+    rows = (
+        User.objects.filter(is_active=True)
+        .filter(Exists(Membership.objects.filter(user=OuterRef("pk"), role=Role.APPROVER, is_active=True)))
+        .filter(
+            Exists(UserObjectPermission.objects.filter(on_dataset, user=OuterRef("pk")))
+            | Exists(GroupObjectPermission.objects.filter(on_dataset, group__user=OuterRef("pk")))
+            | Exists(global_perm)
+        )
+        .annotate(
+            subject_groups=Subquery(
+                SubjectAttributes.objects.filter(user=OuterRef("pk")).values("groups")[:1], output_field=JSONField()
+            )
+        )
+        .values_list("id", "subject_groups")
+    )
+    return [(uid, list(groups or [])) for uid, groups in rows]
 
 
-def eligible_approvers(request: AccessRequest, *, include_fallback: bool | None = None) -> list[AbstractBaseUser]:
+def _candidates_cached(dataset_id: int) -> list[tuple[int, list[str]]]:
+    """:func:`_candidates`, shared by every web and worker process for a few seconds, so a
+    burst of requests on one dataset computes eligibility once. Only fan-out (who gets
+    notified) and display use this; a decision always re-checks without it."""
+    tenant = get_current_tenant()
+    ttl = settings.JIT_ELIGIBILITY_CACHE_SECONDS
+    if tenant is None or ttl <= 0:
+        return _candidates(dataset_id)
+    key = f"jit:eligible:{tenant.pk}:{dataset_id}"
+    found = cache.get(key)
+    if found is None:
+        found = _candidates(dataset_id)
+        cache.set(key, found, ttl)
+    return found
+
+
+def eligible_approvers(
+    request: AccessRequest, *, include_fallback: bool | None = None, cached: bool = False
+) -> list[AbstractBaseUser]:
     """Active approvers of this tenant, never the requester, in the rule's approver groups
     (or, once escalated, its fallback groups), holding django-guardian's
-    ``graphs.approve_access`` on the dataset (or the global permission)."""
+    ``graphs.approve_access`` on the dataset (directly or through a group) or the global
+    permission. ``cached``: see :func:`_candidates_cached` (never for decisions)."""
     include_fallback = bool(request.escalated_at) if include_fallback is None else include_fallback
-    User = get_user_model()
-    member_ids = set(
-        Membership.objects.filter(role=Role.APPROVER, is_active=True, user__is_active=True).values_list(
-            "user_id", flat=True
-        )
-    )
-    member_ids.discard(request.requester_id)
-    permitted = set(
-        get_users_with_perms(
-            request.dataset, only_with_perms_in=["approve_access"], with_superusers=False, with_group_users=True
-        ).values_list("id", flat=True)
-    ) | set(
-        User.objects.filter(
-            user_permissions__codename="approve_access", user_permissions__content_type__app_label="graphs"
-        ).values_list("id", flat=True)
-    )
-    candidates = sorted(member_ids & permitted)
+    candidates = (_candidates_cached if cached else _candidates)(request.dataset_id)
     wanted = set(request.approver_groups) | (set(request.fallback_groups) if include_fallback else set())
-    if request.approver_groups or (include_fallback and request.fallback_groups):
-        groups = _groups(candidates)
-        candidates = [uid for uid in candidates if groups.get(uid, set()) & wanted]
-    return list(User.objects.filter(id__in=candidates).order_by("username"))
+    filter_groups = bool(request.approver_groups or (include_fallback and request.fallback_groups))
+    ids = [
+        uid for uid, groups in candidates if uid != request.requester_id and (not filter_groups or set(groups) & wanted)
+    ]
+    if not ids:
+        return []
+    # Each approver's verified Slack id rides along, so fan-out needs no second query.
+    slack_id = SlackIdentity.objects.filter(user=OuterRef("pk"), verified_at__isnull=False).values("slack_user_id")
+    users = (
+        get_user_model().objects.filter(id__in=ids, is_active=True).annotate(verified_slack_id=Subquery(slack_id[:1]))
+    )
+    return list(users.order_by("username"))
 
 
 def fallback_approvers(request: AccessRequest) -> list[AbstractBaseUser]:
@@ -78,7 +116,9 @@ def requests_for(user: AbstractBaseUser) -> QuerySet[AccessRequest]:
 def inbox_for(user: AbstractBaseUser) -> list[AccessRequest]:
     pending = AccessRequest.objects.filter(status=AccessRequest.Status.PENDING).select_related("dataset", "requester")
     decided = set(Approval.objects.filter(approver=user).values_list("request_id", flat=True))
-    return [r for r in pending if r.pk not in decided and any(u.pk == user.pk for u in eligible_approvers(r))]
+    return [
+        r for r in pending if r.pk not in decided and any(u.pk == user.pk for u in eligible_approvers(r, cached=True))
+    ]
 
 
 def grants() -> QuerySet[AccessGrant]:

@@ -96,33 +96,41 @@ def request_create(
             f"Duration must be between 1 and {rule.max_grant_minutes} minutes for this scope.",
             details={"duration_minutes": {"max": rule.max_grant_minutes}},
         )
-    with transaction.atomic():
-        request = AccessRequest.objects.create(
-            requester=requester,
-            policy_version=pv,
-            rule_id=rule.id,
-            dataset=dataset,
-            data_classes=sorted(data_classes),
-            purpose=purpose,
-            reason=reason,
-            reason_sha256=hashlib.sha256(reason.encode()).hexdigest(),
-            duration_minutes=duration_minutes,
-            approvals_required=rule.approvers,
-            approver_groups=list(rule.approver_groups),
-            fallback_groups=list(rule.fallback_groups),
-            high_risk=rule.high_risk,
-            created_at=now,
-            remind_at=now + timedelta(minutes=rule.reminder_minutes),
-            escalate_at=now + timedelta(minutes=rule.escalate_after_minutes),
-            deadline_at=now + timedelta(minutes=rule.max_wait_minutes),
-            source_run_id=run_id,
+    request = AccessRequest(
+        requester=requester,
+        policy_version=pv,
+        rule_id=rule.id,
+        dataset=dataset,
+        data_classes=sorted(data_classes),
+        purpose=purpose,
+        reason=reason,
+        reason_sha256=hashlib.sha256(reason.encode()).hexdigest(),
+        duration_minutes=duration_minutes,
+        approvals_required=rule.approvers,
+        approver_groups=list(rule.approver_groups),
+        fallback_groups=list(rule.fallback_groups),
+        high_risk=rule.high_risk,
+        created_at=now,
+        remind_at=now + timedelta(minutes=rule.reminder_minutes),
+        escalate_at=now + timedelta(minutes=rule.escalate_after_minutes),
+        deadline_at=now + timedelta(minutes=rule.max_wait_minutes),
+        source_run_id=run_id,
+    )
+    # Who gets notified, before the transaction: shared by a burst of requests on the
+    # same dataset for a few seconds (selectors._candidates_cached); deciding re-checks.
+    approvers = selectors.eligible_approvers(request, cached=True)
+    if len(approvers) < request.approvals_required:
+        raise ValidationFailed(
+            f"This scope needs {request.approvals_required} approver(s) and only {len(approvers)} eligible approver(s) exist.",
+            code="not_enough_approvers",
         )
-        approvers = selectors.eligible_approvers(request)
-        if len(approvers) < request.approvals_required:
-            raise ValidationFailed(
-                f"This scope needs {request.approvals_required} approver(s) and only {len(approvers)} eligible approver(s) exist.",
-                code="not_enough_approvers",
-            )
+    from . import notify
+
+    with transaction.atomic():
+        request.save()
+        notify.queue_for_approvers(request, approvers, Notification.Kind.REQUEST, new_request=True)
+        # Last: the audit append locks the tenant's chain until commit, so nothing else
+        # runs while concurrent requests of the tenant wait for it.
         audit_record(
             "jit.requested",
             actor=requester,
@@ -139,9 +147,6 @@ def request_create(
                 "source_run": run_id,
             },
         )
-        from . import notify
-
-        notify.queue_for_approvers(request, approvers, Notification.Kind.REQUEST)
     return request
 
 

@@ -55,3 +55,14 @@ def sweep_all() -> dict[str, dict[str, int]]:
         with tenant_context(tenant):
             out[tenant.slug] = services.sweep()
     return out
+
+
+@shared_task(name="jit.outbox_sweep", time_limit=120, soft_time_limit=100)
+def outbox_sweep() -> int:
+    """Beat, every minute: re-queue outbox rows whose delivery was lost — a worker killed
+    mid-send (expired lease) or a broker message that never arrived. The claim in
+    ``notify.deliver`` makes a duplicate task harmless."""
+    rows = notify.stale_outbox()
+    for tenant_id, notification_id in rows:
+        deliver.delay(tenant_id, notification_id)
+    return len(rows)

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.core.services import audit_record
@@ -18,6 +18,7 @@ from apps.policy_studio.models import Decision, QueryRun
 
 from . import attest, witness
 from .keys import public_keys, signer
+from .log_append import log_append, log_size  # noqa: F401 - the append path lives in its own module
 from .models import LogCheckpoint, LogLeaf, LogNode, Manifest, Verification, WitnessedEntry
 from .pcq import bundle, checkpoint, manifest, merkle
 from .pcq.canonical import canonicalize, digest
@@ -214,34 +215,6 @@ class _DbNodes:
         if key not in self.cache:
             self.cache[key] = bytes.fromhex(LogNode.objects.get(level=level, position=position).hash)
         return self.cache[key]
-
-
-def _lock_log() -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(727274)")
-
-
-def log_size() -> int:
-    last = LogLeaf.objects.order_by("-index").values_list("index", flat=True).first()
-    return 0 if last is None else last + 1
-
-
-def log_append(data: bytes) -> int:
-    """Append one leaf, its completed subtrees and a new signed checkpoint; returns the index.
-    Must run inside a transaction; appends are serialised by an advisory lock on PostgreSQL."""
-    _lock_log()
-    index = log_size()
-    nodes = _DbNodes()
-    completed = merkle.nodes_completed_by(index, nodes.get, merkle.leaf_hash(data))
-    LogLeaf.objects.create(index=index, leaf_hash=completed[0][2].hex())
-    LogNode.objects.bulk_create([LogNode(level=lv, position=pos, hash=h.hex()) for lv, pos, h in completed])
-    for lv, pos, h in completed:
-        nodes.cache[(lv, pos)] = h
-    size = index + 1
-    root = merkle.subtree_root(nodes.get, 0, size)
-    LogCheckpoint.objects.create(size=size, root_hash=root.hex(), note=checkpoint.sign(size, root, signer("log")))
-    return index
 
 
 def latest_checkpoint() -> LogCheckpoint | None:
