@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "apps.core.middleware.RequestContextMiddleware",
+    "apps.core.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestSizeLimitMiddleware",
@@ -195,6 +196,14 @@ REST_FRAMEWORK = {
 }
 # Requests per tenant per period, shared by every user and token of the tenant.
 TF_API_TENANT_RATE = env.str("TF_API_TENANT_RATE", default="1200/min")
+
+# --- Metrics (/metrics, apps/core/metrics.py, docs/slo.md) ----------------------------------
+# Without a token only loopback may scrape; with one, "Authorization: Bearer <token>".
+TF_METRICS_TOKEN = env.str("TF_METRICS_TOKEN", default="")
+TF_METRICS_MAX_TENANTS = env.int("TF_METRICS_MAX_TENANTS", default=100)
+TF_METRICS_QUEUES = env.list("TF_METRICS_QUEUES", default=["celery"])
+TF_FAIRNESS_WINDOW_SECONDS = env.int("TF_FAIRNESS_WINDOW_SECONDS", default=60)
+TF_PRICE_PER_CPU_HOUR = env.float("TF_PRICE_PER_CPU_HOUR", default=0.04)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Trust Fabric API",
