@@ -96,3 +96,19 @@ bench-jit: $(STAMP)
 .PHONY: bench-zk
 bench-zk: $(STAMP)
 	@$(PY) manage.py bench_zk 2>/dev/null
+
+# --- Operations: SLO rules, dashboards, supply chain, DR drill, gameday (docs/slo.md,
+# docs/supply-chain.md, runbooks/dr.md, runbooks/gameday.md) ---------------------------------
+.PHONY: slo-rules dashboards check-ops
+# ops/slo.yaml -> ops/prometheus/rules.yml (recording + burn-rate alerts) and rules_test.yml.
+slo-rules: $(STAMP)
+	$(PY) ops/slo_rules.py
+dashboards: $(STAMP)
+	$(PY) ops/dashboards.py
+# Generated files current, promtool check + unit tests of every alert, dashboards valid.
+check-ops: $(STAMP)
+	$(PY) ops/slo_rules.py --check
+	$(PY) ops/dashboards.py --check
+	promtool check rules ops/prometheus/rules.yml
+	cd ops/prometheus && promtool test rules rules_test.yml
+	$(PY) ops/validate_dashboards.py
