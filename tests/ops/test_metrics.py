@@ -47,11 +47,11 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-@pytest.fixture
-def gunicorn_url(transactional_db: Any, tmp_path: Path) -> Any:
+def _gunicorn(tmp_path: Path, **extra: str) -> Any:
     port = _free_port()
     env = {
         **os.environ,
+        **extra,
         "DATABASE_URL": _database_url(),
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),
         "GUNICORN_WORKERS": "2",
@@ -68,7 +68,7 @@ def gunicorn_url(transactional_db: Any, tmp_path: Path) -> Any:
     try:
         for _ in range(100):
             try:
-                if _get(url + "/healthz")[0] == 200:
+                if _get(url + "/healthz")[0] in (200, 400):
                     break
             except OSError:
                 time.sleep(0.2)
@@ -78,6 +78,30 @@ def gunicorn_url(transactional_db: Any, tmp_path: Path) -> Any:
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
+
+
+@pytest.fixture
+def gunicorn_url(transactional_db: Any, tmp_path: Path) -> Any:
+    yield from _gunicorn(tmp_path)
+
+
+def test_compose_web_healthcheck_passes_where_a_bare_loopback_request_is_refused(db: Any, tmp_path: Path) -> None:
+    """ALLOWED_HOSTS names only the public host (as in production): asking 127.0.0.1 is a
+    400, the compose healthcheck sends the allowed host and sees the process healthy."""
+    import subprocess as sp
+
+    gen = _gunicorn(tmp_path, ALLOWED_HOSTS="trustfabric.example.org,.example.org")
+    url = next(gen)
+    try:
+        assert _get(url + "/healthz")[0] == 400
+        env = {**os.environ, "ALLOWED_HOSTS": "trustfabric.example.org", "PORT": url.rsplit(":", 1)[1]}
+        res = sp.run([sys.executable, "ops/healthcheck.py", "web"], cwd=ROOT, env=env, capture_output=True, text=True)
+        assert res.returncode == 0, res.stdout + res.stderr
+        env["PORT"] = str(_free_port())  # nothing listens there
+        res = sp.run([sys.executable, "ops/healthcheck.py", "web"], cwd=ROOT, env=env, capture_output=True, text=True)
+        assert res.returncode == 1
+    finally:
+        gen.close()
 
 
 def test_gunicorn_workers_are_merged_per_route_and_tenant_with_bounded_labels(
