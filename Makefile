@@ -132,3 +132,8 @@ check-ops: $(STAMP)
 	promtool check rules ops/prometheus/rules.yml
 	cd ops/prometheus && promtool test rules rules_test.yml
 	$(PY) ops/validate_dashboards.py
+
+.PHONY: cost
+# CPU-seconds per 1k ZK proofs, batched vs unbatched; /metrics exports the last run.
+cost: $(STAMP)
+	@$(PY) manage.py cost_report

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -34,7 +36,6 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
     generate_latest,
 )
@@ -80,15 +81,6 @@ ZK_VERIFICATION = Histogram(
     "tf_zk_verification_duration_seconds", "ZK-TX round-2 verification (all chunk DLEQ proofs).", ["outcome"],
     buckets=TASK_BUCKETS,
 )  # fmt: skip
-COST_CPU_PER_1K = Gauge(
-    "tf_zk_cost_cpu_seconds_per_1k_proofs", "CPU-seconds to verify 1,000 ZK proofs, last measurement.", ["mode"],
-    multiprocess_mode="max",
-)  # fmt: skip
-COST_PRICE_PER_1K = Gauge(
-    "tf_zk_cost_price_per_1k_proofs", "Price of verifying 1,000 ZK proofs at TF_PRICE_PER_CPU_HOUR.", ["mode"],
-    multiprocess_mode="max",
-)  # fmt: skip
-
 # Named for a later issue to feed (the JIT outbox knows when a message was really sent):
 # observe_jit_notification(channel, seconds). Until then the jit-notification-latency SLO
 # uses the queue wait of the Celery queue the outbox runs on.
@@ -97,7 +89,10 @@ JIT_NOTIFICATION = Histogram(
     ["channel"], buckets=LATENCY_BUCKETS,
 )  # fmt: skip
 # Families produced at scrape time by the collectors below (not in the default registry).
-SCRAPE_TIME_METRICS = ("tf_celery_queue_depth", "tf_fairness_gini", "tf_fairness_active_tenants")
+SCRAPE_TIME_METRICS = (
+    "tf_celery_queue_depth", "tf_fairness_gini", "tf_fairness_active_tenants",
+    "tf_zk_cost_cpu_seconds_per_1k_proofs", "tf_zk_cost_price_per_1k_proofs",
+)  # fmt: skip
 
 # Tasks whose run time is a domain measurement as well.
 _ZK_VERIFY_TASKS = frozenset({"zk_proofs.verify_round2"})
@@ -334,6 +329,38 @@ class FairnessCollector(Collector):
         yield active
 
 
+def cost_report_path() -> Path:
+    return Path(settings.VAR_DIR) / "cost-per-1k.json"
+
+
+class CostCollector(Collector):
+    """The last ``make cost`` measurement (var/cost-per-1k.json): CPU-seconds per 1k ZK
+    proofs per mode, and their price at TF_PRICE_PER_CPU_HOUR (so a price change needs no
+    re-measurement)."""
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        cpu = GaugeMetricFamily(
+            "tf_zk_cost_cpu_seconds_per_1k_proofs",
+            "CPU-seconds to verify 1,000 ZK proofs (last make cost).",
+            labels=["mode"],
+        )
+        price = GaugeMetricFamily(
+            "tf_zk_cost_price_per_1k_proofs",
+            "Price of verifying 1,000 ZK proofs at TF_PRICE_PER_CPU_HOUR.",
+            labels=["mode"],
+        )
+        try:
+            modes = json.loads(cost_report_path().read_text())["modes"]
+        except (OSError, ValueError, KeyError):
+            modes = {}
+        for mode, m in modes.items():
+            value = float(m["cpu_seconds_per_1k_proofs"])
+            cpu.add_metric([mode], value)
+            price.add_metric([mode], value / 3600 * settings.TF_PRICE_PER_CPU_HOUR)
+        yield cpu
+        yield price
+
+
 class _DefaultRegistry(Collector):
     """This process's metrics (embedded profile, runserver, a solo worker)."""
 
@@ -360,6 +387,7 @@ def registry() -> CollectorRegistry:
     reg.register(_Forward(source))
     reg.register(QueueDepthCollector())
     reg.register(FairnessCollector(source))
+    reg.register(CostCollector())
     return reg
 
 
