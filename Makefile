@@ -137,3 +137,9 @@ check-ops: $(STAMP)
 # CPU-seconds per 1k ZK proofs, batched vs unbatched; /metrics exports the last run.
 cost: $(STAMP)
 	@$(PY) manage.py cost_report
+
+.PHONY: dr-drill gameday
+# Two PostgreSQL 15 clusters on loopback, write load, kill the primary, promote the replica:
+# RTO, RPO and the integrity checks as JSON (runbooks/dr.md). DR_ARGS="--sync --keep" etc.
+dr-drill: $(STAMP)
+	@$(PY) ops/dr_drill.py $(DR_ARGS)
