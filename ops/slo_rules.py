@@ -115,6 +115,19 @@ def build_rules(spec: dict[str, Any]) -> dict[str, Any]:
                     "annotations": ann,
                 }
             )
+    for plain in spec.get("alerts", []):
+        alerts.append(
+            {
+                "alert": plain["name"],
+                "expr": plain["expr"],
+                "for": plain["for"],
+                "labels": {"severity": plain["severity"]},
+                "annotations": {
+                    "summary": plain["summary"],
+                    "runbook_url": "runbooks/gameday.md#" + plain["name"].lower(),
+                },
+            }
+        )
     return {
         "groups": [
             {"name": "trustfabric-slo-sli", "interval": "1m", "rules": sli},
@@ -185,6 +198,34 @@ def build_tests(spec: dict[str, Any], rules: dict[str, Any]) -> dict[str, Any]:
                     ],
                 }
             )
+    for plain in spec.get("alerts", []):
+        rule, t = alerts[plain["name"]], plain["test"]
+        fire_at = minutes(plain["for"]) + 6
+        bad_for = fire_at + 2
+        resolve_at = bad_for + minutes(t["clear_after"])
+        total = resolve_at + 5
+        if t["kind"] == "gauge":
+            values = f"{t['bad']}+0x{bad_for} 0+0x{total - bad_for}"
+        else:
+            values = f"0+{t['bad']}x{bad_for} {t['bad'] * bad_for}+0x{total - bad_for}"
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', t["series"]))
+        tests.append(
+            {
+                "name": f"{plain['name']} fires while the condition holds and resolves after",
+                "interval": "1m",
+                "input_series": [{"series": t["series"], "values": values}],
+                "alert_rule_test": [
+                    {
+                        "eval_time": f"{fire_at}m",
+                        "alertname": plain["name"],
+                        "exp_alerts": [
+                            {"exp_labels": {**labels, **rule["labels"]}, "exp_annotations": rule["annotations"]}
+                        ],
+                    },
+                    {"eval_time": f"{resolve_at}m", "alertname": plain["name"], "exp_alerts": []},
+                ],
+            }
+        )
     return {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": tests}
 
 

@@ -203,6 +203,9 @@ TF_METRICS_TOKEN = env.str("TF_METRICS_TOKEN", default="")
 TF_METRICS_MAX_TENANTS = env.int("TF_METRICS_MAX_TENANTS", default=100)
 TF_METRICS_QUEUES = env.list("TF_METRICS_QUEUES", default=["celery"])
 TF_FAIRNESS_WINDOW_SECONDS = env.int("TF_FAIRNESS_WINDOW_SECONDS", default=60)
+TF_FAIRNESS_LATENCY_SECONDS = env.float("TF_FAIRNESS_LATENCY_SECONDS", default=0.5)
+# What each tenant's prod should run ({tenant: {policy: version}}); /metrics reports drift.
+TF_POLICY_REGISTRY_FILE = env.str("TF_POLICY_REGISTRY_FILE", default="")
 TF_PRICE_PER_CPU_HOUR = env.float("TF_PRICE_PER_CPU_HOUR", default=0.04)
 
 SPECTACULAR_SETTINGS = {

@@ -59,8 +59,15 @@ HTTP_LATENCY = Histogram(
     buckets=LATENCY_BUCKETS,
 )  # fmt: skip
 QUOTA_REJECTIONS = Counter("tf_quota_rejections", "API requests refused by the per-tenant quota (429).", ["tenant"])
-TENANT_DEMAND = Counter("tf_tenant_api_demand", "API requests a tenant made (fairness demand).", ["tenant"])
-TENANT_SERVED = Counter("tf_tenant_api_served", "API requests of a tenant that were served (not 429).", ["tenant"])
+# Fairness (docs/slo.md): demand is what a tenant was entitled to (API requests within its
+# quota; a flood's 429s are the quota working, not unfairness), served is the part of it
+# answered well (no 5xx, within TF_FAIRNESS_LATENCY_SECONDS).
+TENANT_DEMAND = Counter(
+    "tf_tenant_api_demand", "API requests of a tenant within its quota (fairness demand).", ["tenant"]
+)
+TENANT_SERVED = Counter(
+    "tf_tenant_api_served", "API requests within quota answered without 5xx and within the latency bound.", ["tenant"]
+)
 TASKS = Counter("tf_celery_tasks", "Celery tasks finished, by outcome.", ["queue", "task", "state"])
 TASK_RUNTIME = Histogram(
     "tf_celery_task_duration_seconds", "Time a task ran in the worker.", ["queue", "task"], buckets=TASK_BUCKETS
@@ -91,7 +98,7 @@ JIT_NOTIFICATION = Histogram(
 # Families produced at scrape time by the collectors below (not in the default registry).
 SCRAPE_TIME_METRICS = (
     "tf_celery_queue_depth", "tf_fairness_gini", "tf_fairness_active_tenants",
-    "tf_zk_cost_cpu_seconds_per_1k_proofs", "tf_zk_cost_price_per_1k_proofs",
+    "tf_zk_cost_cpu_seconds_per_1k_proofs", "tf_zk_cost_price_per_1k_proofs", "tf_policy_drift",
 )  # fmt: skip
 
 # Tasks whose run time is a domain measurement as well.
@@ -130,10 +137,11 @@ def observe_request(*, route: str, method: str, status: int, tenant_id: Any, sec
     HTTP_REQUESTS.labels(route, method, status_class(status), tenant).inc()
     HTTP_LATENCY.labels(route, method, tenant).observe(seconds)
     if api and tenant != "-":
-        TENANT_DEMAND.labels(tenant).inc()
         if status == 429:
             QUOTA_REJECTIONS.labels(tenant).inc()
-        else:
+            return
+        TENANT_DEMAND.labels(tenant).inc()
+        if status < 500 and seconds <= settings.TF_FAIRNESS_LATENCY_SECONDS:
             TENANT_SERVED.labels(tenant).inc()
 
 
@@ -361,6 +369,40 @@ class CostCollector(Collector):
         yield price
 
 
+class PolicyDriftCollector(Collector):
+    """1 per tenant whose active policy versions differ from the registry of what it should
+    run (TF_POLICY_REGISTRY_FILE: {tenant slug: {policy slug: version number}}), else 0.
+    Policy environments and their promotion registry are another issue's; until it lands,
+    the registry file is written by whoever promotes (make gameday does)."""
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily("tf_policy_drift", "Active policies differ from the registry.", labels=["tenant"])
+        path = settings.TF_POLICY_REGISTRY_FILE
+        if path:
+            try:
+                expected = json.loads(Path(path).read_text())
+                for tenant_id, _slug, drift in _policy_drift(expected):
+                    family.add_metric([tenant_label(tenant_id)], float(drift))
+            except (OSError, ValueError) as exc:
+                logger.warning("policy registry unreadable", extra={"error": type(exc).__name__})
+        yield family
+
+
+def _policy_drift(expected: dict[str, dict[str, int]]) -> list[tuple[int, str, bool]]:
+    from apps.core.models import Tenant
+    from apps.policy_studio.models import Policy
+
+    out = []
+    for tenant in Tenant.objects.filter(slug__in=list(expected)):
+        running = dict(
+            Policy.all_tenants.filter(tenant=tenant, active_version__isnull=False).values_list(
+                "slug", "active_version__number"
+            )
+        )
+        out.append((tenant.pk, tenant.slug, running != expected[tenant.slug]))
+    return out
+
+
 class _DefaultRegistry(Collector):
     """This process's metrics (embedded profile, runserver, a solo worker)."""
 
@@ -388,6 +430,7 @@ def registry() -> CollectorRegistry:
     reg.register(QueueDepthCollector())
     reg.register(FairnessCollector(source))
     reg.register(CostCollector())
+    reg.register(PolicyDriftCollector())
     return reg
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -130,7 +131,7 @@ def test_gunicorn_workers_are_merged_per_route_and_tenant_with_bounded_labels(
     assert _value(s, "tf_http_requests_total", route="api/me/", tenant=a, status="4xx") == 2
     assert _value(s, "tf_quota_rejections_total", tenant=a) == 2
     assert _value(s, "tf_quota_rejections_total", tenant=b) == 0
-    assert _value(s, "tf_tenant_api_demand_total", tenant=a) == 5
+    assert _value(s, "tf_tenant_api_demand_total", tenant=a) == 3  # the 429s are not entitled demand
     assert _value(s, "tf_tenant_api_served_total", tenant=b) == 1
     assert _value(s, "tf_http_request_duration_seconds_count", route="api/me/", tenant=b) == 1
     assert _value(s, "tf_http_requests_total", route="<unmatched>") == 1
@@ -195,3 +196,29 @@ def test_gini_matches_the_pairwise_definition(xs: list[float]) -> None:
     expected = 0.0 if total == 0 else sum(abs(a - b) for a in xs for b in xs) / (2 * n * total)
     assert fairness.gini(xs) == pytest.approx(expected, abs=1e-9)
     assert 0 <= fairness.gini(xs) <= 1 - 1 / n + 1e-9
+
+
+def test_policy_drift_is_exported_when_prod_runs_what_the_registry_does_not_list(
+    db: Any, settings: Any, tmp_path: Path, tenant_a: Any, admin_a: Any
+) -> None:
+    from apps.core.tenancy import tenant_context
+    from apps.policy_studio.models import Policy, PolicyVersion
+
+    with tenant_context(tenant_a):
+        policy = Policy.objects.create(slug="investigations", name="Investigations", created_by=admin_a)
+        common = {"policy": policy, "source_hash": "0" * 64, "mode": "enforce", "created_by": admin_a}
+        v1 = PolicyVersion.objects.create(number=1, source="x", **common)
+        v2 = PolicyVersion.objects.create(number=2, source="y", **common)
+        Policy.objects.filter(pk=policy.pk).update(active_version=v1)
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({tenant_a.slug: {"investigations": 1}}))
+    settings.TF_POLICY_REGISTRY_FILE = str(registry)
+    metrics._tenants_seen.clear()
+
+    def drift() -> float:
+        body = metrics.metrics_view(RequestFactory().get("/metrics", REMOTE_ADDR="127.0.0.1")).content.decode()
+        return _value(_samples(body), "tf_policy_drift", tenant=str(tenant_a.pk))
+
+    assert drift() == 0
+    Policy.all_tenants.filter(pk=policy.pk).update(active_version=v2)  # a hotfix straight in prod
+    assert drift() == 1
