@@ -143,3 +143,7 @@ cost: $(STAMP)
 # RTO, RPO and the integrity checks as JSON (runbooks/dr.md). DR_ARGS="--sync --keep" etc.
 dr-drill: $(STAMP)
 	@$(PY) ops/dr_drill.py $(DR_ARGS)
+# Scripted on-call gameday against a local stack (own PostgreSQL, Redis, gunicorn, Prometheus):
+# flood, jitter/loss, policy drift; MTTA, SLO breaches, recovery; postmortem in var/gameday/.
+gameday: $(STAMP)
+	@$(PY) ops/gameday.py $(GAMEDAY_ARGS)

@@ -153,7 +153,7 @@ def drill(warmup: float, after: float, sync: bool, keep: bool) -> dict[str, Any]
     try:
         t0 = time.monotonic()
         a.initdb()
-        a.configure({"synchronous_standby_names": "'region_b'"} if sync else {})
+        a.configure({})
         a.start()
         sql(a.port, "CREATE DATABASE trustfabric")
         step = manage("migrate", "--noinput", "-v0", db_url=a.url())
@@ -174,6 +174,9 @@ def drill(warmup: float, after: float, sync: bool, keep: bool) -> dict[str, Any]
             time.sleep(0.1)
         else:
             raise RuntimeError("the replica never started streaming")
+        if sync:  # only now: with no standby yet, every commit on A would wait forever
+            sql(a.port, "ALTER SYSTEM SET synchronous_standby_names = 'region_b'")
+            sql(a.port, "SELECT pg_reload_conf()")
         timings["setup_replica_s"] = time.monotonic() - t1
 
         acks, stop = base / "acks.jsonl", base / "stop"
