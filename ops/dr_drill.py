@@ -4,7 +4,7 @@ Region A (primary) and region B (streaming replica, pg_basebackup -R) are two cl
 script creates with Debian's PostgreSQL 15 binaries, each with its own port and data
 directory under a temporary folder. The app is migrated and seeded on A; `manage.py
 dr_agent load` writes through the real services with a connection listing both regions
-(libpq target_session_attrs=read-write). Then the drill kills A (SIGKILL to the postmaster
+(DATABASE_FAILOVER_HOSTS: libpq target_session_attrs=read-write). Then the drill kills A (SIGKILL to the postmaster
 and every backend: a lost region, not a clean shutdown), detects it with a probe (two
 failed connects 0.5 s apart), promotes B, and waits for the app's first acknowledged
 write on B. Afterwards `dr_agent verify` checks B: acknowledged writes lost, audit chains,
@@ -182,9 +182,11 @@ def drill(warmup: float, after: float, sync: bool, keep: bool) -> dict[str, Any]
         acks, stop = base / "acks.jsonl", base / "stop"
         hosts = f"127.0.0.1:{a.port},127.0.0.1:{b.port}"
         env = {k: v for k, v in os.environ.items() if k not in ("CELERY_BROKER_URL", "CACHE_URL")}
-        env.update({"DATABASE_URL": a.url(), "TF_REQUIRE_SERVICES": "0"})
+        # The app's own failover setting (trustfabric/settings.py), as production would set it.
+        env.update({"DATABASE_URL": a.url(), "TF_REQUIRE_SERVICES": "0", "DATABASE_FAILOVER_HOSTS": hosts,
+                    "DATABASE_CONN_MAX_AGE": "0"})  # fmt: skip
         load = subprocess.Popen(
-            [PY, "manage.py", "dr_agent", "load", "--hosts", hosts, "--acks", str(acks), "--stop-file", str(stop)],
+            [PY, "manage.py", "dr_agent", "load", "--acks", str(acks), "--stop-file", str(stop)],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         time.sleep(warmup)

@@ -453,7 +453,7 @@ def release_signer() -> tuple[signing.Signer, str]:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     key_path, pub_path = _key_paths()
-    note = "release key from TF_RELEASE_KEY_FILE"
+    note = f"release key {key_path}"
     if not key_path.exists():
         key_path.parent.mkdir(parents=True, exist_ok=True)
         private = Ed25519PrivateKey.generate()

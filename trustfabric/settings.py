@@ -103,6 +103,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Regional failover (runbooks/dr.md): "host:port,host:port" lists every region; libpq
+    # connects to whichever one accepts writes, so a promoted replica takes over without a
+    # settings change or a restart.
+    if _failover := env.list("DATABASE_FAILOVER_HOSTS", default=[]):
+        _pairs = [h.rsplit(":", 1) for h in _failover]
+        DATABASES["default"]["HOST"] = ",".join(h for h, _ in _pairs)
+        DATABASES["default"]["PORT"] = ",".join(p for _, p in _pairs)
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            {"target_session_attrs": "read-write", "connect_timeout": 2}
+        )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (per-tenant throttling, login lockout) ---------------------------------------

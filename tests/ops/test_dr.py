@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import transaction
 
 from apps.core.management.commands import dr_agent
 from apps.provenance.keys import signer
@@ -69,13 +69,22 @@ def test_a_forked_log_fails_the_consistency_proof(db: Any, tmp_path: Path) -> No
     assert any("does not extend the signed checkpoint" in p for p in result["log"]["problems"])
 
 
-def test_the_app_connection_lists_both_regions_and_wants_the_writable_one(settings: Any) -> None:
-    saved = dict(connections["default"].settings_dict)
-    try:
-        dr_agent.use_hosts("127.0.0.1:5501,127.0.0.1:5502")
-        s = connections["default"].settings_dict
-        assert (s["HOST"], s["PORT"]) == ("127.0.0.1,127.0.0.1", "5501,5502")
-        assert s["OPTIONS"]["target_session_attrs"] == "read-write"
-    finally:
-        connections["default"].settings_dict.clear()
-        connections["default"].settings_dict.update(saved)
+def test_the_failover_setting_lists_both_regions_and_wants_the_writable_one() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; d = s.DATABASES['default'];"
+        "print(d['HOST'], d['PORT'], d['OPTIONS']['target_session_attrs'])"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "trustfabric.settings",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5501/trustfabric",
+        "DATABASE_FAILOVER_HOSTS": "127.0.0.1:5501,127.0.0.2:5502",
+    }
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["127.0.0.1,127.0.0.2", "5501,5502", "read-write"]

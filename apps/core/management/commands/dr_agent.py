@@ -1,14 +1,14 @@
 """The application side of ``make dr-drill`` (ops/dr_drill.py drives it).
 
-    manage.py dr_agent load --hosts 127.0.0.1:P1,127.0.0.1:P2 --acks FILE --stop-file FILE
+    DATABASE_FAILOVER_HOSTS=127.0.0.1:P1,127.0.0.1:P2 manage.py dr_agent load --acks FILE --stop-file FILE
     manage.py dr_agent verify --acks FILE --kill-time T
 
 ``load`` writes through the real services as fast as it can: queries through the LAC/PCQ
 pipeline (query run, decisions, signed manifest, verification, witness, log append and
 their audit events) and plain audit events, and appends one JSON line per write to the
 ack file *after* its transaction committed: that is what the app told its caller. The
-connection lists both regions with ``target_session_attrs=read-write``, so after a
-failover the next connection lands on whichever cluster accepts writes (libpq's
+drill sets DATABASE_FAILOVER_HOSTS to both regions (``target_session_attrs=read-write``),
+so after a failover the next connection lands on whichever cluster accepts writes (libpq's
 multi-host failover; no settings change, no restart).
 
 ``verify`` runs against the surviving cluster: every acknowledged write from before the
@@ -26,7 +26,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, connections, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 
 QUERY = {
     "dataset": "calls-demo",
@@ -39,22 +39,11 @@ QUERY = {
 }
 
 
-def use_hosts(hosts: str) -> None:
-    """Point the default connection at every region; libpq picks the writable one."""
-    pairs = [h.rsplit(":", 1) for h in hosts.split(",")]
-    s = connections["default"].settings_dict
-    s["HOST"] = ",".join(h for h, _ in pairs)
-    s["PORT"] = ",".join(p for _, p in pairs)
-    s["CONN_MAX_AGE"] = 0
-    s.setdefault("OPTIONS", {}).update({"target_session_attrs": "read-write", "connect_timeout": 2})
-
-
 class Command(BaseCommand):
     help = "DR drill agent: write load with acknowledgements, or verify the survivor."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("mode", choices=["load", "verify"])
-        parser.add_argument("--hosts", default="")
         parser.add_argument("--acks", type=Path, required=True)
         parser.add_argument("--stop-file", type=Path)
         parser.add_argument("--tenant", default="northbridge")
@@ -62,8 +51,6 @@ class Command(BaseCommand):
         parser.add_argument("--max-seconds", type=float, default=300.0)
 
     def handle(self, *args: Any, mode: str, **o: Any) -> None:
-        if o["hosts"]:
-            use_hosts(o["hosts"])
         if mode == "load":
             self.load(o["acks"], o["stop_file"], o["tenant"], o["max_seconds"])
         else:
