@@ -166,10 +166,17 @@ def drill(warmup: float, after: float, sync: bool, keep: bool) -> dict[str, Any]
         t1 = time.monotonic()
         a.run("pg_basebackup", "-h", "127.0.0.1", "-p", str(a.port), "-U", "postgres", "-D", str(b.data), "-R",
               "-X", "stream", "-c", "fast")  # fmt: skip
-        b.configure({"primary_conninfo": f"'host=127.0.0.1 port={a.port} user=postgres application_name=region_b'"})
+        b.configure({})
+        # pg_basebackup -R wrote primary_conninfo to postgresql.auto.conf, which wins over
+        # postgresql.conf: name the standby there, or synchronous_standby_names never matches.
+        with (b.data / "postgresql.auto.conf").open("a") as fh:
+            fh.write(f"primary_conninfo = 'host=127.0.0.1 port={a.port} user=postgres application_name=region_b'\n")
         b.start()
         for _ in range(100):
-            if sql(a.port, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")[0][0]:
+            if sql(
+                a.port,
+                "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND application_name = 'region_b'",
+            )[0][0]:
                 break
             time.sleep(0.1)
         else:
@@ -244,8 +251,14 @@ def drill(warmup: float, after: float, sync: bool, keep: bool) -> dict[str, Any]
             "setup": {k: round(v, 2) for k, v in timings.items()},
             "aims": {"rto_s": AIM_RTO_S, "rpo_s": AIM_RPO_S},
         })  # fmt: skip
+        if not ok_before:
+            result["problem"] = "no write was acknowledged before the kill: RTO and RPO are not measured"
         result["ok"] = bool(
-            rto is not None and rto < AIM_RTO_S and rpo_s < AIM_RPO_S and all(result["integrity"].values())
+            ok_before
+            and rto is not None
+            and rto < AIM_RTO_S
+            and rpo_s < AIM_RPO_S
+            and all(result["integrity"].values())
         )
         return result
     finally:

@@ -249,6 +249,9 @@ def connect() -> None:
     if _connected:
         return
     _connected = True
+    if path := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # prometheus-client writes there from the first sample on (prefork children too).
+        os.makedirs(path, exist_ok=True)
     from celery import signals as celery_signals
     from django.db.models.signals import post_save
 
