@@ -3,7 +3,7 @@
 manage.py gameday_agent tokens            # {tenant slug: API token} for each demo analyst (stdout only)
 manage.py gameday_agent registry FILE     # what prod should run: {tenant: {policy: version}}
 manage.py gameday_agent hotfix            # a direct prod change: activate investigations v2 (drift)
-manage.py gameday_agent revert            # the on-call's fix: back to what the registry says
+manage.py gameday_agent revert            # the on-call's fix: back to v1 (seed_demo's version, the registry's)
 """
 
 from __future__ import annotations
