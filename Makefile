@@ -26,12 +26,18 @@ help:
 	@echo "make bench-pcq - manifest signing, replay by graph size, log appends, proofs at 10^6 leaves (JSON)"
 	@echo "make bench-jit - 50 concurrent access requests: time to Slack message and to e-mail accepted (JSON)"
 	@echo "make bench-zk  - ZK-TX client and server costs, batches, backends, vs openmined-psi (JSON)"
+	@echo "make sbom provenance verify-supply-chain - SBOMs, signed SLSA provenance, verification (JSON)"
+	@echo "make check-ops - SLO rules and alert tests (promtool), dashboards"
+	@echo "make cost      - CPU-seconds and price per 1k ZK proofs, batched vs unbatched (JSON)"
+	@echo "make dr-drill  - two PostgreSQL clusters, kill the primary, promote, RTO/RPO + integrity (JSON)"
+	@echo "make gameday   - flood, jitter, policy drift against a local stack; MTTA, breaches (JSON)"
 
-$(STAMP): requirements.txt requirements-dev.txt
+# Installs from the hash lock (make lock), after checking it still matches requirements*.txt.
+$(STAMP): requirements.txt requirements-dev.txt requirements.lock requirements-dev.lock
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PYTHON) ops/supply_chain.py lock --check >/dev/null || { $(PYTHON) ops/supply_chain.py lock --check; exit 1; }
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements-dev.lock
 	touch $(STAMP)
 
 migrate: $(STAMP)
@@ -108,3 +114,48 @@ bench: $(STAMP)
 .PHONY: bench-zk
 bench-zk: $(STAMP)
 	@$(PY) manage.py bench_zk 2>/dev/null
+
+# --- Operations: SLO rules, dashboards, supply chain, DR drill, gameday (docs/slo.md,
+# docs/supply-chain.md, runbooks/dr.md, runbooks/gameday.md) ---------------------------------
+.PHONY: lock sbom provenance verify-supply-chain
+# Re-resolve requirements*.txt into requirements*.lock with sha256 hashes (needs PyPI).
+lock:
+	$(PY) ops/supply_chain.py lock
+# dist/: the artifacts and a CycloneDX 1.6 SBOM for each (schema-validated).
+sbom: $(STAMP)
+	$(PY) ops/supply_chain.py sbom
+# dist/*.intoto.json: in-toto v1 + SLSA v1 provenance, DSSE-signed with the release key
+# (TF_RELEASE_KEY_FILE; a local key is made on first use, see docs/supply-chain.md).
+provenance: $(STAMP)
+	$(PY) ops/supply_chain.py provenance
+verify-supply-chain: $(STAMP)
+	$(PY) ops/supply_chain.py verify
+
+.PHONY: slo-rules dashboards check-ops
+# ops/slo.yaml -> ops/prometheus/rules.yml (recording + burn-rate alerts) and rules_test.yml.
+slo-rules: $(STAMP)
+	$(PY) ops/slo_rules.py
+dashboards: $(STAMP)
+	$(PY) ops/dashboards.py
+# Generated files current, promtool check + unit tests of every alert, dashboards valid.
+check-ops: $(STAMP)
+	$(PY) ops/slo_rules.py --check
+	$(PY) ops/dashboards.py --check
+	promtool check rules ops/prometheus/rules.yml
+	cd ops/prometheus && promtool test rules rules_test.yml
+	$(PY) ops/validate_dashboards.py
+
+.PHONY: cost
+# CPU-seconds per 1k ZK proofs, batched vs unbatched; /metrics exports the last run.
+cost: $(STAMP)
+	@$(PY) manage.py cost_report
+
+.PHONY: dr-drill gameday
+# Two PostgreSQL 15 clusters on loopback, write load, kill the primary, promote the replica:
+# RTO, RPO and the integrity checks as JSON (runbooks/dr.md). DR_ARGS="--sync --keep" etc.
+dr-drill: $(STAMP)
+	@$(PY) ops/dr_drill.py $(DR_ARGS)
+# Scripted on-call gameday against a local stack (own PostgreSQL, Redis, gunicorn, Prometheus):
+# flood, jitter/loss, policy drift; MTTA, SLO breaches, recovery; postmortem in var/gameday/.
+gameday: $(STAMP)
+	@$(PY) ops/gameday.py $(GAMEDAY_ARGS)

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "apps.core.middleware.RequestContextMiddleware",
+    "apps.core.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestSizeLimitMiddleware",
@@ -103,6 +104,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Regional failover (runbooks/dr.md): "host:port,host:port" lists every region; libpq
+    # connects to whichever one accepts writes, so a promoted replica takes over without a
+    # settings change or a restart.
+    if _failover := env.list("DATABASE_FAILOVER_HOSTS", default=[]):
+        _pairs = [h.rsplit(":", 1) for h in _failover]
+        DATABASES["default"]["HOST"] = ",".join(h for h, _ in _pairs)
+        DATABASES["default"]["PORT"] = ",".join(p for _, p in _pairs)
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            {"target_session_attrs": "read-write", "connect_timeout": 2}
+        )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (per-tenant throttling, login lockout) ---------------------------------------
@@ -197,6 +208,17 @@ REST_FRAMEWORK = {
 # Requests per tenant per period, shared by every user and token of the tenant.
 TF_API_TENANT_RATE = env.str("TF_API_TENANT_RATE", default="1200/min")
 
+# --- Metrics (/metrics, apps/core/metrics.py, docs/slo.md) ----------------------------------
+# Without a token only loopback may scrape; with one, "Authorization: Bearer <token>".
+TF_METRICS_TOKEN = env.str("TF_METRICS_TOKEN", default="")
+TF_METRICS_MAX_TENANTS = env.int("TF_METRICS_MAX_TENANTS", default=100)
+TF_METRICS_QUEUES = env.list("TF_METRICS_QUEUES", default=["celery"])
+TF_FAIRNESS_WINDOW_SECONDS = env.int("TF_FAIRNESS_WINDOW_SECONDS", default=60)
+TF_FAIRNESS_LATENCY_SECONDS = env.float("TF_FAIRNESS_LATENCY_SECONDS", default=0.5)
+# What each tenant's prod should run ({tenant: {policy: version}}); /metrics reports drift.
+TF_POLICY_REGISTRY_FILE = env.str("TF_POLICY_REGISTRY_FILE", default="")
+TF_PRICE_PER_CPU_HOUR = env.float("TF_PRICE_PER_CPU_HOUR", default=0.04)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Trust Fabric API",
     "DESCRIPTION": "Policies (LAC), proof-carrying queries (PCQ), JIT approvals and ZK-TX deconfliction.",
@@ -290,7 +312,7 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

@@ -7,4 +7,6 @@ class CoreConfig(AppConfig):
     verbose_name = "Core: tenancy and audit"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects login/logout auditing)
+        from . import metrics, signals  # noqa: F401  (signals: login/logout auditing)
+
+        metrics.connect()
