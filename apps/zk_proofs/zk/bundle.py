@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from apps.provenance.pcq.canonical import canonicalize, digest
 from apps.provenance.pcq.manifest import root_of
 from apps.provenance.pcq.merkle import leaf_hash
 from apps.provenance.pcq.signing import key_id, load_public, verify
 
 from . import group, proofs
+from .canonical_v1 import canonicalize, digest
 
 
 def merkle_root(leaves: list[bytes]) -> str:
