@@ -42,6 +42,11 @@ def phone(value: str, region: str | None, applied: list[str]) -> str:
     international = text.startswith("+") or re.sub(r"[\s().-]", "", text).startswith("00")
     if not international and not region:
         raise Refused("refused_national_without_region")
+    if international and not region and not text.startswith("+"):
+        # 00 is the international prefix almost everywhere; without a region libphonenumber
+        # cannot know it, so it is spelled out (with a region, the region's own prefix applies).
+        text = "+" + re.sub(r"[\s().-]", "", text)[2:]
+        applied.append("international_prefix_00")
     try:
         number = phonenumbers.parse(text, None if international and not region else region)
     except phonenumbers.NumberParseException as exc:
