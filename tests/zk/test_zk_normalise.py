@@ -25,7 +25,9 @@ def test_normalisation_vectors(kind: str, case: dict) -> None:
 
 def test_spellings_of_one_selector_become_one_and_the_report_counts_each_rule() -> None:
     values, report = prepare(
-        ["+44 (0)7700 900123", "07700 900123", "+447700900123", "0044 7700 900123", "", "+1 (415) 555-2671"], "phone", "GB"
+        ["+44 (0)7700 900123", "07700 900123", "+447700900123", "0044 7700 900123", "", "+1 (415) 555-2671"],
+        "phone",
+        "GB",
     )
     assert values == ["+447700900123", "+14155552671"]
     assert report["duplicate_removed"] == 3 and report["accepted"] == 2 and report["skipped_blank_line"] == 1
