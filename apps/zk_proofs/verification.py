@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
@@ -27,7 +28,7 @@ from .services import _counterpart, _raw_chunks
 from .zk import fast, v2
 
 log = logging.getLogger(__name__)
-_pool: ProcessPoolExecutor | None = None
+_pool: Executor | None = None
 
 
 def verify_chunk(job: tuple[bytes, bytes, bytes, bytes, dict[str, str], str, int, str]) -> bool:
@@ -48,15 +49,24 @@ def verify_chunk(job: tuple[bytes, bytes, bytes, bytes, dict[str, str], str, int
         return False
 
 
+def _executor(processes: int) -> Executor:
+    """A process pool; inside a daemonic process (Celery's prefork children may not start
+    processes) a thread pool instead — cffi releases the GIL during every libsecp256k1 call,
+    so chunks still verify in parallel (measured in make bench-zk)."""
+    if multiprocessing.current_process().daemon:
+        return ThreadPoolExecutor(max_workers=processes, thread_name_prefix="zk-chunks")
+    return ProcessPoolExecutor(max_workers=processes)
+
+
 def _map(jobs: list[Any]) -> list[bool]:
-    """Chunks in a process pool when there is more than one and the pool is allowed; a
-    daemonic worker process that may not fork children falls back to sequential."""
+    """Chunks spread over the pool when there is more than one; if the pool cannot run, they
+    are verified in this process (same answers, slower)."""
     global _pool
     processes = getattr(settings, "ZK_VERIFY_PROCESSES", os.cpu_count() or 1)
     if len(jobs) > 1 and processes > 1:
         try:
             if _pool is None:
-                _pool = ProcessPoolExecutor(max_workers=processes)
+                _pool = _executor(processes)
             return list(_pool.map(verify_chunk, jobs))
         except (
             AssertionError,

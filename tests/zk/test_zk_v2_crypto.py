@@ -129,3 +129,50 @@ def test_session_keys_and_schnorr_are_bound() -> None:
     sig = v2.sign(cc, x, key, b"m")
     assert v2.verify_signature(cc, key, sig, b"m") and not v2.verify_signature(cc, key, sig, b"n")
     assert v2.verify_signature(group.backend("py_ecc"), key, sig, b"m")
+
+
+def test_worker_chunk_pool_gives_the_sequential_answers(settings) -> None:
+    """The worker's chunk verification in its process pool: same answers as one process, a
+    bad chunk still found."""
+    from apps.zk_proofs import verification
+
+    cc = group.backend("coincurve")
+    x = group.random_scalar()
+    key, other = cc.base_mul(x), cc.base_mul(5)
+    jobs = []
+    for index in range(3):
+        us, vs = _chunk(20, x)
+        proof = v2.prove_dleq(cc, x, key, other, us, vs, "s", index, "A").as_dict()
+        raw = b"".join(fast.Points.parse(us).raw()), b"".join(fast.Points.parse(vs).raw())
+        jobs.append((key, other, raw[0], raw[1], proof, "s", index, "A"))
+    jobs.append((*jobs[0][:6], 1, "A"))  # chunk 0's proof presented as chunk 1
+    settings.ZK_VERIFY_PROCESSES = 2
+    pooled = verification._map(jobs)
+    assert verification._pool is not None  # the pool really ran
+    verification._pool.shutdown()
+    verification._pool = None
+    settings.ZK_VERIFY_PROCESSES = 1
+    assert pooled == verification._map(jobs) == [True, True, True, False]
+
+
+def test_inside_a_daemonic_celery_child_the_pool_is_threads(settings, monkeypatch) -> None:
+    """Prefork children may not start processes; chunks then verify on threads (cffi drops the
+    GIL in libsecp256k1), with the same answers."""
+    import types
+
+    from apps.zk_proofs import verification
+
+    cc = group.backend("coincurve")
+    x = group.random_scalar()
+    key, other = cc.base_mul(x), cc.base_mul(5)
+    us, vs = _chunk(10, x)
+    proof = v2.prove_dleq(cc, x, key, other, us, vs, "s", 0, "A").as_dict()
+    raw = b"".join(fast.Points.parse(us).raw()), b"".join(fast.Points.parse(vs).raw())
+    jobs = [(key, other, raw[0], raw[1], proof, "s", 0, "A"), (key, other, raw[0], raw[1], proof, "s", 1, "A")]
+    monkeypatch.setattr(verification, "_pool", None)
+    monkeypatch.setattr(verification.multiprocessing, "current_process", lambda: types.SimpleNamespace(daemon=True))
+    settings.ZK_VERIFY_PROCESSES = 2
+    assert verification._map(jobs) == [True, False]
+    assert type(verification._pool).__name__ == "ThreadPoolExecutor"
+    verification._pool.shutdown()
+    monkeypatch.setattr(verification, "_pool", None)
