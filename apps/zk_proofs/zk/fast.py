@@ -24,11 +24,12 @@ _UNCOMPRESSED = lib.SECP256K1_EC_UNCOMPRESSED
 class Points:
     """n parsed points (a ``secp256k1_pubkey[n]`` array)."""
 
-    __slots__ = ("arr", "n")
+    __slots__ = ("arr", "n", "_raw")
 
     def __init__(self, n: int) -> None:
         self.n = n
         self.arr = ffi.new("secp256k1_pubkey[]", max(n, 1))
+        self._raw: list[bytes] | None = None
 
     @classmethod
     def parse(cls, encodings: Sequence[bytes]) -> Points:
@@ -46,18 +47,25 @@ class Points:
         """From the storage form: concatenated 64-byte X‖Y."""
         if len(raw) % 64:
             raise InvalidPoint("stored points must be 64 bytes each")
-        return cls.parse([b"\x04" + raw[i : i + 64] for i in range(0, len(raw), 64)])
+        points = [raw[i : i + 64] for i in range(0, len(raw), 64)]
+        out = cls.parse([b"\x04" + p for p in points])
+        out._raw = points  # validated by the parse: compressing them needs no serialisation
+        return out
 
     def raw(self) -> list[bytes]:
-        return [_serialize(self.arr + i, False)[1:] for i in range(self.n)]
+        if self._raw is None:
+            self._raw = [_serialize(self.arr + i, False)[1:] for i in range(self.n)]
+        return self._raw
 
     def compressed(self) -> list[bytes]:
+        if self._raw is not None:
+            return [compress(p) for p in self._raw]
         return [_serialize(self.arr + i, True) for i in range(self.n)]
 
     def mul_all(self, scalar: bytes) -> Points:
         """A new array with every point multiplied by one scalar (32 bytes, big-endian)."""
         out = Points(self.n)
-        ffi.memmove(out.arr, self.arr, 64 * self.n)
+        ffi.memmove(out.arr, self.arr, 64 * self.n)  # the parsed structs, not the cached encodings
         for i in range(self.n):
             if not lib.secp256k1_ec_pubkey_tweak_mul(_CTX, out.arr + i, scalar):
                 raise ValueError("invalid scalar")

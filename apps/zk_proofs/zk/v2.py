@@ -35,6 +35,7 @@ DST_POP = f"TrustFabric-ZKTX-{SUITE}-PoP".encode()
 DST_SIG = f"TrustFabric-ZKTX-{SUITE}-Sig".encode()
 DST_CHALLENGE = f"TrustFabric-ZKTX-{SUITE}-Challenge".encode()
 SEED_TAG = f"TrustFabric-ZKTX-{SUITE}-Seed".encode()
+WEIGHTS_TAG = f"TrustFabric-ZKTX-{SUITE}-Weights".encode()
 STATEMENT_CONTEXT = b"TrustFabric ZK-TX v2 transcript statement\n"
 WEIGHT_BYTES = 16  # 128-bit weights
 
@@ -165,12 +166,17 @@ def chunk_seed(
     return h.digest()
 
 
+def weight_bytes(seed: bytes, n: int) -> list[bytes]:
+    """The n weights as 32-byte big-endian scalars: SHAKE-128 of the seed, 16 bytes (128 bits)
+    per weight, in one call (a zero weight, probability 2⁻¹²⁸, becomes 1)."""
+    stream = hashlib.shake_128(WEIGHTS_TAG + seed).digest(WEIGHT_BYTES * n)
+    pad = bytes(32 - WEIGHT_BYTES)
+    out = [pad + stream[i : i + WEIGHT_BYTES] for i in range(0, WEIGHT_BYTES * n, WEIGHT_BYTES)]
+    return [w if any(w) else bytes(31) + b"\x01" for w in out]
+
+
 def weights(seed: bytes, n: int) -> list[int]:
-    out = []
-    for i in range(n):
-        d = int.from_bytes(hashlib.sha256(seed + _i(i)).digest()[:WEIGHT_BYTES], "big")
-        out.append(d or 1)
-    return out
+    return [int.from_bytes(w, "big") for w in weight_bytes(seed, n)]
 
 
 def _challenge(seed: bytes, key: bytes, m: bytes, z: bytes, t2: bytes, t3: bytes) -> int:
@@ -211,7 +217,7 @@ def prove_dleq(
 def _fast_composites(us: list[bytes], vs: list[bytes], seed: bytes) -> tuple[bytes, bytes]:
     from . import fast
 
-    ws = [d.to_bytes(32, "big") for d in weights(seed, len(us))]
+    ws = weight_bytes(seed, len(us))
     m = fast.compress(fast.Points.parse(us).composite(ws))
     z = fast.compress(fast.Points.parse(vs).composite(ws))
     return m, z
@@ -249,7 +255,7 @@ def verify_dleq_fast(
     try:
         us, vs = u_points.compressed(), v_points.compressed()
         seed = chunk_seed(session, chunk, role, key, other_key, us, vs)
-        ws = [d.to_bytes(32, "big") for d in weights(seed, len(us))]
+        ws = weight_bytes(seed, len(us))
         m, z = u_points.composite(ws), v_points.composite(ws)
         t2 = fast.base_lin(proof.s, proof.c, key)
         t3 = fast.lin(proof.s, m, proof.c, z)
