@@ -24,7 +24,7 @@ _UNCOMPRESSED = lib.SECP256K1_EC_UNCOMPRESSED
 class Points:
     """n parsed points (a ``secp256k1_pubkey[n]`` array)."""
 
-    __slots__ = ("arr", "n", "_raw")
+    __slots__ = ("_raw", "arr", "n")
 
     def __init__(self, n: int) -> None:
         self.n = n
