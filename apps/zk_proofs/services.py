@@ -237,6 +237,9 @@ def key_register(*, part: Participation, key_hex: str, proof: dict[str, str]) ->
         )
     try:
         with transaction.atomic():
+            # The session row is the lock both tenants take, so exactly one of two concurrent
+            # uploads sees the other's and moves the session on.
+            OverlapSession.objects.select_for_update().get(pk=part.session_id)
             locked = Participation.objects.select_for_update().get(pk=part.pk)
             if locked.key:
                 raise Conflict("A key is already registered for this session.", code="key_registered")
@@ -335,6 +338,7 @@ def round1_upload(*, part: Participation, padded_size: int, chunks: Any, signatu
         raise _refuse("bad_signature", "The round-1 signature does not verify with the session key.", 400, session=sid)
     sealed = sealing.seal(session.data_key_wrapped, sid, f"{part.role}|round1", raw)
     with transaction.atomic():
+        OverlapSession.objects.select_for_update().get(pk=session.pk)  # see key_register
         locked = Participation.objects.select_for_update().get(pk=part.pk)
         if locked.round1 is not None:
             raise _refuse("replayed_round1", "Round 1 was already uploaded for this session.", 409, session=sid)
@@ -350,11 +354,8 @@ def round1_upload(*, part: Participation, padded_size: int, chunks: Any, signatu
 def counterpart_round1(part: Participation) -> dict[str, Any]:
     """The counterpart's blinded set, to re-blind. Never the tenant's own doubly-blinded set."""
     other = _counterpart(part)
-    if (
-        part.session.status
-        not in (OverlapSession.Status.ROUND2, OverlapSession.Status.VERIFYING, OverlapSession.Status.DONE)
-        or other.round1 is None
-    ):
+    # Your own round 1 comes first: a tenant that saw the other set first could pick its own.
+    if part.round1 is None or other.round1 is None or part.session.status == OverlapSession.Status.FAILED:
         raise _refuse("not_ready", "The counterpart has not uploaded round 1 yet.", 409, session=_sid(part))
     if part.session.transcript_deleted_at:
         raise _refuse(
@@ -391,6 +392,7 @@ def round2_upload(*, part: Participation, chunks: Any, chunk_proofs: Any) -> Par
         raise _refuse(code, getattr(exc, "message", "The proofs are malformed."), 400, session=sid) from exc
     sealed = sealing.seal(session.data_key_wrapped, sid, f"{part.role}|round2", raw)
     with transaction.atomic():
+        OverlapSession.objects.select_for_update().get(pk=session.pk)  # see key_register
         locked = Participation.objects.select_for_update().get(pk=part.pk)
         if locked.round2 is not None:
             raise _refuse("replayed_round2", "Round 2 was already uploaded for this session.", 409, session=sid)
