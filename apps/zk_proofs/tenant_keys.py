@@ -12,7 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core.errors import Conflict, NotFound, ValidationFailed
+from apps.core.errors import NotFound
 from apps.core.models import Tenant
 from apps.core.services import audit_record
 from apps.core.tenancy import require_current_tenant
@@ -25,18 +25,20 @@ from .zk import bundle_v2, v2
 def tenant_key_register(*, actor: AbstractBaseUser, label: str, public_key_b64: str) -> TenantKey:
     """Register a long-term Ed25519 public key for the current tenant (32 raw bytes, base64).
     The private half stays with the tenant; the fingerprint is what partners pin."""
+    from .services import _refuse  # every ZK-TX refusal is audited the same way
+
     try:
         raw = base64.b64decode(public_key_b64.strip(), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ValidationFailed("The public key must be base64.", code="bad_tenant_key") from exc
+        raise _refuse("bad_tenant_key", "The public key must be base64.", 400) from exc
     if len(raw) != 32:
-        raise ValidationFailed("An Ed25519 public key is exactly 32 bytes.", code="bad_tenant_key")
+        raise _refuse("bad_tenant_key", "An Ed25519 public key is exactly 32 bytes.", 400)
     label = label.strip()[:80]
     if not label:
-        raise ValidationFailed("Give the key a label (where it lives, who holds it).", code="bad_tenant_key")
+        raise _refuse("bad_tenant_key", "Give the key a label (where it lives, who holds it).", 400)
     fingerprint = v2.fingerprint(raw)
     if TenantKey.all_tenants.filter(fingerprint=fingerprint).exists():
-        raise Conflict("This key is already registered.", code="key_reused")
+        raise _refuse("key_reused", "This key is already registered.", 409)
     with transaction.atomic():
         key = TenantKey.objects.create(
             label=label, public_key=base64.b64encode(raw).decode(), fingerprint=fingerprint, registered_by=actor
@@ -50,7 +52,7 @@ def tenant_key_revoke(*, actor: AbstractBaseUser, fingerprint: str) -> TenantKey
     with transaction.atomic():
         key = TenantKey.objects.select_for_update().filter(fingerprint=fingerprint, revoked_at__isnull=True).first()
         if key is None:
-            raise NotFound("No such active key.")
+            raise NotFound("No such active key.", code="unknown_tenant_key")
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
         audit_record("zk.tenant_key_revoked", actor=actor, target=key, payload={"fingerprint": fingerprint})

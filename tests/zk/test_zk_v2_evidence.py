@@ -253,6 +253,7 @@ def test_tenant_admins_register_and_revoke_keys_on_the_page_and_it_is_audited(zk
         "Ed25519 public key is exactly 32 bytes"
         in page.post("/zk/keys/", {"label": "x", "public_key": "AAAA"}, follow=True).content.decode()
     )
+    assert AuditEvent.all_tenants.filter(action="zk.refused", payload__code="bad_tenant_key").exists()
     partner = Client()
     partner.force_login(zk_pair["a"])
     partner.post("/zk/keys/", {"revoke": key.fingerprint})
