@@ -168,6 +168,14 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=8 *
 # Hard cap on any request body; larger bodies are refused before they are read.
 TF_MAX_REQUEST_BYTES = env.int("TF_MAX_REQUEST_BYTES", default=10 * 1024 * 1024)
 
+# --- ZK-TX ---------------------------------------------------------------------------------
+# Wraps each session's transcript data key (base64 of 32 bytes). Empty: derived from SECRET_KEY
+# (embedded profile only; production sets its own). Rotating it makes old transcripts unreadable.
+ZK_TRANSCRIPT_KEY = env.str("TF_ZK_TRANSCRIPT_KEY", default="")
+ZK_TRANSCRIPT_RETENTION_DAYS = env.int("TF_ZK_TRANSCRIPT_RETENTION_DAYS", default=30)
+# Processes for chunk verification inside a worker task (1 = in the task's own process).
+ZK_VERIFY_PROCESSES = env.int("TF_ZK_VERIFY_PROCESSES", default=2)
+
 # Loaded dataset versions kept in each process (graph + planner statistics).
 TF_GRAPH_CACHE_SIZE = env.int("TF_GRAPH_CACHE_SIZE", default=8)
 

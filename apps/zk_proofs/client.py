@@ -1,22 +1,27 @@
-"""The tenant-side ZK-TX client. Runs at the tenant, needs neither the server's code nor its
-database (only ``apps.zk_proofs.zk`` and the standard library), and never sends a selector:
-only blinded points, proofs and signatures leave it.
+"""The tenant-side ZK-TX client (suite v2). Runs at the tenant, needs neither the server's code
+nor its database (only ``apps.zk_proofs.zk``, ``apps.zk_proofs.normalise`` and their
+libraries), and never sends a selector: only blinded points, proofs and signatures leave it.
 
-    python -m apps.zk_proofs.client run --server https://tf.example --token tf_… \\
-        --session <id> --type phone --selectors phones.txt [--country 44] [--out bundle.json]
+    python -m apps.zk_proofs.client keygen --out tenant-key.pem
+    python -m apps.zk_proofs.client run --server https://tf.example --token tf_… --tenant northbridge \\
+        --tenant-key tenant-key.pem --session <id> --type phone --selectors phones.txt \\
+        [--region GB] [--out bundle.json]
 
-Steps: normalise (phones to E.164, e-mails lower-cased, ids trimmed), deduplicate, pad with
-random dummies to a size bucket, draw a fresh session key, prove possession, blind and sort,
-chunk, sign, upload round 1; fetch the counterpart's blinded set, re-blind it in order with one
-batched DLEQ proof per chunk, upload round 2; wait for the verdict and fetch the bundle. The
-session key exists only in this process's memory and is gone when it exits.
+Steps: normalise (libphonenumber E.164 in the tenant's region, NFC + IDNA e-mails; a per-rule
+report on stderr), deduplicate, pad with random dummies to a size bucket, draw a fresh session
+key, prove possession, blind and sort, chunk, sign, upload round 1; fetch the counterpart's
+blinded set, re-blind it in order with one batched DLEQ proof per chunk, upload round 2; check
+the round-2 statement against what this client saw and countersign it with the tenant's
+long-term key; wait for the verdict and save the bundle's exact bytes. The session key exists
+only in this process's memory.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
-import re
+import os
 import secrets
 import sys
 import time
@@ -26,49 +31,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .zk import group, proofs
-from .zk.bundle import chunks_root, round1_message
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from .normalise import prepare
+from .zk import bundle_v2, fast, group, v2
 
 BUCKETS = [2**i for i in range(7, 17)]
 CHUNK = 1024
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
 class ClientError(RuntimeError):
     pass
-
-
-def normalise(value: str, kind: str, country: str = "44") -> str | None:
-    """One selector in canonical form, or None if it cannot be normalised."""
-    value = value.strip()
-    if not value:
-        return None
-    if kind == "phone":
-        digits = re.sub(r"[\s\-().]", "", value)
-        if digits.startswith("00"):
-            digits = "+" + digits[2:]
-        elif digits.startswith("0"):
-            digits = f"+{country}{digits[1:]}"
-        elif not digits.startswith("+"):
-            digits = f"+{digits}"
-        return digits if _E164.match(digits) else None
-    if kind == "email":
-        value = value.lower()
-        return value if re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value) else None
-    return value
-
-
-def prepare(values: list[str], kind: str, country: str = "44") -> tuple[list[str], int]:
-    """Normalised, deduplicated selectors and how many were rejected."""
-    seen: dict[str, None] = {}
-    rejected = 0
-    for v in values:
-        n = normalise(v, kind, country)
-        if n is None:
-            rejected += 1
-        else:
-            seen.setdefault(n, None)
-    return list(seen), rejected
 
 
 def bucket_for(n: int) -> int:
@@ -78,6 +52,18 @@ def bucket_for(n: int) -> int:
     raise ClientError(f"at most {BUCKETS[-1]} selectors per session")
 
 
+def tenant_key_public(private: Ed25519PrivateKey) -> str:
+    raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def load_tenant_key(path: Path) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ClientError("the tenant key must be an Ed25519 private key (PEM)")
+    return key
+
+
 @dataclass
 class TenantSession:
     """One tenant's side of one session: the secret scalar never leaves this object."""
@@ -85,38 +71,84 @@ class TenantSession:
     session: str
     tenant: str
     role: str = ""
-    backend: str = "coincurve"
     x: int = field(default_factory=group.random_scalar, repr=False)
+    seen: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def b(self) -> group.Backend:
-        return group.backend(self.backend)
+        return group.backend("coincurve")
 
     @property
     def key(self) -> bytes:
         return self.b.base_mul(self.x)
 
     def key_upload(self) -> dict[str, Any]:
-        proof = proofs.prove_possession(self.b, self.x, self.key, self.tenant, self.session)
+        proof = v2.prove_possession(self.b, self.x, self.key, self.tenant, self.session)
         return {"key": self.key.hex(), "proof": proof.as_dict()}
 
     def round1(self, selectors: list[str], min_size: int = 0) -> dict[str, Any]:
         padded = bucket_for(max(len(selectors), min_size))
         dummies = [f"dummy:{secrets.token_hex(16)}" for _ in range(padded - len(selectors))]
-        points = sorted(self.b.mul(proofs.selector_point(self.b, s), self.x).hex() for s in [*selectors, *dummies])
+        points = sorted(p.hex() for p in v2.blind_selectors([*selectors, *dummies], self.x))
         chunks = [points[i : i + CHUNK] for i in range(0, len(points), CHUNK)]
-        root = chunks_root(chunks)
-        signature = proofs.sign(self.b, self.x, self.key, round1_message(self.session, self.role, root, padded))
-        return {"padded_size": padded, "chunks": chunks, "signature": signature.as_dict()}
+        root = bundle_v2.chunks_root(chunks)
+        message = v2.round1_message(self.session, self.role, self.tenant, self.key.hex(), root, padded)
+        self.seen.update(padded_size=padded, round1_root=root)
+        return {
+            "padded_size": padded,
+            "chunks": chunks,
+            "signature": v2.sign(self.b, self.x, self.key, message).as_dict(),
+        }
 
-    def round2(self, counterpart_chunks: list[list[str]]) -> dict[str, Any]:
+    def round2(self, counterpart: dict[str, Any]) -> dict[str, Any]:
+        other_key = v2.parse_point_hex(counterpart["key"])
+        self.b.validate(other_key)
         out_chunks, out_proofs = [], []
-        for index, chunk in enumerate(counterpart_chunks):
-            us = [self.b.validate(bytes.fromhex(u)) for u in chunk]  # on curve, never the identity
-            vs = [self.b.mul(u, self.x) for u in us]
+        scalar = self.x.to_bytes(32, "big")
+        for index, chunk in enumerate(counterpart["chunks"]):
+            us_points = fast.Points.parse([v2.parse_point_hex(u) for u in chunk])  # on curve, never the identity
+            us, vs = us_points.compressed(), us_points.mul_all(scalar).compressed()
             out_chunks.append([v.hex() for v in vs])
-            out_proofs.append(proofs.prove_dleq(self.b, self.x, self.key, us, vs, self.session, index).as_dict())
+            proof = v2.prove_dleq(self.b, self.x, self.key, other_key, us, vs, self.session, index, self.role)
+            out_proofs.append(proof.as_dict())
+        self.seen.update(
+            other_key=counterpart["key"],
+            other_round1_root=bundle_v2.chunks_root(counterpart["chunks"]),
+            other_tenant=counterpart.get("tenant"),
+            round2_root=bundle_v2.chunks_root(out_chunks),
+        )
         return {"chunks": out_chunks, "proofs": out_proofs}
+
+    def check_statement(self, stmt: dict[str, Any], expected: dict[str, Any]) -> None:
+        """Countersign only what this client saw: its key and roots, the counterpart's key and
+        round-1 root as received, the session's k, disclosure and selector type."""
+        other = "B" if self.role == "A" else "A"
+        checks = {
+            "session": stmt.get("session") == self.session,
+            "suite": stmt.get("suite") == v2.SUITE,
+            "k": stmt.get("k") == expected["k"],
+            "disclosure": stmt.get("disclosure") == expected["disclosure"],
+            "selector type": stmt.get("selector_type") == expected["selector_type"],
+            "my tenant": stmt.get("tenants", {}).get(self.role) == self.tenant,
+            "counterpart tenant": self.seen.get("other_tenant") in (None, stmt.get("tenants", {}).get(other)),
+            "my key": stmt.get("keys", {}).get(self.role) == self.key.hex(),
+            "counterpart key": stmt.get("keys", {}).get(other) == self.seen.get("other_key"),
+            "my padded size": stmt.get("padded_sizes", {}).get(self.role) == self.seen.get("padded_size"),
+            "my round-1 root": stmt.get("roots", {}).get(self.role, {}).get("round1") == self.seen.get("round1_root"),
+            "my round-2 root": stmt.get("roots", {}).get(self.role, {}).get("round2") == self.seen.get("round2_root"),
+            "counterpart round-1 root": stmt.get("roots", {}).get(other, {}).get("round1")
+            == self.seen.get("other_round1_root"),
+        }
+        wrong = [name for name, ok in checks.items() if not ok]
+        if wrong:
+            raise ClientError(f"refusing to countersign: the statement differs in {', '.join(wrong)}")
+
+    def countersign(self, stmt: dict[str, Any], tenant_key: Ed25519PrivateKey) -> dict[str, str]:
+        raw = base64.b64decode(tenant_key_public(tenant_key))
+        return {
+            "fingerprint": v2.fingerprint(raw),
+            "signature": base64.b64encode(tenant_key.sign(v2.statement_bytes(stmt))).decode(),
+        }
 
 
 class Api:
@@ -126,36 +158,57 @@ class Api:
         self.base = server.rstrip("/") + "/api/zk/sessions/"
         self.token = token
 
-    def call(self, method: str, path: str, body: Any = None) -> Any:
+    def raw(self, method: str, path: str, body: Any = None) -> bytes:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.base + path, data=data, method=method)  # noqa: S310 - scheme checked in __init__
         request.add_header("Authorization", f"Bearer {self.token}")
         request.add_header("Content-Type", "application/json")
         try:
             with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 - the server URL is the operator's
-                return json.loads(response.read() or b"null")
+                return response.read()
         except urllib.error.HTTPError as exc:
             payload = exc.read().decode(errors="replace")
             raise ClientError(f"{method} {path} -> {exc.code}: {payload[:300]}") from exc
 
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        return json.loads(self.raw(method, path, body) or b"null")
 
-def run(
-    api: Api, session: str, tenant: str, selectors: list[str], min_size: int = 0, wait: float = 300, poll: float = 0.5
-) -> dict[str, Any]:
-    state = api.call("GET", f"{session}/")
-    me = TenantSession(session=session, tenant=tenant, role=state["role"])
-    api.call("POST", f"{session}/key/", me.key_upload())
-    deadline = time.monotonic() + wait
-    api.call("POST", f"{session}/round1/", me.round1(selectors, min_size))
+
+def _poll(api: Api, path: str, deadline: float, poll: float) -> Any:
     while True:
         try:
-            other = api.call("GET", f"{session}/counterpart/")
-            break
+            return api.call("GET", path)
         except ClientError as exc:
             if "not_ready" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(poll)
-    api.call("POST", f"{session}/round2/", me.round2(other["chunks"]))
+
+
+def run(
+    api: Api,
+    session: str,
+    tenant: str,
+    selectors: list[str],
+    tenant_key: Ed25519PrivateKey,
+    min_size: int = 0,
+    wait: float = 300,
+    poll: float = 0.5,
+    expect: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    state = api.call("GET", f"{session}/")
+    expected = {"k": state["k"], "disclosure": state["disclosure"], "selector_type": state["selector_type"]}
+    for name, value in (expect or {}).items():
+        if value is not None and expected[name] != value:
+            raise ClientError(f"the session's {name} is {expected[name]!r}, not {value!r}: not taking part")
+    me = TenantSession(session=session, tenant=tenant, role=state["role"])
+    api.call("POST", f"{session}/key/", me.key_upload())
+    deadline = time.monotonic() + wait
+    api.call("POST", f"{session}/round1/", me.round1(selectors, min_size))
+    other = _poll(api, f"{session}/counterpart/", deadline, poll)
+    api.call("POST", f"{session}/round2/", me.round2(other))
+    stmt = _poll(api, f"{session}/statement/", deadline, poll)
+    me.check_statement(stmt, expected)
+    api.call("POST", f"{session}/statement/", me.countersign(stmt, tenant_key))
     while True:
         state = api.call("GET", f"{session}/")
         if state["status"] in ("done", "failed") or time.monotonic() > deadline:
@@ -163,30 +216,53 @@ def run(
         time.sleep(poll)
     if state["status"] != "done":
         raise ClientError(f"session ended in {state['status']}: {state.get('failure')}")
-    return {"state": state, "bundle": api.call("GET", f"{session}/bundle/")}
+    raw = api.raw("GET", f"{session}/bundle/")
+    return {"state": state, "bundle_bytes": raw, "bundle": json.loads(raw)}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m apps.zk_proofs.client")
     sub = parser.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("keygen", help="create the tenant's long-term Ed25519 key (register its public half)")
+    g.add_argument("--out", type=Path, required=True)
     r = sub.add_parser("run", help="take part in a session")
     r.add_argument("--server", required=True)
     r.add_argument("--token", required=True, help="an API token of your tenant (partner or admin role)")
     r.add_argument("--tenant", required=True, help="your tenant's slug (bound into the key proof)")
+    r.add_argument("--tenant-key", type=Path, required=True, help="your tenant's long-term key (PEM), to countersign")
     r.add_argument("--session", required=True)
     r.add_argument("--type", choices=["phone", "email", "account"], required=True)
     r.add_argument("--selectors", type=Path, required=True, help="one selector per line")
-    r.add_argument("--country", default="44", help="country code for national phone numbers")
+    r.add_argument("--region", help="region for national phone numbers (default: your tenant's pilot setting)")
+    r.add_argument("--k", type=int, help="refuse to take part unless the session's k is this")
     r.add_argument("--min-size", type=int, default=128)
-    r.add_argument("--out", type=Path)
+    r.add_argument("--out", type=Path, help="save the bundle exactly as the server signed it")
     args = parser.parse_args(argv)
-    values, rejected = prepare(args.selectors.read_text().splitlines(), args.type, args.country)
-    print(f"{len(values)} selectors after normalisation and deduplication ({rejected} rejected)", file=sys.stderr)
-    result = run(Api(args.server, args.token), args.session, args.tenant, values, args.min_size)
+    if args.command == "keygen":
+        private = Ed25519PrivateKey.generate()
+        pem = private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pem)
+        public = tenant_key_public(private)
+        print(f"public key (register it on the ZK-TX keys page): {public}")
+        print(f"fingerprint: {v2.fingerprint(base64.b64decode(public))}")
+        return 0
+    api = Api(args.server, args.token)
+    region = args.region or api.call("GET", f"{args.session}/").get("default_region") or None
+    values, report = prepare(args.selectors.read_text(encoding="utf-8").splitlines(), args.type, region)
+    print(f"normalisation (region {region or 'none'}):", file=sys.stderr)
+    for rule, n in report.items():
+        print(f"  {rule}: {n}", file=sys.stderr)
+    result = run(
+        api, args.session, args.tenant, values, load_tenant_key(args.tenant_key), args.min_size, expect={"k": args.k}
+    )
     if args.out:
-        args.out.write_text(json.dumps(result["bundle"], indent=2))
+        args.out.write_bytes(result["bundle_bytes"])  # the exact bytes: canonical, verifiable offline
     print(json.dumps(result["state"]["verdict"]))
-    print(result["bundle"]["explainer"], file=sys.stderr)
+    print(result["bundle"]["header"]["explainer"], file=sys.stderr)
     return 0
 
 

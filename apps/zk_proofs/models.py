@@ -19,15 +19,31 @@ SELECTOR_TYPES = ["phone", "email", "account"]
 DISCLOSURE = [("verdict", "Verdict only"), ("verdict_and_count", "Verdict and count")]
 
 
+def default_disclosure_modes() -> list[str]:
+    return ["verdict"]
+
+
 class PilotSettings(TenantOwnedModel):
     enabled = models.BooleanField(default=False, help_text="Feature flag: off until the pilot starts.")
     partners = models.JSONField(default=list, blank=True, help_text="Slugs of partner tenants in scope.")
     selector_types = models.JSONField(default=list, blank=True)
-    disclosure_modes = models.JSONField(default=list, blank=True)
+    disclosure_modes = models.JSONField(default=default_disclosure_modes, blank=True)
     min_set_size = models.PositiveIntegerField(default=100)
     k_floor = models.PositiveIntegerField(default=5)
     opted_out = models.BooleanField(default=False, help_text="Stops new sessions immediately.")
     sessions_per_pair_per_day = models.PositiveIntegerField(default=10)
+    default_region = models.CharField(
+        max_length=2,
+        blank=True,
+        help_text="ISO 3166 region (e.g. GB) for national phone numbers; empty: national numbers are refused.",
+    )
+    count_min_k = models.PositiveIntegerField(
+        default=50,
+        help_text="The count may be disclosed only in sessions with k at least this (verdict only below).",
+    )
+    count_releases_per_pair_per_day = models.PositiveIntegerField(
+        default=1, help_text="Sessions per partner pair and day that may release the count."
+    )
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -67,6 +83,14 @@ class OverlapSession(models.Model):
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     suite = models.CharField(max_length=40)
+    statement = models.JSONField(
+        null=True, blank=True, help_text="The round-2 transcript statement both tenants countersign (v2)."
+    )
+    data_key_wrapped = models.BinaryField(
+        null=True, blank=True, help_text="This session's transcript data key, wrapped by ZK_TRANSCRIPT_KEY."
+    )
+    kek_id = models.CharField(max_length=16, blank=True, help_text="Which wrapping key wrapped the data key.")
+    transcript_deleted_at = models.DateTimeField(null=True, blank=True)
     k = models.PositiveIntegerField()
     disclosure = models.CharField(max_length=20, choices=DISCLOSURE)
     selector_type = models.CharField(max_length=10)
@@ -97,17 +121,45 @@ class Participation(TenantOwnedModel):
     )
     key = models.CharField(max_length=66, blank=True, help_text="X = x·G, compressed, hex")
     key_proof = models.JSONField(null=True, blank=True)
-    round1 = models.JSONField(null=True, blank=True, help_text="{padded_size, chunks: [[hex…]], root, signature}")
+    round1 = models.JSONField(
+        null=True, blank=True, help_text="v2: {padded_size, sizes, signature}; the points are sealed in round1_sealed"
+    )
     round1_root = models.CharField(max_length=64, blank=True)
-    round2 = models.JSONField(null=True, blank=True, help_text="{chunks: [[hex…]], proofs: [{c, s}], root}")
+    round1_sealed = models.BinaryField(null=True, blank=True, help_text="AES-GCM under the session's data key")
+    round2 = models.JSONField(null=True, blank=True, help_text="v2: {sizes, proofs: [{c, s}]}")
     round2_root = models.CharField(max_length=64, blank=True)
+    round2_sealed = models.BinaryField(null=True, blank=True)
     round2_verified = models.BooleanField(default=False)
+    tenant_key = models.ForeignKey(
+        "TenantKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Countersigned with"
+    )
+    statement_signature = models.CharField(max_length=100, blank=True)
 
     class Meta:
         constraints = [
+            # A session key is fresh: never registered twice, in any session, tenant or suite.
+            models.UniqueConstraint(fields=["key"], condition=~models.Q(key=""), name="zk_session_key_never_reused"),
             models.UniqueConstraint(fields=["session", "role"], name="one_participation_per_role"),
             models.UniqueConstraint(fields=["session", "tenant"], name="one_participation_per_tenant"),
         ]
 
     def __str__(self) -> str:
         return f"{self.role} in {self.session_id}"
+
+
+class TenantKey(TenantOwnedModel):
+    """A tenant's long-term Ed25519 key, registered out of band by a tenant admin. It
+    countersigns round-2 transcript statements; the server never holds the private half."""
+
+    label = models.CharField(max_length=80)
+    public_key = models.CharField(max_length=44, help_text="Raw 32-byte Ed25519 public key, base64")
+    fingerprint = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the raw public key, hex")
+    registered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    registered_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-registered_at"]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.fingerprint[:16]}…)"

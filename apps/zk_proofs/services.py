@@ -1,18 +1,17 @@
-"""ZK-TX writes: propose a session under both tenants' pilot controls, register keys, accept
-round-1 and round-2 uploads, and (in Celery workers) verify every proof, count and issue the
-signed bundle. Audit payloads and logs carry ids and digests only — never selectors or
-blinded values."""
+"""ZK-TX writes: propose a session under both tenants' pilot controls, register fresh session
+keys, accept round-1 and round-2 uploads (sealed at rest), and take both tenants'
+countersignatures of the round-2 statement. Verification, counting and the bundle run in
+workers (``verification.py``). Every refusal is audited; audit payloads and logs carry ids and
+digests only — never selectors or blinded values."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import date, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
@@ -20,22 +19,32 @@ from apps.core.models import Tenant
 from apps.core.services import audit_record
 from apps.core.tenancy import require_current_tenant, tenant_context
 
-from .bundles import build_bundle
-from .models import SELECTOR_TYPES, OverlapSession, Participation, PilotAgreement, PilotSettings
-from .zk import group, proofs
-from .zk.bundle import chunks_root, round1_message
+from . import sealing
+from .models import SELECTOR_TYPES, OverlapSession, Participation, PilotAgreement, PilotSettings, TenantKey
+from .zk import bundle_v2, fast, group, v2
+from .zk.group import InvalidPoint
 
 MAX_POINTS = 65_536
 CHUNK = 1024
 BUCKETS = [2**i for i in range(7, 17)]  # 128 … 65,536
 
 
-def _refuse(code: str, message: str, status: int = 400, **payload: Any) -> DomainError:
-    """Audit a refusal in its own transaction (so it survives) and return the 4xx error."""
+def _refuse(code: str, message: str, status: int = 400, details: Any = None, **payload: Any) -> DomainError:
+    """Audit a refusal in its own transaction (so it survives a rollback of the caller) and
+    return the 4xx error. Payloads carry codes, ids and field names — never submitted values."""
     with transaction.atomic():
         audit_record("zk.refused", payload={"code": code, **payload})
     error = {400: ValidationFailed, 403: PermissionDenied, 404: NotFound, 409: Conflict}[status]
-    return error(message, code=code)
+    return error(message, code=code, details=details)
+
+
+def refuse_invalid_request(errors: dict[str, Any], session: str | None = None) -> DomainError:
+    """A serializer refusal, audited like every other (field names only, no values)."""
+    fields = sorted(errors) if isinstance(errors, dict) else []
+    extra = {"session": session} if session else {}
+    return _refuse(
+        "invalid_request", "The request does not match the schema.", 400, details=errors, fields=fields, **extra
+    )
 
 
 def _settings_of(tenant: Tenant) -> PilotSettings | None:
@@ -111,6 +120,25 @@ def session_propose(
     for ok, code, message, status in checks:
         if not ok:
             raise _refuse(code, message, status, partner=partner.slug)
+    count_min_k = max(mine.count_min_k, theirs.count_min_k)  # type: ignore[union-attr]
+    if disclosure == "verdict_and_count" and k < count_min_k:
+        # Padding counts toward the set-size floor, so a tenant with one real selector and its
+        # own dummies would learn membership from a released count; the pilot decides from
+        # which k a count is worth that risk.
+        raise _refuse(
+            "count_not_allowed",
+            f"The count may be disclosed only when k is at least {count_min_k}; use verdict only.",
+            400,
+            partner=partner.slug,
+        )
+    for tenant in (me, partner):
+        if not TenantKey.all_tenants.filter(tenant=tenant, revoked_at__isnull=True).exists():
+            raise _refuse(
+                "no_tenant_key",
+                f"Tenant {tenant.slug} has no registered long-term key to countersign with.",
+                409,
+                partner=partner.slug,
+            )
     quota = min(mine.sessions_per_pair_per_day, theirs.sessions_per_pair_per_day)  # type: ignore[union-attr]
     since = timezone.now() - timedelta(days=1)
     used = (
@@ -120,10 +148,27 @@ def session_propose(
     )
     if used >= quota:
         raise _refuse("quota", f"The pair's quota of {quota} sessions a day is used up.", 409, partner=partner.slug)
-    with transaction.atomic():
-        session = OverlapSession.objects.create(
-            suite=proofs.SUITE, k=k, disclosure=disclosure, selector_type=selector_type
+    if disclosure == "verdict_and_count":
+        count_quota = min(mine.count_releases_per_pair_per_day, theirs.count_releases_per_pair_per_day)  # type: ignore[union-attr]
+        releases = (
+            OverlapSession.objects.filter(
+                created_at__gte=since, disclosure="verdict_and_count", participations__tenant=me
+            )
+            .filter(participations__tenant=partner)
+            .exclude(status=OverlapSession.Status.FAILED)
+            .count()
         )
+        if releases >= count_quota:
+            raise _refuse(
+                "count_quota",
+                f"The pair's quota of {count_quota} count releases a day is used up; use verdict only.",
+                409,
+                partner=partner.slug,
+            )
+    with transaction.atomic():
+        session = OverlapSession(suite=v2.SUITE, k=k, disclosure=disclosure, selector_type=selector_type)
+        session.data_key_wrapped, session.kek_id = sealing.new_wrapped_data_key(str(session.public_id))
+        session.save()
         mine_part = Participation.objects.create(session=session, role="A", created_by=actor)
         audit_record(
             "zk.session_proposed",
@@ -168,41 +213,55 @@ def _counterpart(part: Participation) -> Participation:
     )
 
 
+def _sid(part: Participation) -> str:
+    return str(part.session.public_id)
+
+
 def key_register(*, part: Participation, key_hex: str, proof: dict[str, str]) -> Participation:
-    """Register X = x·G with a Schnorr proof of possession bound to tenant, session and suite
-    (two scalar multiplications: constant work)."""
+    """Register a fresh session key X = x·G with a Schnorr proof of possession bound to tenant,
+    session and suite (constant work). A key seen before — in any session, tenant or suite —
+    is refused with 409 ``key_reused``: the explainer promises a fresh key per session."""
     b = group.backend()
     try:
-        key = b.validate(bytes.fromhex(key_hex))
-        ok = proofs.verify_possession(
-            b, key, proofs.Proof.from_dict(proof), part.tenant.slug, str(part.session.public_id)
-        )
+        key = b.validate(v2.parse_point_hex(key_hex))
+        ok = v2.verify_possession(b, key, v2.Proof.from_dict(proof), part.tenant.slug, _sid(part))
     except (ValueError, KeyError, TypeError):
         ok = False
     if not ok:
+        raise _refuse("bad_key_proof", "The key or its proof of possession is invalid.", 400, session=_sid(part))
+    if part.key:
+        raise _refuse("key_registered", "A key is already registered for this session.", 409, session=_sid(part))
+    if Participation.all_tenants.filter(key=key.hex()).exists():
         raise _refuse(
-            "bad_key_proof", "The key or its proof of possession is invalid.", 400, session=str(part.session.public_id)
+            "key_reused", "This key was registered before; every session needs a fresh key.", 409, session=_sid(part)
         )
-    with transaction.atomic():
-        locked = Participation.objects.select_for_update().get(pk=part.pk)
-        if locked.key:
-            raise Conflict("A key is already registered for this session.", code="key_registered")
-        locked.key, locked.key_proof = key.hex(), proof
-        locked.save(update_fields=["key", "key_proof"])
-        audit_record(
-            "zk.key_registered",
-            target=locked,
-            payload={"session": str(part.session.public_id), "key_digest": hashlib.sha256(key).hexdigest()},
-        )
-        other = _counterpart(locked)
-        if other.key:
-            OverlapSession.objects.filter(pk=part.session_id).update(status=OverlapSession.Status.ROUND1)
+    try:
+        with transaction.atomic():
+            # The session row is the lock both tenants take, so exactly one of two concurrent
+            # uploads sees the other's and moves the session on.
+            OverlapSession.objects.select_for_update().get(pk=part.session_id)
+            locked = Participation.objects.select_for_update().get(pk=part.pk)
+            if locked.key:
+                raise Conflict("A key is already registered for this session.", code="key_registered")
+            locked.key, locked.key_proof = key.hex(), proof
+            locked.save(update_fields=["key", "key_proof"])
+            audit_record(
+                "zk.key_registered",
+                target=locked,
+                payload={"session": _sid(part), "key_digest": hashlib.sha256(key).hexdigest()},
+            )
+            if _counterpart(locked).key:
+                OverlapSession.objects.filter(pk=part.session_id).update(status=OverlapSession.Status.ROUND1)
+    except IntegrityError as exc:  # a concurrent registration of the same key lost the race
+        raise _refuse(
+            "key_reused", "This key was registered before; every session needs a fresh key.", 409, session=_sid(part)
+        ) from exc
     return locked
 
 
-def _parse_points(chunks: Any, *, expected_sizes: list[int] | None = None) -> list[list[str]]:
+def _parse_points(chunks: Any, *, expected_sizes: list[int] | None = None) -> tuple[list[list[str]], bytes]:
     """Structural checks and point validation (libsecp256k1 parse: no scalar multiplication).
-    Refuses identity encodings, off-curve points, bad sizes and unsorted round-1 chunks."""
+    Returns the chunks (hex, as signed) and the points in storage form (64-byte X‖Y each)."""
     if not isinstance(chunks, list) or not chunks or not all(isinstance(c, list) and c for c in chunks):
         raise ValidationFailed("chunks must be a non-empty list of non-empty lists of points.", code="bad_upload")
     sizes = [len(c) for c in chunks]
@@ -212,84 +271,81 @@ def _parse_points(chunks: Any, *, expected_sizes: list[int] | None = None) -> li
         raise ValidationFailed(
             "round-2 chunks must mirror the counterpart's round-1 chunks one for one.", code="bad_shape"
         )
-    b = group.backend()
-    out = []
-    for chunk in chunks:
-        parsed = []
-        for text in chunk:
-            if not isinstance(text, str) or len(text) != 66:
-                raise ValidationFailed("Every point is 33 bytes of compressed SEC1, in hex.", code="bad_point")
-            try:
-                parsed.append(b.validate(bytes.fromhex(text)).hex())
-            except ValueError as exc:
-                raise ValidationFailed("A point is not on secp256k1 or is the identity.", code="bad_point") from exc
-        out.append(parsed)
+    try:
+        encoded = [v2.parse_point_hex(text) for chunk in chunks for text in chunk]
+    except ValueError as exc:
+        raise ValidationFailed("Every point is 66 lower-case hex digits of compressed SEC1.", code="bad_point") from exc
+    try:
+        raw = b"".join(fast.Points.parse(encoded).raw())
+    except InvalidPoint as exc:
+        raise ValidationFailed("A point is not on secp256k1 or is the identity.", code="bad_point") from exc
+    return chunks, raw
+
+
+def _raw_chunks(part: Participation, label: str) -> list[bytes]:
+    """A round's points in storage form, chunk by chunk (opens the sealed transcript)."""
+    session = part.session
+    meta = part.round1 if label == "round1" else part.round2
+    blob = part.round1_sealed if label == "round1" else part.round2_sealed
+    raw = sealing.open_sealed(session.data_key_wrapped, str(session.public_id), f"{part.role}|{label}", blob)
+    out, offset = [], 0
+    for size in meta["sizes"]:
+        out.append(raw[offset : offset + 64 * size])
+        offset += 64 * size
     return out
 
 
-def round1_upload(*, part: Participation, padded_size: int, chunks: Any, signature: dict[str, str]) -> Participation:
-    """U_T = sorted x_T·H(s) over the padded set, in chunks, signed with x_T (Schnorr)."""
-    session = part.session
+def round1_upload(*, part: Participation, padded_size: int, chunks: Any, signature: Any) -> Participation:
+    """U_T = sorted x_T·H(s) over the padded set, in chunks, signed with x_T (Schnorr) over
+    the suite, session, role, tenant, key, root and padded size. Sealed at rest."""
+    session, sid = part.session, _sid(part)
     if not part.key:
-        raise Conflict("Register the session key first.", code="no_key")
+        raise _refuse("no_key", "Register the session key first.", 409, session=sid)
     if part.round1 is not None:
-        raise _refuse(
-            "replayed_round1", "Round 1 was already uploaded for this session.", 409, session=str(session.public_id)
-        )
+        raise _refuse("replayed_round1", "Round 1 was already uploaded for this session.", 409, session=sid)
     mine = _settings_of(part.tenant)
     if padded_size not in BUCKETS:
-        raise ValidationFailed(f"padded_size must be one of {BUCKETS}.", code="bad_padding")
+        raise _refuse("bad_padding", f"padded_size must be one of {BUCKETS}.", 400, session=sid)
     if mine is None or padded_size < mine.min_set_size:
         raise _refuse(
             "set_too_small",
             f"Sets must have at least {mine.min_set_size if mine else 0} elements (after padding).",
             400,
-            session=str(session.public_id),
+            session=sid,
         )
     try:
-        points = _parse_points(chunks)
+        points, raw = _parse_points(chunks)
     except ValidationFailed as exc:
-        raise _refuse(exc.code, exc.message, 400, session=str(session.public_id)) from exc
+        raise _refuse(exc.code, exc.message, 400, session=sid) from exc
     flat = [p for c in points for p in c]
     if len(flat) != padded_size:
-        raise _refuse(
-            "bad_padding", "The number of points must equal padded_size.", 400, session=str(session.public_id)
-        )
+        raise _refuse("bad_padding", "The number of points must equal padded_size.", 400, session=sid)
     if flat != sorted(flat) or len(set(flat)) != len(flat):
         raise _refuse(
             "unsorted",
             "Round-1 points must be sorted and distinct (order must not leak input order).",
             400,
-            session=str(session.public_id),
+            session=sid,
         )
-    root = chunks_root(points)
-    b = group.backend()
-    message = round1_message(str(session.public_id), part.role, root, padded_size)
+    root = bundle_v2.chunks_root(points)
+    message = v2.round1_message(sid, part.role, part.tenant.slug, part.key, root, padded_size)
     try:
-        ok = proofs.verify_signature(b, bytes.fromhex(part.key), proofs.Proof.from_dict(signature), message)
+        parsed = v2.Proof.from_dict(signature)
+        ok = v2.verify_signature(group.backend(), bytes.fromhex(part.key), parsed, message)
     except (ValueError, KeyError, TypeError):
         ok = False
     if not ok:
-        raise _refuse(
-            "bad_signature",
-            "The round-1 signature does not verify with the session key.",
-            400,
-            session=str(session.public_id),
-        )
+        raise _refuse("bad_signature", "The round-1 signature does not verify with the session key.", 400, session=sid)
+    sealed = sealing.seal(session.data_key_wrapped, sid, f"{part.role}|round1", raw)
     with transaction.atomic():
+        OverlapSession.objects.select_for_update().get(pk=session.pk)  # see key_register
         locked = Participation.objects.select_for_update().get(pk=part.pk)
         if locked.round1 is not None:
-            raise _refuse(
-                "replayed_round1", "Round 1 was already uploaded for this session.", 409, session=str(session.public_id)
-            )
-        locked.round1 = {"padded_size": padded_size, "chunks": points, "signature": signature}
-        locked.round1_root = root
-        locked.save(update_fields=["round1", "round1_root"])
-        audit_record(
-            "zk.round1",
-            target=locked,
-            payload={"session": str(session.public_id), "root": root, "padded_size": padded_size},
-        )
+            raise _refuse("replayed_round1", "Round 1 was already uploaded for this session.", 409, session=sid)
+        locked.round1 = {"padded_size": padded_size, "sizes": [len(c) for c in points], "signature": parsed.as_dict()}
+        locked.round1_root, locked.round1_sealed = root, sealed
+        locked.save(update_fields=["round1", "round1_root", "round1_sealed"])
+        audit_record("zk.round1", target=locked, payload={"session": sid, "root": root, "padded_size": padded_size})
         if _counterpart(locked).round1 is not None:
             OverlapSession.objects.filter(pk=session.pk).update(status=OverlapSession.Status.ROUND2)
     return locked
@@ -298,16 +354,21 @@ def round1_upload(*, part: Participation, padded_size: int, chunks: Any, signatu
 def counterpart_round1(part: Participation) -> dict[str, Any]:
     """The counterpart's blinded set, to re-blind. Never the tenant's own doubly-blinded set."""
     other = _counterpart(part)
-    if (
-        part.session.status
-        not in (OverlapSession.Status.ROUND2, OverlapSession.Status.VERIFYING, OverlapSession.Status.DONE)
-        or other.round1 is None
-    ):
-        raise Conflict("The counterpart has not uploaded round 1 yet.", code="not_ready")
+    # Your own round 1 comes first: a tenant that saw the other set first could pick its own.
+    if part.round1 is None or other.round1 is None or part.session.status == OverlapSession.Status.FAILED:
+        raise _refuse("not_ready", "The counterpart has not uploaded round 1 yet.", 409, session=_sid(part))
+    if part.session.transcript_deleted_at:
+        raise _refuse(
+            "transcript_deleted", "This session's transcript was deleted (retention).", 409, session=_sid(part)
+        )
+    chunks = [
+        [fast.compress(raw[i : i + 64]).hex() for i in range(0, len(raw), 64)] for raw in _raw_chunks(other, "round1")
+    ]
     return {
         "key": other.key,
+        "tenant": other.tenant.slug,
         "padded_size": other.round1["padded_size"],
-        "chunks": other.round1["chunks"],
+        "chunks": chunks,
         "root": other.round1_root,
     }
 
@@ -315,34 +376,30 @@ def counterpart_round1(part: Participation) -> dict[str, Any]:
 def round2_upload(*, part: Participation, chunks: Any, chunk_proofs: Any) -> Participation:
     """V = x_T·U_other in the same order, one batched DLEQ proof per chunk. Proofs are checked
     by workers (no scalar multiplication here); a second upload is a replay and is refused."""
-    session = part.session
+    session, sid = part.session, _sid(part)
     if part.round2 is not None:
-        raise _refuse(
-            "replayed_round2", "Round 2 was already uploaded for this session.", 409, session=str(session.public_id)
-        )
-    other = counterpart_round1(part)
+        raise _refuse("replayed_round2", "Round 2 was already uploaded for this session.", 409, session=sid)
+    other = _counterpart(part)
+    if other.round1 is None or part.round1 is None:
+        raise _refuse("not_ready", "Both round-1 uploads come first.", 409, session=sid)
     try:
-        points = _parse_points(chunks, expected_sizes=[len(c) for c in other["chunks"]])
+        points, raw = _parse_points(chunks, expected_sizes=other.round1["sizes"])
         if not isinstance(chunk_proofs, list) or len(chunk_proofs) != len(points):
             raise ValidationFailed("One proof per chunk.", code="bad_proofs")
-        parsed = [proofs.Proof.from_dict(p).as_dict() for p in chunk_proofs]
+        parsed = [v2.Proof.from_dict(p).as_dict() for p in chunk_proofs]  # stored re-encoded
     except (ValidationFailed, ValueError, KeyError, TypeError) as exc:
         code = getattr(exc, "code", "bad_proofs")
-        raise _refuse(
-            code, getattr(exc, "message", "The proofs are malformed."), 400, session=str(session.public_id)
-        ) from exc
+        raise _refuse(code, getattr(exc, "message", "The proofs are malformed."), 400, session=sid) from exc
+    sealed = sealing.seal(session.data_key_wrapped, sid, f"{part.role}|round2", raw)
     with transaction.atomic():
+        OverlapSession.objects.select_for_update().get(pk=session.pk)  # see key_register
         locked = Participation.objects.select_for_update().get(pk=part.pk)
         if locked.round2 is not None:
-            raise _refuse(
-                "replayed_round2", "Round 2 was already uploaded for this session.", 409, session=str(session.public_id)
-            )
-        locked.round2 = {"chunks": points, "proofs": parsed}
-        locked.round2_root = chunks_root(points)
-        locked.save(update_fields=["round2", "round2_root"])
-        audit_record(
-            "zk.round2", target=locked, payload={"session": str(session.public_id), "root": locked.round2_root}
-        )
+            raise _refuse("replayed_round2", "Round 2 was already uploaded for this session.", 409, session=sid)
+        locked.round2 = {"sizes": [len(c) for c in points], "proofs": parsed}
+        locked.round2_root, locked.round2_sealed = bundle_v2.chunks_root(points), sealed
+        locked.save(update_fields=["round2", "round2_root", "round2_sealed"])
+        audit_record("zk.round2", target=locked, payload={"session": sid, "root": locked.round2_root})
         from .tasks import verify_round2
 
         tenant_id, pid = locked.tenant_id, locked.pk
@@ -350,86 +407,54 @@ def round2_upload(*, part: Participation, chunks: Any, chunk_proofs: Any) -> Par
     return locked
 
 
-def chunk_cache_key(key: str, session: str, index: int, us: list[str], vs: list[str], proof: dict[str, str]) -> str:
-    h = hashlib.sha256(json.dumps([key, session, index, us, vs, proof], separators=(",", ":")).encode()).hexdigest()
-    return f"zk:dleq:{h}"
-
-
-def verify_round2(part_id: int) -> bool:
-    """Worker: verify every chunk's DLEQ (cached per chunk by content hash); when both
-    round 2s verify, count and issue the bundle."""
-    part = Participation.objects.select_related("session").get(pk=part_id)
-    session = part.session
-    other = _counterpart(part)
-    b = group.backend()
-    key = bytes.fromhex(part.key)
-    us_chunks, vs_chunks = other.round1["chunks"], part.round2["chunks"]
-    ok = True
-    for index, (us, vs, proof) in enumerate(zip(us_chunks, vs_chunks, part.round2["proofs"], strict=True)):
-        cache_key = chunk_cache_key(part.key, str(session.public_id), index, us, vs, proof)
-        if cache.get(cache_key):
-            continue
-        if not proofs.verify_dleq(
-            b,
-            key,
-            [bytes.fromhex(u) for u in us],
-            [bytes.fromhex(v) for v in vs],
-            proofs.Proof.from_dict(proof),
-            str(session.public_id),
-            index,
-        ):
-            ok = False
-            break
-        cache.set(cache_key, True, timeout=7 * 24 * 3600)
-    with transaction.atomic():
-        if not ok:
-            OverlapSession.objects.filter(pk=session.pk).update(
-                status=OverlapSession.Status.FAILED,
-                failure=f"round 2 of {part.role}: a chunk proof does not verify (wrong key or altered points)",
-                finished_at=timezone.now(),
-            )
-            audit_record("zk.proof_failed", target=part, payload={"session": str(session.public_id), "role": part.role})
-            return False
-        Participation.objects.filter(pk=part.pk).update(round2_verified=True)
-        audit_record("zk.round2_verified", target=part, payload={"session": str(session.public_id), "role": part.role})
-    other = Participation.all_tenants.get(pk=other.pk)
-    if other.round2_verified:
-        evaluate(session.pk)
-    return True
-
-
-def evaluate(session_pk: int) -> OverlapSession:
-    """Count |V_A ∩ V_B|, decide count ≤ k, sign the bundle. Runs once (conditional update)."""
-    if (
-        not OverlapSession.objects.filter(pk=session_pk)
-        .exclude(status__in=["done", "failed", "verifying"])
-        .update(status=OverlapSession.Status.VERIFYING)
-    ):
-        return OverlapSession.objects.get(pk=session_pk)
-    session = OverlapSession.objects.get(pk=session_pk)
+def statement_for(part: Participation) -> dict[str, Any]:
+    """The round-2 transcript statement both tenants countersign: session, k, disclosure,
+    selector type, both tenants, both session keys, both padded sizes and all four roots."""
+    session = OverlapSession.objects.get(pk=part.session_id)
+    if session.statement:
+        return session.statement
     parts = {p.role: p for p in Participation.all_tenants.select_related("tenant").filter(session=session)}
-    v_a = {p for c in parts["B"].round2["chunks"] for p in c}  # x_B·(x_A·H(a)), computed by B
-    v_b = {p for c in parts["A"].round2["chunks"] for p in c}  # x_A·(x_B·H(b)), computed by A
-    count = len(v_a & v_b)
-    bundle = build_bundle(session, parts, count)
-    with transaction.atomic():
-        OverlapSession.objects.filter(pk=session.pk).update(
-            status=OverlapSession.Status.DONE,
-            count=count,
-            verdict=count <= session.k,
-            bundle=bundle,
-            bundle_digest=bundle["digest"],
-            finished_at=timezone.now(),
+    if any(p.round2 is None for p in parts.values()):
+        raise _refuse("not_ready", "The statement exists once both round-2 uploads are in.", 409, session=_sid(part))
+    stmt = v2.statement(
+        session=str(session.public_id),
+        k=session.k,
+        disclosure=session.disclosure,
+        selector_type=session.selector_type,
+        tenants={r: p.tenant.slug for r, p in parts.items()},
+        keys={r: p.key for r, p in parts.items()},
+        padded_sizes={r: p.round1["padded_size"] for r, p in parts.items()},
+        roots={r: {"round1": p.round1_root, "round2": p.round2_root} for r, p in parts.items()},
+    )
+    OverlapSession.objects.filter(pk=session.pk, statement__isnull=True).update(statement=stmt)
+    return OverlapSession.objects.get(pk=session.pk).statement
+
+
+def statement_countersign(*, part: Participation, fingerprint: str, signature: str) -> Participation:
+    """Take the tenant's Ed25519 countersignature of the statement, made with one of its
+    registered long-term keys (named by fingerprint). Evaluation waits for both."""
+    sid = _sid(part)
+    if part.statement_signature:
+        raise _refuse("replayed_countersignature", "This tenant already countersigned.", 409, session=sid)
+    stmt = statement_for(part)
+    tenant_key = TenantKey.objects.filter(fingerprint=fingerprint, revoked_at__isnull=True).first()
+    if tenant_key is None:
+        raise _refuse(
+            "unknown_tenant_key", "No active long-term key of your tenant has that fingerprint.", 400, session=sid
         )
-        for part in parts.values():
-            with tenant_context(part.tenant):
-                audit_record(
-                    "zk.verdict",
-                    target=part,
-                    payload={
-                        "session": str(session.public_id),
-                        "verdict": count <= session.k,
-                        "bundle": bundle["digest"],
-                    },
-                )
-    return OverlapSession.objects.get(pk=session.pk)
+    if not bundle_v2.ed25519_verify(tenant_key.public_key, signature, v2.statement_bytes(stmt)):
+        raise _refuse("bad_countersignature", "The countersignature does not verify with that key.", 400, session=sid)
+    with transaction.atomic():
+        updated = Participation.objects.filter(pk=part.pk, statement_signature="").update(
+            statement_signature=signature, tenant_key=tenant_key
+        )
+        if not updated:
+            raise _refuse("replayed_countersignature", "This tenant already countersigned.", 409, session=sid)
+        audit_record(
+            "zk.countersigned", target=part, payload={"session": sid, "tenant_key": fingerprint, "k": stmt["k"]}
+        )
+        from .tasks import evaluate_session
+
+        tenant_id, session_pk = part.tenant_id, part.session_id
+        transaction.on_commit(lambda: evaluate_session.delay(tenant_id, session_pk))
+    return Participation.objects.get(pk=part.pk)

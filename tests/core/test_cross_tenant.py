@@ -151,6 +151,8 @@ CASES: dict[str, Callable[[Any, Any], dict[str, str]]] = {
     "api-zk-counterpart": _zk,
     "api-zk-round2": _zk,
     "api-zk-bundle": _zk,
+    "api-zk-statement": _zk,
+    "api-zk-trust": _zk,
     "api-zk-verify": _zk,
 }
 # What must not appear in another tenant's answers.

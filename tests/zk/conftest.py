@@ -5,10 +5,13 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from apps.core.models import Role
 from apps.core.tenancy import tenant_context
-from apps.zk_proofs.models import PilotAgreement, PilotSettings
+from apps.zk_proofs.client import tenant_key_public
+from apps.zk_proofs.models import PilotAgreement, PilotSettings, TenantKey
+from apps.zk_proofs.tenant_keys import tenant_key_register
 from tests.conftest import member, scan_logs_for, token_client
 
 
@@ -21,6 +24,8 @@ def pilot(tenant: Any, partner_slug: str, actor: Any, **overrides: Any) -> Pilot
             disclosure_modes=["verdict", "verdict_and_count"],
             min_set_size=128,
             k_floor=5,
+            count_min_k=5,
+            count_releases_per_pair_per_day=50,
             **overrides,
         )
         PilotAgreement.objects.create(
@@ -31,6 +36,10 @@ def pilot(tenant: Any, partner_slug: str, actor: Any, **overrides: Any) -> Pilot
             signatories=["Head of Legal", "CISO"],
             recorded_by=actor,
         )
+        if not TenantKey.objects.exists():  # sessions need a long-term key on each side
+            tenant_key_register(
+                actor=actor, label="pilot test key", public_key_b64=tenant_key_public(Ed25519PrivateKey.generate())
+            )
     return settings
 
 
@@ -40,7 +49,17 @@ def zk_pair(tenant_a, tenant_b) -> dict[str, Any]:
     b = member(tenant_b, "partner-b", Role.PARTNER)
     pilot(tenant_a, tenant_b.slug, a)
     pilot(tenant_b, tenant_a.slug, b)
+    admin_a, admin_b = member(tenant_a, "zk-admin-a", Role.ADMIN), member(tenant_b, "zk-admin-b", Role.ADMIN)
+    keys = {"a": Ed25519PrivateKey.generate(), "b": Ed25519PrivateKey.generate()}
+    for tenant, admin, name in ((tenant_a, admin_a, "a"), (tenant_b, admin_b, "b")):
+        with tenant_context(tenant):
+            TenantKey.objects.all().delete()  # only the key this fixture holds the private half of
+            tenant_key_register(actor=admin, label=f"test key {name}", public_key_b64=tenant_key_public(keys[name]))
     return {
+        "key_a": keys["a"],
+        "key_b": keys["b"],
+        "admin_a": admin_a,
+        "admin_b": admin_b,
         "a": a,
         "b": b,
         "api_a": token_client(a, tenant_a),

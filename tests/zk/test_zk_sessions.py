@@ -11,11 +11,61 @@ import pytest
 from django.test import Client
 
 from apps.core.models import AuditEvent
-from apps.zk_proofs.client import Api, TenantSession, normalise, prepare, run
-from apps.zk_proofs.zk import group, proofs
-from apps.zk_proofs.zk.bundle import verify_l1, verify_l2
+from apps.zk_proofs.client import Api, TenantSession, run
+from apps.zk_proofs.tenant_keys import trust_file
+from apps.zk_proofs.zk import bundle_v2, group, sswu, v2
 from tests.core.test_api import assert_envelope
 from tests.zk.conftest import phone_sets
+
+
+def trust_for(tenant) -> dict[str, Any]:
+    from apps.core.tenancy import tenant_context
+
+    with tenant_context(tenant):
+        return bundle_v2.load_trust(trust_file())
+
+
+def drive(zk_pair, session: str, set_a: list[str], set_b: list[str], *, countersign: bool = True) -> dict[str, Any]:
+    """Both tenants' sides through the API (test client, eager worker), step by step; on-commit
+    work (the worker tasks) runs as it would after a real commit."""
+    from django.test import TestCase
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return _drive(zk_pair, session, set_a, set_b, countersign=countersign)
+
+
+def _drive(zk_pair, session: str, set_a: list[str], set_b: list[str], *, countersign: bool) -> dict[str, Any]:
+    sides = {
+        "A": (
+            zk_pair["api_a"],
+            TenantSession(session=session, tenant=zk_pair["ta"].slug, role="A"),
+            set_a,
+            zk_pair["key_a"],
+        ),
+        "B": (
+            zk_pair["api_b"],
+            TenantSession(session=session, tenant=zk_pair["tb"].slug, role="B"),
+            set_b,
+            zk_pair["key_b"],
+        ),
+    }
+    for api, me, _, _ in sides.values():
+        assert api.post(f"/api/zk/sessions/{session}/key/", me.key_upload(), format="json").status_code == 200
+    for api, me, values, _ in sides.values():
+        r = api.post(f"/api/zk/sessions/{session}/round1/", me.round1(values, 128), format="json")
+        assert r.status_code == 202, r.content
+    for api, me, _, _ in sides.values():
+        other = api.get(f"/api/zk/sessions/{session}/counterpart/").json()
+        r = api.post(f"/api/zk/sessions/{session}/round2/", me.round2(other), format="json")
+        assert r.status_code == 202, r.content
+    if countersign:
+        for api, me, _, key in sides.values():
+            stmt = api.get(f"/api/zk/sessions/{session}/statement/").json()
+            state = api.get(f"/api/zk/sessions/{session}/").json()
+            me.check_statement(stmt, state)
+            r = api.post(f"/api/zk/sessions/{session}/statement/", me.countersign(stmt, key), format="json")
+            assert r.status_code == 202, r.content
+    return {role: side[1] for role, side in sides.items()}
 
 
 def _propose(api, partner: str, k: int, disclosure: str = "verdict_and_count") -> str:
@@ -38,6 +88,7 @@ def _both(live_server, zk_pair, session: str, set_a: list[str], set_b: list[str]
                 session,
                 tenant.slug,
                 values,
+                zk_pair["key_a"] if name == "a" else zk_pair["key_b"],
                 min_size=128,
                 wait=120,
                 poll=0.1,
@@ -66,14 +117,14 @@ def test_partners_get_the_right_verdict_for_k50_and_k10(live_server, zk_pair) ->
         verdict = results["a"]["state"]["verdict"]
         assert verdict == {"overlap_at_most_k": expected, "count": 40}
         bundle = results["b"]["bundle"]
-        assert bundle["header"]["verdict"] is expected and "What is not proved" in bundle["explainer"]
-        from apps.provenance.keys import public_keys
-
-        assert verify_l1(bundle, public_keys()["executor"]) == []
+        assert bundle["header"]["verdict"] is expected and "What is not proved" in bundle["header"]["explainer"]
+        assert bundle["header"]["suite"] == "secp256k1-SHA256-v2"
+        assert bundle_v2.verify_l1(bundle, trust_for(zk_pair["tb"])) == []
         page = Client()
         page.force_login(zk_pair["b"])
         html = page.get(f"/zk/{session}/").content.decode()
-        assert "What was proved" in html and "What is not proved" in html and "data-zk-verdict" in html
+        assert "What the proofs show" in html and "What is not proved" in html and "data-zk-verdict" in html
+        assert "is the server" in html and "--trust zktx-trust.json" in html and "one real selector" in html
     # nothing the tenants uploaded, logged or audited contains a selector
     audit = json.dumps(list(AuditEvent.all_tenants.values("payload", "reason")))
     assert not any(s in audit for s in set_a[:100] + set_b[-100:])
@@ -102,6 +153,7 @@ def test_pilot_controls_refuse_with_a_clear_4xx_and_an_audit_event(zk_pair, sett
         )
 
     assert_envelope(propose(k=2), 400, "k_floor")
+    assert_envelope(propose(k=-1), 400, "invalid_request")  # serializer refusals are audited too
     assert_envelope(propose(selector_type="account"), 400, "selector_type")
     assert_envelope(propose(partner="nobody"), 404, "partner_unknown")
     with tenant_context(zk_pair["tb"]):
@@ -116,6 +168,7 @@ def test_pilot_controls_refuse_with_a_clear_4xx_and_an_audit_event(zk_pair, sett
     assert_envelope(propose(), 403, "no_agreement")
     refused = AuditEvent.all_tenants.filter(tenant=zk_pair["ta"], action="zk.refused")
     assert {e.payload["code"] for e in refused} == {
+        "invalid_request",
         "k_floor",
         "selector_type",
         "partner_unknown",
@@ -136,6 +189,9 @@ def test_bad_keys_points_sets_and_replays_are_refused(zk_pair) -> None:
     )
     assert api_a.post(f"/api/zk/sessions/{session}/key/", me.key_upload(), format="json").status_code == 200
     assert api_b.post(f"/api/zk/sessions/{session}/key/", other.key_upload(), format="json").status_code == 200
+    assert_envelope(
+        api_a.post(f"/api/zk/sessions/{session}/key/", me.key_upload(), format="json"), 409, "key_registered"
+    )
     upload = me.round1([f"+4477{i:08d}" for i in range(150)], min_size=128)
     off_curve = {**upload, "chunks": [["02" + "00" * 32, *upload["chunks"][0][1:]]]}
     assert_envelope(api_a.post(f"/api/zk/sessions/{session}/round1/", off_curve, format="json"), 400, "bad_point")
@@ -143,6 +199,12 @@ def test_bad_keys_points_sets_and_replays_are_refused(zk_pair) -> None:
     assert_envelope(api_a.post(f"/api/zk/sessions/{session}/round1/", identity, format="json"), 400, "bad_point")
     unsorted = {**upload, "chunks": [upload["chunks"][0][::-1]]}
     assert_envelope(api_a.post(f"/api/zk/sessions/{session}/round1/", unsorted, format="json"), 400, "unsorted")
+    upper = {**upload, "chunks": [[upload["chunks"][0][0].upper(), *upload["chunks"][0][1:]]]}
+    assert_envelope(api_a.post(f"/api/zk/sessions/{session}/round1/", upper, format="json"), 400, "bad_point")
+    lenient = {**upload, "signature": {"c": "0x" + upload["signature"]["c"][2:], "s": upload["signature"]["s"]}}
+    assert_envelope(api_a.post(f"/api/zk/sessions/{session}/round1/", lenient, format="json"), 400, "bad_signature")
+    bad_padding = {**upload, "padded_size": 150}
+    assert_envelope(api_a.post(f"/api/zk/sessions/{session}/round1/", bad_padding, format="json"), 400, "bad_padding")
     small = me.round1([f"+4477{i:08d}" for i in range(10)], min_size=0)
     small["padded_size"] = 128
     assert (
@@ -150,10 +212,21 @@ def test_bad_keys_points_sets_and_replays_are_refused(zk_pair) -> None:
     )  # padded to 128: accepted
     assert_envelope(api_a.post(f"/api/zk/sessions/{session}/round1/", upload, format="json"), 409, "replayed_round1")
     assert_envelope(api_a.get(f"/api/zk/sessions/{session}/counterpart/"), 409, "not_ready")
+    codes = set(AuditEvent.all_tenants.filter(action="zk.refused").values_list("payload__code", flat=True))
+    assert {
+        "bad_key_proof",
+        "key_registered",
+        "bad_point",
+        "unsorted",
+        "bad_signature",
+        "bad_padding",
+        "replayed_round1",
+        "not_ready",
+    } <= codes
 
 
 @pytest.mark.django_db(transaction=True)
-def test_wrong_key_and_swapped_chunk_proofs_fail_the_session(zk_pair, django_capture_on_commit_callbacks) -> None:
+def test_wrong_key_and_swapped_chunk_proofs_fail_the_session(zk_pair) -> None:
     api_a, api_b = zk_pair["api_a"], zk_pair["api_b"]
     session = _propose(api_a, zk_pair["tb"].slug, 20)
     a = TenantSession(session=session, tenant=zk_pair["ta"].slug, role="A")
@@ -163,7 +236,7 @@ def test_wrong_key_and_swapped_chunk_proofs_fail_the_session(zk_pair, django_cap
     api_a.post(f"/api/zk/sessions/{session}/round1/", a.round1([f"+4477{i:08d}" for i in range(1500)]), format="json")
     api_b.post(f"/api/zk/sessions/{session}/round1/", b.round1([f"+4478{i:08d}" for i in range(1500)]), format="json")
     counterpart = api_a.get(f"/api/zk/sessions/{session}/counterpart/").json()
-    honest = a.round2(counterpart["chunks"])
+    honest = a.round2(counterpart)
     swapped = {"chunks": honest["chunks"], "proofs": honest["proofs"][::-1]}  # chunk proofs swapped
     api_a.post(f"/api/zk/sessions/{session}/round2/", swapped, format="json")
     state = api_a.get(f"/api/zk/sessions/{session}/").json()
@@ -181,11 +254,26 @@ def test_wrong_key_and_swapped_chunk_proofs_fail_the_session(zk_pair, django_cap
     impostor = TenantSession(session=session, tenant=zk_pair["tb"].slug, role="B")
     api_b.post(
         f"/api/zk/sessions/{session}/round2/",
-        impostor.round2(api_b.get(f"/api/zk/sessions/{session}/counterpart/").json()["chunks"]),
+        impostor.round2(api_b.get(f"/api/zk/sessions/{session}/counterpart/").json()),
         format="json",
     )
     assert api_b.get(f"/api/zk/sessions/{session}/").json()["status"] == "failed"
     assert AuditEvent.all_tenants.filter(action="zk.proof_failed", payload__role="B").exists()
+
+
+def test_a_session_key_is_never_accepted_twice(zk_pair) -> None:
+    """Re-registering a key in another session (or as the partner) is refused: 409 key_reused."""
+    api_a, api_b = zk_pair["api_a"], zk_pair["api_b"]
+    first, second = _propose(api_a, zk_pair["tb"].slug, 20), _propose(api_a, zk_pair["tb"].slug, 20)
+    me = TenantSession(session=first, tenant=zk_pair["ta"].slug, role="A")
+    assert api_a.post(f"/api/zk/sessions/{first}/key/", me.key_upload(), format="json").status_code == 200
+    again = TenantSession(session=second, tenant=zk_pair["ta"].slug, role="A", x=me.x)  # same x, new proof
+    assert_envelope(api_a.post(f"/api/zk/sessions/{second}/key/", again.key_upload(), format="json"), 409, "key_reused")
+    partner = TenantSession(session=first, tenant=zk_pair["tb"].slug, role="B", x=me.x)
+    assert_envelope(
+        api_b.post(f"/api/zk/sessions/{first}/key/", partner.key_upload(), format="json"), 409, "key_reused"
+    )
+    assert AuditEvent.all_tenants.filter(action="zk.refused", payload__code="key_reused").count() == 2
 
 
 def test_another_tenant_cannot_see_a_session(zk_pair, tenant_a) -> None:
@@ -196,19 +284,19 @@ def test_another_tenant_cannot_see_a_session(zk_pair, tenant_a) -> None:
 
     third = Tenant.objects.create(slug="agency-c", name="Agency C")
     outsider = token_client(member(third, "partner-c", Role.PARTNER), third)
-    for path in ("", "key/", "round1/", "counterpart/", "round2/", "bundle/"):
+    for path in ("", "key/", "round1/", "counterpart/", "round2/", "statement/", "bundle/"):
         assert outsider.get(f"/api/zk/sessions/{session}/{path}").status_code in (404, 405)
-        assert outsider.post(f"/api/zk/sessions/{session}/{path}", {}, format="json").status_code in (400, 404, 405)
+        assert outsider.post(f"/api/zk/sessions/{session}/{path}", {}, format="json").status_code in (404, 405)
     assert outsider.get("/api/zk/sessions/").json()["results"] == []
+    page = Client()
+    page.force_login(member(third, "reader-c", Role.PARTNER))
+    assert page.get(f"/zk/{session}/").status_code == 404
+    trust = outsider.get("/api/zk/trust/").json()
+    assert trust["issued_for"] == "agency-c" and trust["tenant_keys"] == []  # no other tenant's keys
 
 
-def test_client_normalises_and_never_uploads_selectors() -> None:
-    assert normalise("07700 900123", "phone") == "+447700900123"
-    assert normalise("0044 7700-900-123", "phone") == "+447700900123"
-    assert normalise("(555) 12", "phone") is None
-    assert normalise("  Ann.Shaw@Example.ORG ", "email") == "ann.shaw@example.org"
-    values, rejected = prepare(["07700900123", "+447700900123", "nonsense", ""], "phone")
-    assert values == ["+447700900123"] and rejected == 2
+def test_the_client_never_uploads_selectors() -> None:
+    values = ["+447700900123", "+447700900124"]
     s = TenantSession(session="s", tenant="t", role="A")
     upload = json.dumps(s.round1(values, min_size=128))
     assert "447700900123" not in upload and len(json.loads(upload)["chunks"][0]) == 128
@@ -216,7 +304,7 @@ def test_client_normalises_and_never_uploads_selectors() -> None:
 
 @pytest.mark.parametrize("backend", ["coincurve", "py_ecc"])
 def test_l2_audit_recounts_from_the_transcript(backend) -> None:
-    """Ground truth for random pairs (empty-ish, identical, disjoint, padded) with both backends."""
+    """Ground truth for random pairs (identical, disjoint, padded) with both backends."""
     import random
 
     rng = random.Random(4)
@@ -232,50 +320,31 @@ def test_l2_audit_recounts_from_the_transcript(backend) -> None:
         set_a = common + [f"a{trial}-{i}" for i in range(n_a - shared)]
         set_b = common + [f"b{trial}-{i}" for i in range(n_b - shared)]
         xa, xb = group.random_scalar(), group.random_scalar()
-        ua = [b.mul(proofs.selector_point(b, s), xa) for s in set_a]
-        ub = [b.mul(proofs.selector_point(b, s), xb) for s in set_b]
+        ua = [b.mul(sswu.encode(v2.selector_point(s)), xa) for s in set_a]
+        ub = [b.mul(sswu.encode(v2.selector_point(s)), xb) for s in set_b]
         va = {b.mul(u, xb) for u in ua}
         vb = {b.mul(u, xa) for u in ub}
         assert len(va & vb) == shared, (trial, backend)
 
 
-def test_verify_l2_catches_a_tampered_transcript(zk_pair) -> None:
-    """A bundle plus its transcript, checked offline with the py_ecc reference backend."""
-    pytest.importorskip("py_ecc")
-    from apps.core.tenancy import tenant_context
-    from apps.provenance.keys import public_keys
-    from apps.zk_proofs import services
-    from apps.zk_proofs.models import OverlapSession, Participation
+def test_verify_l2_catches_a_tampered_transcript(zk_pair, tmp_path) -> None:
+    """A bundle plus its exported (decrypted) transcript, checked with the py_ecc reference."""
+    from django.core.management import call_command
 
-    api_a, api_b = zk_pair["api_a"], zk_pair["api_b"]
-    session = _propose(api_a, zk_pair["tb"].slug, 20)
-    a = TenantSession(session=session, tenant=zk_pair["ta"].slug, role="A")
-    b = TenantSession(session=session, tenant=zk_pair["tb"].slug, role="B")
-    for api, side in ((api_a, a), (api_b, b)):
-        api.post(f"/api/zk/sessions/{session}/key/", side.key_upload(), format="json")
-    api_a.post(f"/api/zk/sessions/{session}/round1/", a.round1([f"+4477{i:08d}" for i in range(130)]), format="json")
-    api_b.post(
-        f"/api/zk/sessions/{session}/round1/", b.round1([f"+4477{i:08d}" for i in range(100, 230)]), format="json"
-    )
-    for api, side in ((api_a, a), (api_b, b)):
-        other = api.get(f"/api/zk/sessions/{session}/counterpart/").json()
-        with tenant_context(zk_pair["ta"] if side is a else zk_pair["tb"]):
-            part = services.participation_for(session)
-            services.round2_upload(
-                part=part, **dict(zip(("chunks", "chunk_proofs"), side.round2(other["chunks"]).values(), strict=True))
-            )
-            services.verify_round2(part.pk)
+    from apps.zk_proofs.models import OverlapSession
+
+    session = _propose(zk_pair["api_a"], zk_pair["tb"].slug, 20)
+    drive(zk_pair, session, [f"+4477{i:08d}" for i in range(130)], [f"+4477{i:08d}" for i in range(100, 230)])
     s = OverlapSession.objects.get(public_id=session)
     assert s.status == "done" and s.count == 30
-    parts = {p.role: p for p in Participation.all_tenants.filter(session=s)}
-    transcript = {r: {"round1": p.round1, "round2": p.round2} for r, p in parts.items()}
-    key = public_keys()["executor"]
-    assert verify_l2(s.bundle, transcript, key) == []
-    transcript["A"]["round2"]["chunks"][0][0], transcript["A"]["round2"]["chunks"][0][1] = (
-        transcript["A"]["round2"]["chunks"][0][1],
-        transcript["A"]["round2"]["chunks"][0][0],
-    )
-    problems = verify_l2(s.bundle, transcript, key)
+    out = tmp_path / "t.json"
+    call_command("zk_export_transcript", session, str(out))
+    transcript = json.loads(out.read_text())
+    trust = trust_for(zk_pair["ta"])
+    assert bundle_v2.verify_l2(s.bundle, transcript, trust) == []
+    chunk = transcript["A"]["round2"]["chunks"][0]
+    chunk[0], chunk[1] = chunk[1], chunk[0]
+    problems = bundle_v2.verify_l2(s.bundle, transcript, trust)
     assert any("round-2 root" in p for p in problems) and any("DLEQ" in p for p in problems)
 
 
@@ -292,21 +361,35 @@ def test_bundle_download_verifies_offline_and_fails_after_any_byte_change(live_s
 
     set_a, set_b = phone_sets(150, 12, seed=5)
     session = _propose(zk_pair["api_a"], zk_pair["tb"].slug, 20)
-    _both(live_server, zk_pair, session, set_a, set_b)
+    results = _both(live_server, zk_pair, session, set_a, set_b)
     data = zk_pair["api_b"].get(f"/api/zk/sessions/{session}/bundle/").content
-    assert verify_file(data) == []
+    assert results["a"]["bundle_bytes"] == data  # what the client saves with --out is the server's bytes
+    trust_json = zk_pair["api_b"].get("/api/zk/trust/").content
+    trust = bundle_v2.load_trust(json.loads(trust_json))
+    assert verify_file(data, trust) == []
     step = max(1, len(data) // 400)  # a spread of positions across the whole file
     flipped = [
-        i for i in range(0, len(data), step) if not verify_file(data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :])
+        i
+        for i in range(0, len(data), step)
+        if not verify_file(data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :], trust)
     ]
     assert flipped == []
-    path, transcript = tmp_path / "bundle.json", tmp_path / "transcript.json"
-    path.write_bytes(data)
+    path, transcript, trust_path = tmp_path / "bundle.json", tmp_path / "transcript.json", tmp_path / "trust.json"
+    path.write_bytes(results["b"]["bundle_bytes"])
+    trust_path.write_bytes(trust_json)
     call_command("zk_export_transcript", session, str(transcript))
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
-    cmd = [sys.executable, "-m", "apps.zk_proofs.offline", "verify", str(path), "--transcript", str(transcript)]
-    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    assert result.returncode == 0 and "VERIFIED (L2)" in result.stdout, result.stdout + result.stderr
+    base = [sys.executable, "-m", "apps.zk_proofs.offline", "verify", str(path)]
+    result = subprocess.run(
+        [*base, "--trust", str(trust_path), "--transcript", str(transcript)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0 and "VERIFIED (L2" in result.stdout, result.stdout + result.stderr
+    unpinned = subprocess.run(base, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert unpinned.returncode == 2 and "not verified: server key not pinned" in unpinned.stdout
     # the verification API: L0 and L1, with a bad bundle in the batch found by bisection
     bundle = json.loads(data)
     forged = json.loads(data)

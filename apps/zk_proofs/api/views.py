@@ -10,10 +10,18 @@ from apps.core.api.base import StrictSerializer, TenantAPIView
 from apps.core.models import Role
 from apps.core.permissions import ANY_MEMBER
 
-from .. import services
-from ..models import DISCLOSURE, SELECTOR_TYPES, Participation
+from .. import services, tenant_keys
+from ..models import DISCLOSURE, SELECTOR_TYPES, Participation, PilotSettings
 
 RUNNERS = frozenset({Role.ADMIN, Role.PARTNER})
+
+
+def validated(serializer_class: type[StrictSerializer], request: Any, session_id: str | None = None) -> dict[str, Any]:
+    """Validate a request body; a refusal is audited like every other ZK-TX refusal."""
+    incoming = serializer_class(data=request.data)
+    if not incoming.is_valid():
+        raise services.refuse_invalid_request(incoming.errors, session_id)
+    return dict(incoming.validated_data)
 
 
 def session_view(part: Participation) -> dict[str, Any]:
@@ -30,6 +38,8 @@ def session_view(part: Participation) -> dict[str, Any]:
         "round1_uploaded": part.round1 is not None,
         "round2_uploaded": part.round2 is not None,
         "failure": s.failure,
+        "statement_countersigned": bool(part.statement_signature),
+        "default_region": (PilotSettings.objects.values_list("default_region", flat=True).first() or ""),
     }
     if s.status == "done":
         out["verdict"] = {"overlap_at_most_k": s.verdict}
@@ -42,24 +52,35 @@ def session_view(part: Participation) -> dict[str, Any]:
 class ProposeSerializer(StrictSerializer):
     partner = serializers.SlugField()
     k = serializers.IntegerField(min_value=0, max_value=1_000_000)
-    disclosure = serializers.ChoiceField(choices=[d for d, _ in DISCLOSURE])
+    disclosure = serializers.ChoiceField(choices=[d for d, _ in DISCLOSURE], default="verdict")
     selector_type = serializers.ChoiceField(choices=SELECTOR_TYPES)
 
 
 class KeySerializer(StrictSerializer):
-    key = serializers.CharField(max_length=66, min_length=66)
-    proof = serializers.DictField(child=serializers.CharField(max_length=64))
+    key = serializers.CharField(max_length=66, min_length=66, trim_whitespace=False)
+    proof = serializers.DictField(child=serializers.CharField(max_length=64, trim_whitespace=False))
+
+
+def _point() -> serializers.CharField:
+    return serializers.CharField(max_length=66, trim_whitespace=False)
 
 
 class Round1Serializer(StrictSerializer):
     padded_size = serializers.IntegerField(min_value=1)
-    chunks = serializers.ListField(child=serializers.ListField(child=serializers.CharField(max_length=66)))
-    signature = serializers.DictField(child=serializers.CharField(max_length=64))
+    chunks = serializers.ListField(child=serializers.ListField(child=_point()))
+    signature = serializers.DictField(child=serializers.CharField(max_length=64, trim_whitespace=False))
 
 
 class Round2Serializer(StrictSerializer):
-    chunks = serializers.ListField(child=serializers.ListField(child=serializers.CharField(max_length=66)))
-    proofs = serializers.ListField(child=serializers.DictField(child=serializers.CharField(max_length=64)))
+    chunks = serializers.ListField(child=serializers.ListField(child=_point()))
+    proofs = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField(max_length=64, trim_whitespace=False))
+    )
+
+
+class CountersignSerializer(StrictSerializer):
+    fingerprint = serializers.RegexField(r"^[0-9a-f]{64}$")
+    signature = serializers.CharField(max_length=100, trim_whitespace=False)
 
 
 class SessionListView(TenantAPIView):
@@ -74,9 +95,7 @@ class SessionListView(TenantAPIView):
 
     @extend_schema(request=ProposeSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Any) -> Response:
-        incoming = ProposeSerializer(data=request.data)
-        incoming.is_valid(raise_exception=True)
-        d = incoming.validated_data
+        d = validated(ProposeSerializer, request)
         part = services.session_propose(
             actor=request.user,
             partner_slug=d["partner"],
@@ -101,11 +120,8 @@ class SessionKeyView(TenantAPIView):
     @extend_schema(request=KeySerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Any, session_id: str) -> Response:
         own = services.participation_for(session_id)  # another tenant's session: 404 before anything else
-        incoming = KeySerializer(data=request.data)
-        incoming.is_valid(raise_exception=True)
-        part = services.key_register(
-            part=own, key_hex=incoming.validated_data["key"], proof=incoming.validated_data["proof"]
-        )
+        d = validated(KeySerializer, request, session_id)
+        part = services.key_register(part=own, key_hex=d["key"], proof=d["proof"])
         return Response(session_view(services.participation_for(str(part.session.public_id))))
 
 
@@ -115,9 +131,7 @@ class Round1View(TenantAPIView):
     @extend_schema(request=Round1Serializer, responses={202: OpenApiTypes.OBJECT})
     def post(self, request: Any, session_id: str) -> Response:
         own = services.participation_for(session_id)  # another tenant's session: 404 before anything else
-        incoming = Round1Serializer(data=request.data)
-        incoming.is_valid(raise_exception=True)
-        d = incoming.validated_data
+        d = validated(Round1Serializer, request, session_id)
         part = services.round1_upload(
             part=own, padded_size=d["padded_size"], chunks=d["chunks"], signature=d["signature"]
         )
@@ -142,13 +156,42 @@ class Round2View(TenantAPIView):
     @extend_schema(request=Round2Serializer, responses={202: OpenApiTypes.OBJECT})
     def post(self, request: Any, session_id: str) -> Response:
         own = services.participation_for(session_id)  # another tenant's session: 404 before anything else
-        incoming = Round2Serializer(data=request.data)
-        incoming.is_valid(raise_exception=True)
-        d = incoming.validated_data
+        d = validated(Round2Serializer, request, session_id)
         part = services.round2_upload(part=own, chunks=d["chunks"], chunk_proofs=d["proofs"])
         return Response(
             session_view(services.participation_for(str(part.session.public_id))), status=status.HTTP_202_ACCEPTED
         )
+
+
+class StatementView(TenantAPIView):
+    """The round-2 transcript statement (GET, once both round 2s are in) and your tenant's
+    countersignature of it with a registered long-term key (POST)."""
+
+    required_roles = {"get": RUNNERS | {Role.AUDITOR}, "post": RUNNERS}
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Any, session_id: str) -> Response:
+        return Response(services.statement_for(services.participation_for(session_id)))
+
+    @extend_schema(request=CountersignSerializer, responses={202: OpenApiTypes.OBJECT})
+    def post(self, request: Any, session_id: str) -> Response:
+        own = services.participation_for(session_id)  # another tenant's session: 404 before anything else
+        d = validated(CountersignSerializer, request, session_id)
+        part = services.statement_countersign(part=own, fingerprint=d["fingerprint"], signature=d["signature"])
+        return Response(
+            session_view(services.participation_for(str(part.session.public_id))), status=status.HTTP_202_ACCEPTED
+        )
+
+
+class TrustView(TenantAPIView):
+    """The trust file to pin: the server's bundle key and the long-term keys of your tenant and
+    its pilot partners, with fingerprints."""
+
+    required_roles = RUNNERS | {Role.AUDITOR}
+
+    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="zk_trust_file")
+    def get(self, request: Any) -> Response:
+        return Response(tenant_keys.trust_file())
 
 
 class BundleView(TenantAPIView):
@@ -163,11 +206,14 @@ class BundleView(TenantAPIView):
             from apps.core.errors import Conflict
 
             raise Conflict("The session has no bundle yet.", code="not_ready")
+        import rfc8785
         from django.http import HttpResponse
 
-        from apps.provenance.pcq.canonical import canonicalize
+        from ..zk import canonical_v1
 
-        response = HttpResponse(canonicalize(part.session.bundle), content_type="application/json")
+        bundle = part.session.bundle
+        data = canonical_v1.canonicalize(bundle) if "digest" in bundle else rfc8785.dumps(bundle)
+        response = HttpResponse(data, content_type="application/json")
         response["Content-Disposition"] = f'attachment; filename="zktx-{session_id}.json"'
         return response
 
@@ -200,29 +246,39 @@ class VerifyView(TenantAPIView):
 
     @extend_schema(request=VerifySerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Any) -> Response:
-        from apps.provenance.keys import public_keys
-        from apps.provenance.pcq.canonical import digest
-
         from ..models import OverlapSession
-        from ..zk.bundle import verify_l1
+        from ..zk import bundle_v2
 
-        incoming = VerifySerializer(data=request.data)
-        incoming.is_valid(raise_exception=True)
-        bundles, level = incoming.validated_data["bundles"], incoming.validated_data["level"]
+        d = validated(VerifySerializer, request)
+        bundles, level = d["bundles"], d["level"]
+        trust = bundle_v2.load_trust(tenant_keys.trust_file_all())
+
+        def digest_of(b: Any) -> str:
+            return bundle_v2.header_digest(b["header"]) if isinstance(b.get("header"), dict) else ""
+
         if level == "L0":
             known = set(
                 OverlapSession.objects.filter(
-                    bundle_digest__in=[b.get("digest", "") for b in bundles], status="done"
+                    bundle_digest__in=[digest_of(b) for b in bundles], status="done"
                 ).values_list("bundle_digest", flat=True)
             )
 
             def check(batch: list[Any]) -> bool:
-                return all(b.get("digest") in known and digest(b.get("header", {})) == b.get("digest") for b in batch)
+                return all(not bundle_v2.schema_problems(b) and digest_of(b) in known for b in batch)
         else:
-            key = public_keys()["executor"]
+            from apps.provenance.keys import public_keys
+
+            from ..zk import bundle as bundle_v1
+
+            server_key = public_keys()["executor"]
+
+            def one(b: Any) -> bool:
+                if b.get("header", {}).get("type") == "trustfabric/zktx-bundle/v1":
+                    return not bundle_v1.verify_l1(b, server_key)
+                return not bundle_v2.verify_l1(b, trust)
 
             def check(batch: list[Any]) -> bool:
-                return all(not verify_l1(b, key) for b in batch)
+                return all(one(b) for b in batch)
 
         bad = bisect(bundles, check)
         return Response({"level": level, "count": len(bundles), "valid": not bad, "invalid_indexes": bad})

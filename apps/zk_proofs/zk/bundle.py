@@ -1,4 +1,4 @@
-"""ZK-TX bundles: building blocks shared by the server and the offline verifier (pure).
+"""ZK-TX **v1** bundles (kept so v1 bundles stay verifiable; new sessions use ``bundle_v2``).
 
 Verification levels: L1 checks the server's Ed25519 signature over the canonical header and
 both tenants' Schnorr signatures over their round-1 commitments with their registered keys;
@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from apps.provenance.pcq.canonical import canonicalize, digest
 from apps.provenance.pcq.manifest import root_of
 from apps.provenance.pcq.merkle import leaf_hash
 from apps.provenance.pcq.signing import key_id, load_public, verify
 
 from . import group, proofs
+from .canonical_v1 import canonicalize, digest
+
+TYPE = "trustfabric/zktx-bundle/v1"
 
 
 def merkle_root(leaves: list[bytes]) -> str:

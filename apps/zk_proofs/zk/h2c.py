@@ -72,7 +72,7 @@ def expand_message_xmd(msg: bytes, dst: bytes, length: int) -> bytes:
     out = hashlib.sha256(b0 + b"\x01" + dst_prime).digest()
     blocks = [out]
     for i in range(2, ell + 1):
-        prev = bytes(a ^ b for a, b in zip(b0, blocks[-1], strict=True))
+        prev = (int.from_bytes(b0, "big") ^ int.from_bytes(blocks[-1], "big")).to_bytes(32, "big")
         blocks.append(hashlib.sha256(prev + bytes([i]) + dst_prime).digest())
     return b"".join(blocks)[:length]
 

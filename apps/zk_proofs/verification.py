@@ -1,0 +1,176 @@
+"""Worker-side ZK-TX v2: verify every chunk's DLEQ proof (cached per chunk by content hash,
+chunks spread over a process pool), then — once both round 2s verify and both tenants have
+countersigned the statement — count |V_A ∩ V_B|, decide count ≤ k and issue the bundle.
+
+Points come out of the sealed transcript in storage form (64-byte X‖Y) and are parsed once
+into libsecp256k1 structs; each composite is one ``combine`` over all its terms."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.services import audit_record
+from apps.core.tenancy import tenant_context
+
+from .bundles import build_bundle
+from .models import OverlapSession, Participation
+from .services import _counterpart, _raw_chunks
+from .zk import fast, v2
+
+log = logging.getLogger(__name__)
+_pool: Executor | None = None
+
+
+def verify_chunk(job: tuple[bytes, bytes, bytes, bytes, dict[str, str], str, int, str]) -> bool:
+    """One chunk (pure; runs in a pool process): parse the stored points, verify the DLEQ."""
+    key, other_key, u_raw, v_raw, proof, session, index, role = job
+    try:
+        return v2.verify_dleq_fast(
+            key,
+            other_key,
+            fast.Points.from_raw(u_raw),
+            fast.Points.from_raw(v_raw),
+            v2.Proof.from_dict(proof),
+            session,
+            index,
+            role,
+        )
+    except ValueError:
+        return False
+
+
+def _executor(processes: int) -> Executor:
+    """A process pool; inside a daemonic process (Celery's prefork children may not start
+    processes) a thread pool instead — cffi releases the GIL during every libsecp256k1 call,
+    so chunks still verify in parallel (measured in make bench-zk)."""
+    if multiprocessing.current_process().daemon:
+        return ThreadPoolExecutor(max_workers=processes, thread_name_prefix="zk-chunks")
+    return ProcessPoolExecutor(max_workers=processes)
+
+
+def _map(jobs: list[Any]) -> list[bool]:
+    """Chunks spread over the pool when there is more than one; if the pool cannot run, they
+    are verified in this process (same answers, slower)."""
+    global _pool
+    processes = getattr(settings, "ZK_VERIFY_PROCESSES", os.cpu_count() or 1)
+    if len(jobs) > 1 and processes > 1:
+        try:
+            if _pool is None:
+                _pool = _executor(processes)
+            return list(_pool.map(verify_chunk, jobs))
+        except (
+            AssertionError,
+            OSError,
+            RuntimeError,
+        ) as exc:  # e.g. "daemonic processes are not allowed to have children"
+            log.warning("zk: chunk pool unavailable (%s); verifying chunks sequentially", type(exc).__name__)
+            _pool = None
+    return [verify_chunk(job) for job in jobs]
+
+
+def chunk_cache_key(job: tuple[Any, ...]) -> str:
+    key, other_key, u_raw, v_raw, proof, session, index, role = job
+    h = hashlib.sha256()
+    for part in (
+        key,
+        other_key,
+        u_raw,
+        v_raw,
+        proof["c"].encode(),
+        proof["s"].encode(),
+        session.encode(),
+        str(index).encode(),
+        role.encode(),
+    ):
+        h.update(len(part).to_bytes(4, "big") + part)
+    return f"zk:v2:dleq:{h.hexdigest()}"
+
+
+def verify_round2(part_id: int) -> bool:
+    """Verify every chunk proof of one tenant's round 2; evaluate when everything is in."""
+    part = Participation.objects.select_related("session").get(pk=part_id)
+    session, sid = part.session, str(part.session.public_id)
+    other = _counterpart(part)
+    us_chunks, vs_chunks = _raw_chunks(other, "round1"), _raw_chunks(part, "round2")
+    key, other_key = bytes.fromhex(part.key), bytes.fromhex(other.key)
+    jobs = [
+        (key, other_key, us, vs, proof, sid, index, part.role)
+        for index, (us, vs, proof) in enumerate(zip(us_chunks, vs_chunks, part.round2["proofs"], strict=True))
+    ]
+    keys = [chunk_cache_key(job) for job in jobs]
+    cached = cache.get_many(keys)
+    todo = [i for i, k in enumerate(keys) if not cached.get(k)]
+    results = _map([jobs[i] for i in todo])
+    ok = all(results)
+    if ok:
+        cache.set_many({keys[i]: True for i in todo}, timeout=7 * 24 * 3600)
+    with transaction.atomic():
+        if not ok:
+            OverlapSession.objects.filter(pk=session.pk).update(
+                status=OverlapSession.Status.FAILED,
+                failure=f"round 2 of {part.role}: a chunk proof does not verify (wrong key or altered points)",
+                finished_at=timezone.now(),
+            )
+            audit_record("zk.proof_failed", target=part, payload={"session": sid, "role": part.role})
+            return False
+        Participation.objects.filter(pk=part.pk).update(round2_verified=True)
+        audit_record("zk.round2_verified", target=part, payload={"session": sid, "role": part.role})
+    evaluate(session.pk)
+    return True
+
+
+def evaluate(session_pk: int) -> OverlapSession:
+    """Count, decide and sign — once both round 2s verified and both tenants countersigned.
+    Runs at most once (conditional update claims it)."""
+    parts = {p.role: p for p in Participation.all_tenants.select_related("tenant").filter(session_id=session_pk)}
+    if len(parts) != 2 or not all(p.round2_verified and p.statement_signature for p in parts.values()):
+        return OverlapSession.objects.get(pk=session_pk)
+    if (
+        not OverlapSession.objects.filter(pk=session_pk)
+        .exclude(status__in=["done", "failed", "verifying"])
+        .update(status=OverlapSession.Status.VERIFYING)
+    ):
+        return OverlapSession.objects.get(pk=session_pk)
+    session = OverlapSession.objects.get(pk=session_pk)
+    # x_B·(x_A·H(a)), computed by B, against x_A·(x_B·H(b)), computed by A
+    v_a = {c[i : i + 64] for c in _raw_chunks(parts["B"], "round2") for i in range(0, len(c), 64)}
+    v_b = {c[i : i + 64] for c in _raw_chunks(parts["A"], "round2") for i in range(0, len(c), 64)}
+    count = len(v_a & v_b)
+    bundle = build_bundle(session, parts, count)
+    with transaction.atomic():
+        OverlapSession.objects.filter(pk=session.pk).update(
+            status=OverlapSession.Status.DONE,
+            count=count,
+            verdict=count <= session.k,
+            bundle=bundle,
+            bundle_digest=bundle_digest(bundle),
+            finished_at=timezone.now(),
+        )
+        for part in parts.values():
+            with tenant_context(part.tenant):
+                audit_record(
+                    "zk.verdict",
+                    target=part,
+                    payload={
+                        "session": str(session.public_id),
+                        "verdict": count <= session.k,
+                        "bundle": bundle_digest(bundle),
+                    },
+                )
+    return OverlapSession.objects.get(pk=session.pk)
+
+
+def bundle_digest(bundle: dict[str, Any]) -> str:
+    from .zk import bundle_v2
+
+    return bundle_v2.header_digest(bundle["header"])
