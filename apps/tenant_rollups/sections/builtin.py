@@ -66,9 +66,13 @@ class DecisionsProvider:
                 runs_p.filter(status=status).count(),
                 ctx.link(audit, action=action, since=w.start, until=w.end),
             )
-        this, prev = self._reason_counts(w), self._reason_counts(p)
-        top = [code for code, _ in (this + prev).most_common(TOP_REASONS)]
+        codes_w, codes_p = self._reason_counts(w), self._reason_counts(p)
         denied_link = ctx.link(audit, action="query.denied", since=w.start, until=w.end)
+        # Reason codes name what denied (DEGREE_EXCEEDED, JIT_REQUIRED …); "rule:<id>" codes
+        # name the policy rule that decided. Both are listed; only reasons propose items.
+        this = Counter({c: n for c, n in codes_w.items() if not c.startswith("rule:")})
+        prev = Counter({c: n for c, n in codes_p.items() if not c.startswith("rule:")})
+        top = [code for code, _ in (this + prev).most_common(TOP_REASONS)]
         for code in top:
             section.metric(f"denied_{code}", code, this[code], prev[code], denied_link, group="Denials by reason code")
             if this[code] >= RISING_MIN and this[code] >= RISING_FACTOR * max(prev[code], 1):
@@ -81,6 +85,12 @@ class DecisionsProvider:
                         link=denied_link,
                     )
                 )
+        rule_w = Counter({c[5:]: n for c, n in codes_w.items() if c.startswith("rule:")})
+        rule_p = Counter({c[5:]: n for c, n in codes_p.items() if c.startswith("rule:")})
+        for rule, _ in (rule_w + rule_p).most_common(TOP_REASONS):
+            section.metric(
+                f"denied_rule_{rule}", rule, rule_w[rule], rule_p[rule], denied_link, group="Denials by policy rule"
+            )
         rules: Counter[tuple[str, int]] = Counter(
             (slug, number)
             for slug, number in _in(Decision.objects.filter(outcome="deny"), w)
