@@ -5,6 +5,7 @@ with its audit event; e-mail goes out through the outbox after commit."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +30,8 @@ from .models import ActionItem, Digest, DigestDelivery, DigestPreference
 from .offline import DOCUMENT_TYPE, PAYLOAD_TYPE, SIGNING_ROLE, canonical, envelope_leaf
 from .sections import Context, collect_all
 from .sections.builtin import ORDER
+
+logger = logging.getLogger(__name__)
 
 TREND_WEEKS = 8
 READ_TARGET = 0.95
@@ -201,7 +204,11 @@ def digests_due(now: datetime | None = None) -> dict[str, str]:
         with tenant_context(tenant):
             if Digest.objects.filter(week_start=week.start_day).exists():
                 continue
-        built[tenant.slug] = digest_build(tenant, now=now, week=week).week_label
+        try:
+            built[tenant.slug] = digest_build(tenant, now=now, week=week).week_label
+        except Exception:
+            # One tenant's failure must not starve the others; the next hourly run retries it.
+            logger.exception("digest build failed", extra={"tenant": tenant.slug, "week": week.label})
     return built
 
 

@@ -34,13 +34,9 @@ DRAWN = """(key) => {
 
 
 def test_archive_and_week_pages_draw_charts_under_the_csp(
-    page,
-    digest_world,
-    smtp,
-    django_capture_on_commit_callbacks,
-    tmp_path,  # noqa: F811
+    page, request, smtp, django_capture_on_commit_callbacks, tmp_path
 ) -> None:
-    w = digest_world
+    w = request.getfixturevalue("digest_world")
     beat(local_time(w["week"], w["tz"], 7, 7, 5), django_capture_on_commit_callbacks)
     console: list[str] = []
     page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
