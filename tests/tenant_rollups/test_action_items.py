@@ -153,3 +153,18 @@ def test_an_edited_stored_digest_is_flagged_on_its_page(digest_world, smtp, djan
     )
     page = owner.get(f"/digests/{day}/").content.decode()
     assert 'data-verified="false"' in page and "signature" in page
+
+
+def test_a_closed_finding_that_recurs_opens_a_new_item(digest_world, smtp, django_capture_on_commit_callbacks) -> None:
+    from apps.tenant_rollups.sections.base import Proposal, Section
+    from apps.tenant_rollups.services import _apply_proposals
+
+    w = digest_world
+    section = Section("decisions", "Decisions")
+    section.proposals.append(Proposal(kind="denial_rising", key="denial_rising:X", title="X rose"))
+    with tenant_context(w["tenant"]):
+        [first], _ = _apply_proposals([section], w["week"])
+        assert _apply_proposals([section], w["week"]) == ([], [first])  # still open: seen again
+        ActionItem.objects.filter(pk=first).update(status="closed")
+        [second], _ = _apply_proposals([section], w["week"])
+    assert second != first
