@@ -4,9 +4,11 @@ tracking image, and one-click unsubscribe (RFC 2369 / RFC 8058 headers)."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 from email.mime.image import MIMEImage
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -70,6 +72,12 @@ def render_context(delivery: DigestDelivery, *, for_email: bool) -> dict[str, An
     }
 
 
+@lru_cache(maxsize=64)
+def _chart_png(document_sha256: str, chart_json: str) -> bytes:
+    """A digest's charts are the same for every recipient: draw each once per worker."""
+    return render_png(json.loads(chart_json))
+
+
 def build_message(delivery: DigestDelivery) -> EmailMultiAlternatives:
     context = render_context(delivery, for_email=True)
     doc = context["doc"]
@@ -88,7 +96,8 @@ def build_message(delivery: DigestDelivery) -> EmailMultiAlternatives:
     # multipart/related: the HTML refers to each chart as cid:chart-<key>.
     message.mixed_subtype = "related"
     for chart in context["charts"]:
-        image = MIMEImage(render_png(chart), "png")
+        png = _chart_png(delivery.digest.document_sha256, json.dumps(chart, sort_keys=True))
+        image = MIMEImage(png, "png")
         image.add_header("Content-ID", f"<{chart['cid']}>")
         image.add_header("Content-Disposition", "inline", filename=f"{chart['cid']}.png")
         message.attach(image)

@@ -65,3 +65,18 @@ def test_one_tenants_failure_does_not_stop_the_others(
     assert built == {"agency-a": w["week"].label}
     monkeypatch.setattr(services, "digest_build", real)
     assert "agency-b" in beat(local_time(w["week"], w["tz"], 7, 13, 5), django_capture_on_commit_callbacks)
+
+
+def test_bench_digest_prints_json_and_leaves_nothing_behind(db) -> None:
+    import json
+
+    from apps.core.models import Tenant
+    from apps.provenance.models import LogLeaf
+
+    before = (Tenant.objects.count(), LogLeaf.objects.count())
+    out = StringIO()
+    call_command("bench_digest", queries=200, jit=10, recipients=2, repeat=2, stdout=out)
+    result = json.loads(out.getvalue())
+    assert result["offline_verify"]["verified"] is True and result["fixture"]["recipients"] == 2
+    assert result["email_first_recipient_draws_charts"]["bytes"] > 1000
+    assert (Tenant.objects.count(), LogLeaf.objects.count()) == before
