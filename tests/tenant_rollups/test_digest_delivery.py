@@ -118,6 +118,7 @@ def test_beat_delivers_the_signed_digest_at_each_tenants_local_monday_morning(
     owner.force_login(w["owner"])
     page = owner.get(denied_link)
     assert page.status_code == 200 and page.content.count(b"query.denied") >= 4
+    assert b"query.allowed" not in page.content  # the link's filter applies
 
     events = AuditEvent.all_tenants.filter(tenant=w["tenant"], action="digest.signed")
     assert events.count() == 1 and events.get().payload["leaf_index"] == digest.leaf_index

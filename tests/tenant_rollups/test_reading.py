@@ -138,3 +138,20 @@ def test_links_expire(sent, smtp, monkeypatch) -> None:
     monkeypatch.setattr(signing.time, "time", lambda: later)
     assert Client().get(links["read"]).status_code == 404
     assert Client().get(links["unsubscribe"]).status_code == 200  # unsubscribing keeps working for 400 days
+
+
+def test_admins_set_the_tenant_time_zone_others_cannot(digest_world) -> None:
+    w = digest_world
+    owner = Client()
+    owner.force_login(w["owner"])
+    assert owner.post("/digests/preferences/", {"time_zone": "Mars/Olympus"}).status_code == 400
+    assert owner.post("/digests/preferences/", {"time_zone": "Asia/Tokyo"}).status_code == 302
+    w["tenant"].refresh_from_db()
+    assert w["tenant"].time_zone == "Asia/Tokyo"
+    event = AuditEvent.all_tenants.get(tenant=w["tenant"], action="tenant.time_zone_set")
+    assert event.payload == {"from": "Europe/Berlin", "to": "Asia/Tokyo"}
+    auditor = Client()
+    auditor.force_login(w["auditor"])
+    assert auditor.post("/digests/preferences/", {"time_zone": "UTC"}).status_code == 403
+    w["tenant"].refresh_from_db()
+    assert w["tenant"].time_zone == "Asia/Tokyo"
