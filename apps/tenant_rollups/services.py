@@ -111,7 +111,13 @@ def digest_document(tenant: Tenant, week: periods.Week, now: datetime) -> tuple[
         "type": DOCUMENT_TYPE,
         "version": 1,
         "tenant": {"slug": tenant.slug, "name": tenant.name, "time_zone": tenant.time_zone},
-        "week": {"label": week.label, "start": week.start.isoformat(), "end": week.end.isoformat()},
+        "week": {
+            "label": week.label,
+            "first_day": week.start_day.isoformat(),
+            "last_day": (week.start_day + timedelta(days=6)).isoformat(),
+            "start": week.start.isoformat(),
+            "end": week.end.isoformat(),
+        },
         "previous_week": {
             "label": previous.label,
             "start": previous.start.isoformat(),
