@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import smtplib
 import subprocess
 import sys
 from datetime import timedelta
@@ -223,3 +224,62 @@ def test_a_late_beat_catches_up_and_an_empty_week_shows_no_invented_numbers(
     assert jit["approval_median"]["value"] is None and jit["approval_median"]["previous"] == 4.0
     text = parts(smtp.to("owner-a@example.test")[-1])["text"]
     assert "Median minutes: — (previous 4" in text
+
+
+def test_a_row_left_sending_by_a_killed_worker_is_sent_again_only_after_the_claim_timeout(
+    digest_world, smtp, django_capture_on_commit_callbacks
+) -> None:
+    from django.utils import timezone
+
+    from apps.tenant_rollups import mail
+
+    w = digest_world
+    smtp.failures = 99  # nothing gets through: every row ends up failed
+    with pytest.raises(smtplib.SMTPDataError):  # the eager task gives up after its retries
+        beat(local_time(w["week"], w["tz"], 7, 7, 5), django_capture_on_commit_callbacks)
+    smtp.failures = 0
+    with tenant_context(w["tenant"]):
+        row = DigestDelivery.objects.get(recipient=w["owner"])
+        # A worker claimed it and died mid-send a minute ago: nobody else sends it yet.
+        DigestDelivery.objects.filter(pk=row.pk).update(
+            status="sending", claimed_at=timezone.now() - timedelta(minutes=1)
+        )
+        assert mail.deliver(row.pk) == "sending" and not smtp.to("owner-a@example.test")
+        # After the claim timeout it is claimed again and sent, once.
+        DigestDelivery.objects.filter(pk=row.pk).update(claimed_at=timezone.now() - timedelta(minutes=11))
+        assert mail.deliver(row.pk).startswith("sent")
+        assert mail.deliver(row.pk) == "sent"
+    assert len(smtp.to("owner-a@example.test")) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_builders_racing_for_the_same_week_make_one_digest_and_one_log_entry(digest_world, smtp) -> None:
+    import threading
+
+    from django.db import connection
+
+    from apps.provenance.models import LogLeaf
+    from apps.tenant_rollups.services import digest_build
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL's row locks and concurrent connections")
+    w = digest_world
+    before = LogLeaf.objects.count()
+    now = local_time(w["week"], w["tz"], 7, 7, 5)
+    results, barrier = [], threading.Barrier(2)
+
+    def build() -> None:
+        barrier.wait()
+        try:
+            results.append(digest_build(w["tenant"], now=now).pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(results) == 2 and results[0] == results[1]
+    assert LogLeaf.objects.count() == before + 1
+    assert len(smtp.to("owner-a@example.test")) == 1

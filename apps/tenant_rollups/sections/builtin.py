@@ -91,20 +91,23 @@ class DecisionsProvider:
             section.metric(
                 f"denied_rule_{rule}", rule, rule_w[rule], rule_p[rule], denied_link, group="Denials by policy rule"
             )
-        rules: Counter[tuple[str, int]] = Counter(
-            (slug, number)
-            for slug, number in _in(Decision.objects.filter(outcome="deny"), w)
-            .exclude(policy_version=None)
-            .values_list("policy_version__policy__slug", "policy_version__number")
-        )
-        for (slug, number), count in rules.most_common(5):
+
+        def denying_versions(week: Week) -> Counter[tuple[str, int]]:
+            return Counter(
+                _in(Decision.objects.filter(outcome="deny"), week)
+                .exclude(policy_version=None)
+                .values_list("policy_version__policy__slug", "policy_version__number")
+            )
+
+        versions_w, versions_p = denying_versions(w), denying_versions(p)
+        for (slug, number), count in versions_w.most_common(5):
             section.metric(
                 f"denying_policy_{slug}_v{number}",
                 f"{slug} v{number}",
                 count,
-                None,
+                versions_p[(slug, number)],
                 ctx.link("studio-version", slug, number),
-                group="Top denying policy versions (this week)",
+                group="Top denying policy versions",
             )
         if top:
             section.charts.append(
