@@ -22,6 +22,8 @@ app.conf.beat_schedule = {
         "task": "core.audit_chain_verify_all",
         "schedule": crontab(hour=2, minute=17),
     },
+    # Hourly; each tenant's digest goes out once its local Monday send hour has passed.
+    "tenant-digests-hourly": {"task": "tenant_rollups.digests_due", "schedule": crontab(minute=5)},
 }
 
 

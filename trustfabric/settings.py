@@ -288,6 +288,10 @@ else:
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Trust Fabric <trustfabric@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# Weekly digests (docs/digests.md): local hour on Monday from which a tenant's digest is due,
+# and whether the e-mail carries a tracking image (off: the signed link is the read tracker).
+TF_DIGEST_SEND_HOUR = env.int("TF_DIGEST_SEND_HOUR", default=7)
+TF_DIGEST_TRACKING_IMAGE = env.bool("TF_DIGEST_TRACKING_IMAGE", default=False)
 
 # --- Slack (off unless both are set) ----------------------------------------------------
 SLACK_BOT_TOKEN = env.str("SLACK_BOT_TOKEN", default="")

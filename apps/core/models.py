@@ -21,6 +21,8 @@ class Tenant(models.Model):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.AGENCY)
     is_active = models.BooleanField(default=True)
+    # IANA name; the weekly digest runs on the tenant's local Monday morning.
+    time_zone = models.CharField(max_length=64, default="UTC")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

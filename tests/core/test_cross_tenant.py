@@ -17,6 +17,7 @@ from apps.core.tenancy import tenant_context
 from apps.policy_studio.pipeline import query_run_execute
 from tests.conftest import demo_query, load_calls_demo
 from tests.factories import AuditChainCheckFactory, api_token_for, audit_event_in
+from tests.tenant_rollups.cross_tenant import DIGEST_PAGE_CASES, DIGEST_TOKEN_PAGES
 
 # Endpoints that hold no tenant data of their own.
 NOT_TENANT_DATA = {"api-root", "api-schema", "api-docs"}
@@ -235,6 +236,8 @@ PAGE_CASES: dict[str, Callable[[Any, Any], dict[str, str]]] = {
 }
 # Pages whose URL names no tenant object.
 PAGES_WITHOUT_OBJECTS = {"jit-email-action"}  # the token is checked on its own; see tests/jit
+PAGE_CASES.update(DIGEST_PAGE_CASES)
+PAGES_WITHOUT_OBJECTS |= DIGEST_TOKEN_PAGES
 
 
 def _page_patterns() -> list[URLPattern]:
