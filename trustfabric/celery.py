@@ -23,6 +23,8 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=2, minute=17),
     },
     # Hourly; each tenant's digest goes out once its local Monday send hour has passed.
+    # Sealed ZK-TX transcripts past TF_ZK_TRANSCRIPT_RETENTION_DAYS are deleted (audited).
+    "zk-purge-transcripts-daily": {"task": "zk.purge_transcripts", "schedule": crontab(hour=3, minute=41)},
     "tenant-digests-hourly": {"task": "tenant_rollups.digests_due", "schedule": crontab(minute=5)},
 }
 

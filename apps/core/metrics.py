@@ -43,6 +43,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from . import fairness
+from .permissions import PUBLIC
 
 logger = logging.getLogger("trustfabric.metrics")
 
@@ -465,3 +466,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 
         return page_not_found(request)
     return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+# The scrape credential (a bearer token, or loopback) is checked above, not a tenant role.
+metrics_view.required_roles = PUBLIC  # type: ignore[attr-defined]

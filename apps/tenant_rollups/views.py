@@ -17,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.core.errors import DomainError, PermissionDenied
 from apps.core.models import Membership, Role
-from apps.core.permissions import TenantRoleRequiredMixin, has_role
+from apps.core.permissions import ANY_MEMBER, PUBLIC, TenantRoleRequiredMixin, has_role
 
 from . import mail, present, selectors, services
 from .models import ActionItem, Digest, DigestPreference
@@ -156,6 +156,9 @@ class ActionItemUpdateView(TenantRoleRequiredMixin, View):
 
 
 class PreferencesView(TenantRoleRequiredMixin, View):
+    # Every member may open it; what they may change is checked per field below.
+    required_roles = ANY_MEMBER
+
     def get(self, request: HttpRequest) -> HttpResponse:
         return self._render(request)
 
@@ -203,6 +206,8 @@ class PreferencesView(TenantRoleRequiredMixin, View):
 class OpenDigestView(View):
     """The "open the digest" link: records the read (first time) and shows the digest."""
 
+    required_roles = PUBLIC  # the signed per-recipient token is the credential
+
     def get(self, request: HttpRequest, token: str) -> HttpResponse:
         delivery = mail.delivery_from_token(token, mail.READ_SALT)
         if delivery is None:
@@ -213,6 +218,8 @@ class OpenDigestView(View):
 
 
 class TrackingImageView(View):
+    required_roles = PUBLIC
+
     def get(self, request: HttpRequest, token: str) -> HttpResponse:
         delivery = mail.delivery_from_token(token, mail.IMAGE_SALT)
         if delivery is not None:
@@ -227,6 +234,8 @@ class UnsubscribeView(View):
     """GET shows a confirm page (mail scanners prefetch links); POST unsubscribes. The POST
     is CSRF-exempt because RFC 8058 one-click unsubscribe comes from the mail provider,
     without cookies; the signed per-recipient token is what authorises it."""
+
+    required_roles = PUBLIC
 
     def get(self, request: HttpRequest, token: str) -> HttpResponse:
         delivery = mail.delivery_from_token(token, mail.UNSUBSCRIBE_SALT)
