@@ -12,6 +12,7 @@ from apps.core.errors import NotFound
 from apps.core.permissions import require_role
 
 from .. import selectors, services
+from ..denials import denial_body
 from ..lac.language import PolicySyntaxError, compile_policy
 from ..models import Policy, QueryRun
 from ..permissions import AUTHORS, POLICY_READERS, QUERY_READERS, QUERY_RUNNERS
@@ -114,31 +115,7 @@ class QueryRunViewSet(TenantReadOnlyViewSet):
         run = query_run_execute(actor=request.user, roles=request.tenant_roles, spec=spec)
         run = selectors.query_runs().prefetch_related("decisions__policy_version__policy").get(pk=run.pk)
         if run.status == QueryRun.Status.DENIED:
-            return Response(
-                {
-                    "code": "query_denied",
-                    "message": run.explanation,
-                    "details": {
-                        "run_id": run.pk,
-                        "reason_codes": run.reason_codes,
-                        "violations": [v for d in run.decisions.all() for v in d.violations],
-                        "audit_seq": run.audit_seq,
-                        **(
-                            {
-                                "request_access": {
-                                    "run": run.pk,
-                                    "rule": run.jit_rule,
-                                    "url": f"/jit/?run={run.pk}",
-                                    "api": "/api/jit/requests/",
-                                }
-                            }
-                            if "JIT_REQUIRED" in run.reason_codes
-                            else {}
-                        ),
-                    },
-                },
-                status=status.HTTP_403_FORBIDDEN,
-            )
+            return Response(denial_body(run), status=status.HTTP_403_FORBIDDEN)
         return Response(QueryRunSerializer(run).data, status=status.HTTP_201_CREATED)
 
 

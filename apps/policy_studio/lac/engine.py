@@ -71,6 +71,7 @@ class GrantFacts:
     dataset: str
     data_classes: frozenset[str]
     purpose: str
+    reason_sha256: str = ""  # the reason bound into the grant at request time
 
     def covers(self, rule_id: str, r: Resource, purpose: str) -> bool:
         return (
