@@ -289,12 +289,19 @@ def _disclosures(step: Step) -> list[str]:
     body = json.dumps(denial_body(run))
     seeds = set(run.spec.get("seeds", []))
     found = []
+    # A number that is also some constraint's limit is the limit being stated, not a leak.
+    limits = {v.get("limit") for d in run.decisions.all() for v in d.violations}
     for decision in run.decisions.all():
         for v in decision.violations:
             if "requested_hops" in v.get("witness", {}) or v.get("limit") is None:
                 continue  # the subject's own request
             observed = v.get("observed")
-            if isinstance(observed, int) and observed > v["limit"] and re.search(rf"\b{observed}\b", body):
+            if (
+                isinstance(observed, int)
+                and observed > v["limit"]
+                and observed not in limits
+                and re.search(rf"\b{observed}\b", body)
+            ):
                 found.append(f"observed {observed}")
             witness = v.get("witness", {})
             ids = [witness.get("hub"), *list(witness.get("component_sample", [])), *list(witness.get("path", []))]

@@ -32,7 +32,6 @@ def test_the_corpus_covers_every_leak_class_with_attacks_and_lookalikes() -> Non
     assert {"paging_seed", "cumulative_degree", "denial_disclosure"} <= multi_step
 
 
-@pytest.mark.xfail(strict=True, reason="the leak-class cases are committed before the fixes (issue 9)")
 def test_redteam_corpus_has_zero_false_negatives(db) -> None:
     report = run_corpus()
     failures = [o for o in report.outcomes if o.verdict != "pass"]

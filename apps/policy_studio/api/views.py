@@ -96,6 +96,10 @@ class QueryRunViewSet(TenantReadOnlyViewSet):
     serializer_class = QueryRunSerializer
     queryset = QueryRun.all_tenants.none()  # for the schema; get_queryset is the real one
 
+    def get_serializer_context(self) -> dict[str, Any]:
+        roles = getattr(self.request, "tenant_roles", frozenset())
+        return {**super().get_serializer_context(), "overseer": bool(roles & selectors.RUN_OVERSEERS)}
+
     def get_queryset(self) -> Any:
         require_role(self.request, QUERY_READERS)
         return selectors.query_runs_visible_to(self.request.user, self.request.tenant_roles).prefetch_related(
@@ -116,7 +120,16 @@ class QueryRunViewSet(TenantReadOnlyViewSet):
         run = selectors.query_runs().prefetch_related("decisions__policy_version__policy").get(pk=run.pk)
         if run.status == QueryRun.Status.DENIED:
             return Response(denial_body(run), status=status.HTTP_403_FORBIDDEN)
-        return Response(QueryRunSerializer(run).data, status=status.HTTP_201_CREATED)
+        if run.status == QueryRun.Status.FAILED:
+            return Response(
+                {
+                    "code": "query_failed",
+                    "message": run.explanation,
+                    "details": {"run_id": run.pk, "reason_codes": run.reason_codes, "audit_seq": run.audit_seq},
+                },
+                status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+            )
+        return Response(self.get_serializer(run).data, status=status.HTTP_201_CREATED)
 
 
 class SimulationView(TenantAPIView):
