@@ -32,6 +32,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from .stats import CSRGraph
+
 Filter = dict[str, Any]
 
 
@@ -98,6 +100,10 @@ class Execution:
     revealed_edges: list[tuple[str, str]] = field(default_factory=list)
     # Returned node -> its group (a connected component of T), for row-counting minimization.
     groups: dict[str, int] = field(default_factory=dict)
+    # The revealed edges as an E × 2 array of CSR indices (when executed on a CSRGraph), so the
+    # exact checks never map ids to ints.
+    revealed_pairs: Any = None
+    revealed_index: Any = None  # the revealed nodes as CSR indices (array), likewise
 
     def path_to(self, node: str) -> list[str]:
         path = [node]
@@ -129,6 +135,38 @@ def traverse(
     return dist, parent
 
 
+def traverse_csr(
+    g: nx.Graph, csr: CSRGraph, seeds: list[str], hops: int, node_filter: Filter, edge_filter: Filter
+) -> tuple[dict[int, int], dict[int, int]]:
+    """The same walk as ``traverse`` on integer ids (neighbours are pre-sorted by id)."""
+    node_ok = matcher(node_filter) if node_filter else None
+    edge_ok = matcher(edge_filter) if edge_filter else None
+    ids, indptr, indices = csr.ids, csr.indptr, csr.indices
+    dist: dict[int, int] = {}
+    parent: dict[int, int] = {}
+    queue: deque[int] = deque()
+    for s in sorted(set(seeds)):
+        if s in csr.index:
+            i = csr.index[s]
+            dist[i], parent[i] = 0, -1
+            queue.append(i)
+    while queue:
+        u = queue.popleft()
+        du = dist[u]
+        if du >= hops:
+            continue
+        for v in indices[indptr[u] : indptr[u + 1]]:
+            if v in dist:
+                continue
+            if edge_ok is not None and not edge_ok(g.adj[ids[u]][ids[v]]):
+                continue
+            if node_ok is not None and not node_ok(g.nodes[ids[v]]):
+                continue
+            dist[v], parent[v] = du + 1, u
+            queue.append(v)
+    return dist, parent
+
+
 def _induced_edges(g: nx.Graph, nodes: set[str], edge_filter: Filter) -> list[tuple[str, str]]:
     edge_ok = matcher(edge_filter)
     out = []
@@ -140,12 +178,37 @@ def _induced_edges(g: nx.Graph, nodes: set[str], edge_filter: Filter) -> list[tu
     return out
 
 
+def _induced_pairs(g: nx.Graph, csr: CSRGraph, members: np.ndarray, edge_filter: Filter) -> np.ndarray:
+    """T's edges as sorted (u < v) CSR index pairs: a sparse sub-matrix, not a Python loop."""
+    if len(members) == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    sub = csr.matrix[members][:, members].tocoo()
+    upper = sub.row < sub.col
+    pairs = np.stack([members[sub.row[upper]], members[sub.col[upper]]], axis=1).astype(np.int64)
+    if edge_filter:
+        ok = matcher(edge_filter)
+        ids = csr.ids
+        keep = [ok(g.adj[ids[a]][ids[b]]) for a, b in pairs.tolist()]
+        pairs = pairs[np.array(keep, dtype=bool)] if keep else pairs
+    order = np.lexsort((pairs[:, 1], pairs[:, 0]))
+    return pairs[order]
+
+
 COMPUTED_METRICS = frozenset({"degree", "pagerank", "betweenness", "communities"})
 
 
-def execute(g: nx.Graph, spec: dict[str, Any]) -> Execution:
+def execute(g: nx.Graph, spec: dict[str, Any], csr: CSRGraph | None = None) -> Execution:
+    """Run ``spec`` on ``g``. With ``csr`` (the cache keeps one per version) the walk and the
+    induced edges run on integer ids and the revealed graph comes back as index pairs too; the
+    outputs are identical either way (a replay without the cache gets the same answer)."""
     seeds, hops = spec["seeds"], spec["hops"]
-    dist, parent = traverse(g, seeds, hops, spec["node_filter"], spec["edge_filter"])
+    if csr is not None:
+        idist, iparent = traverse_csr(g, csr, seeds, hops, spec["node_filter"], spec["edge_filter"])
+        ids = csr.ids
+        dist = {ids[i]: d for i, d in idist.items()}
+        parent: dict[str, str | None] = {ids[i]: (ids[p] if p >= 0 else None) for i, p in iparent.items()}
+    else:
+        dist, parent = traverse(g, seeds, hops, spec["node_filter"], spec["edge_filter"])
     visited = len(dist)
     metric = spec["metric"]
     if metric == "shortest_paths":
@@ -167,10 +230,18 @@ def execute(g: nx.Graph, spec: dict[str, Any]) -> Execution:
             revealed_nodes=list(chain),
             revealed_edges=list(edges),
             groups=dict.fromkeys(chain, 0),
+            revealed_pairs=csr.pairs_of(edges) if csr is not None else None,
+            revealed_index=np.array([csr.index[n] for n in chain], dtype=np.int64) if csr is not None else None,
         )
 
     members = set(dist)
-    all_edges = _induced_edges(g, members, spec["edge_filter"])
+    pairs = None
+    if csr is not None:
+        member_ids = np.array(sorted(idist), dtype=np.int64)
+        pairs = _induced_pairs(g, csr, member_ids, spec["edge_filter"])
+        all_edges = [(ids[a], ids[b]) for a, b in pairs.tolist()]
+    else:
+        all_edges = _induced_edges(g, members, spec["edge_filter"])
     values = _metric_values(metric, members, all_edges, dist, spec.get("random_seed", 7))
     if metric == "neighbourhood":
         ranked = sorted(members, key=lambda n: (dist[n], n))
@@ -183,15 +254,33 @@ def execute(g: nx.Graph, spec: dict[str, Any]) -> Execution:
     if len(chosen) < len(ranked):
         keep = set(chosen)
         edges = [(u, v) for u, v in all_edges if u in keep and v in keep]
-    labels = components(sorted(members), all_edges)
+    labels = components(sorted(members), all_edges) if pairs is None else _labels(csr, member_ids, pairs)
     execution = Execution(chosen, edges, dist, parent, values, visited=visited, groups={n: labels[n] for n in chosen})
     if metric in COMPUTED_METRICS:
         # The values are computed on T, so they reveal T (a star centre's PageRank inverts to its
         # degree; community indexes describe groups larger than what is returned).
         execution.revealed_nodes, execution.revealed_edges = sorted(members), all_edges
+        if csr is not None:
+            execution.revealed_pairs, execution.revealed_index = pairs, member_ids
     else:
         execution.revealed_nodes, execution.revealed_edges = _implied(chosen, edges, parent, seeds, dist)
+        if csr is not None:
+            execution.revealed_pairs = csr.pairs_of(execution.revealed_edges)
+            index = csr.index
+            execution.revealed_index = np.array([index[n] for n in execution.revealed_nodes], dtype=np.int64)
     return execution
+
+
+def _labels(csr: CSRGraph, member_ids: np.ndarray, pairs: np.ndarray) -> dict[str, int]:
+    """Component label per member of T, from index pairs (members are sorted)."""
+    if len(member_ids) == 0:
+        return {}
+    local = np.searchsorted(member_ids, pairs)
+    n = len(member_ids)
+    matrix = coo_matrix((np.ones(len(local), dtype=np.int8), (local[:, 0], local[:, 1])), shape=(n, n))
+    found = connected_components(matrix, directed=False)[1]
+    ids = csr.ids
+    return {ids[m]: int(label) for m, label in zip(member_ids.tolist(), found.tolist(), strict=True)}
 
 
 def _implied(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import django.dispatch
+import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -379,6 +380,7 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
     if not blocked:
         try:
             execution, execution_ms = _execute(loaded, spec)
+            csr = loaded.csr
             result_facts = lac_constraints.ResultFacts(
                 nodes=execution.revealed_nodes,
                 edges=execution.revealed_edges,
@@ -386,13 +388,25 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
                 path_to=execution.path_to,
                 offset=spec["offset"],
                 returned=len(execution.nodes),
+                pairs=execution.revealed_pairs,
+                index_nodes=execution.revealed_index,
+                ids=csr.ids,
             )
             if _needs_exposure(policies):
-                started = time.perf_counter_ns()
                 prior_nodes, prior_edges = exposure.prior_exposure(actor, prepared.dataset.pk, now)
-                seen = prior_nodes | set(execution.revealed_nodes)
-                result_facts.exposure_component = lac_constraints.exposure_component(loaded.graph.adj, seen)
-                result_facts.exposure_degree = lac_constraints.exposure_degree(prior_edges, execution.revealed_edges)
+                started = time.perf_counter_ns()
+                # Exposure from older versions counts where its ids still exist in this one.
+                seen = [csr.index[n] for n in prior_nodes if n in csr.index]
+                current = execution.revealed_index if execution.revealed_index is not None else []
+                result_facts.exposure_component = lac_constraints.exposure_component_csr(
+                    csr.matrix,
+                    np.concatenate([np.asarray(seen, dtype=np.int64), np.asarray(current, dtype=np.int64)]),
+                    csr.ids,
+                )
+                pairs = execution.revealed_pairs if execution.revealed_pairs is not None else csr.pairs_of([])
+                result_facts.exposure_degree = lac_constraints.exposure_degree_pairs(
+                    csr.pairs_of(sorted(prior_edges)), pairs, csr.ids
+                )
                 cumulative_us = (time.perf_counter_ns() - started) // 1000
                 for o in outcomes:
                     o.elapsed_us += cumulative_us
@@ -548,7 +562,7 @@ GRANT_CODES = ("GRANT_NOT_APPLICABLE", "GRANT_REASON_MISMATCH")
 
 def _execute(loaded: graph_cache.LoadedVersion, spec: dict[str, Any]) -> tuple[engine.Execution, float]:
     started = time.perf_counter()
-    execution = engine.execute(loaded.graph, spec)
+    execution = engine.execute(loaded.graph, spec, loaded.csr)
     return execution, (time.perf_counter() - started) * 1000
 
 

@@ -36,7 +36,7 @@ from itertools import chain
 from typing import Any
 
 import numpy as np
-from scipy.sparse import coo_matrix
+from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from .language import Constraint
@@ -278,34 +278,45 @@ class ResultFacts:
     exposure_component: tuple[int, list[str]] | None = None
     returned: int | None = None
     exposure_degree: tuple[int, str | None] | None = None
+    # The revealed graph on integer ids (engine.Execution.revealed_pairs/_index) and the id of
+    # each int: when given, the checks never touch string ids except to name a witness.
+    pairs: Any = None
+    index_nodes: Any = None
+    ids: Any = None
     observed: dict[str, Any] = field(default_factory=dict)
 
-    def observe(self) -> dict[str, Any]:
-        if self.observed:
-            return self.observed
+    def _shape(self) -> tuple[int, list[str], int, str | None]:
+        """Largest component (size, sample) and the hub (degree, id) of the revealed graph."""
+        if self.pairs is not None and self.index_nodes is not None and self.ids is not None:
+            return _shape_of_pairs(self.index_nodes, self.pairs, self.ids)
         nodes = self.nodes
         index, flat = _index_edges(nodes, self.edges)
         if len(index) != len(nodes):  # duplicates: fall back to the generic path
             size, sample = largest_component(nodes, self.edges)
             degrees = Counter(chain.from_iterable(self.edges))
-        else:
-            labels = _components(len(nodes), flat)
-            counts = np.bincount(labels) if len(labels) else np.zeros(1, dtype=np.int64)
-            biggest = int(counts.argmax())
-            members = np.flatnonzero(labels == biggest)
-            size, sample = len(members), sorted(nodes[i] for i in members[:5])
-            per_node = np.bincount(flat, minlength=len(nodes)) if len(flat) else np.zeros(len(nodes), dtype=np.int64)
-            top = int(per_node.argmax()) if len(nodes) else 0
-            degrees = Counter({nodes[top]: int(per_node[top])}) if len(nodes) else Counter()
+            hub, degree = max(degrees.items(), key=lambda i: (i[1], i[0])) if degrees else (None, 0)
+            return size, sample, degree, hub
+        labels = _components(len(nodes), flat)
+        counts = np.bincount(labels) if len(labels) else np.zeros(1, dtype=np.int64)
+        members = np.flatnonzero(labels == int(counts.argmax()))
+        per_node = np.bincount(flat, minlength=len(nodes)) if len(flat) else np.zeros(len(nodes), dtype=np.int64)
+        top = int(per_node.argmax()) if len(nodes) else 0
+        hub = nodes[top] if len(nodes) else None
+        return len(members), sorted(nodes[i] for i in members[:5]), int(per_node[top]) if len(nodes) else 0, hub
+
+    def observe(self) -> dict[str, Any]:
+        if self.observed:
+            return self.observed
+        nodes = self.nodes
+        size, sample, degree, hub = self._shape()
         if self.revealed_degree:
+            degrees = Counter({hub: degree}) if hub is not None else Counter()
             for n, d in self.revealed_degree.items():
                 degrees[n] = max(degrees[n], d)
-        hub, degree = max(degrees.items(), key=lambda i: (i[1], i[0])) if degrees else (None, 0)
-        far, far_dist = None, 0
-        for n in nodes:
-            d = self.dist.get(n, 0)
-            if far is None or d > far_dist:
-                far, far_dist = n, d
+            hub, degree = max(degrees.items(), key=lambda i: (i[1], i[0])) if degrees else (None, 0)
+        # The first node at the largest distance (C-level max: this runs over every revealed node).
+        far = max(nodes, key=self.dist.get) if nodes and len(self.dist) else (nodes[0] if nodes else None)
+        far_dist = self.dist.get(far, 0) if far is not None else 0
         returned = len(nodes) if self.returned is None else self.returned
         self.observed = {
             "component_size": size,
@@ -413,3 +424,76 @@ def exposure_degree(prior: Iterable[tuple[str, str]], current: Iterable[tuple[st
         return 0, None
     hub, degree = max(degrees.items(), key=lambda i: (i[1], i[0]))
     return degree, hub
+
+
+def _shape_of_pairs(index_nodes: Any, pairs: Any, ids: Any) -> tuple[int, list[str], int, str | None]:
+    """Component and degree of a graph given as CSR-index nodes (sorted, unique) and pairs.
+    Works in the version's index space (size n = len(ids)): no relabelling, no hashing, O(n + E)
+    in numpy and scipy."""
+    nodes = np.asarray(index_nodes, dtype=np.int64)
+    if len(nodes) == 0:
+        return 0, [], 0, None
+    if len(pairs) == 0:
+        return 1, [ids[int(nodes[0])]], 0, ids[int(nodes[-1])]
+    n = len(ids)
+    u, v = pairs[:, 0], pairs[:, 1]
+    matrix = csr_matrix((np.ones(len(u), dtype=np.int8), (u, v)), shape=(n, n))
+    labels = connected_components(matrix, directed=False)[1][nodes]
+    counts = np.bincount(labels)
+    members = nodes[labels == int(counts.argmax())]
+    per_node = np.bincount(pairs.ravel(), minlength=n)
+    top = int(n - 1 - per_node[::-1].argmax())  # ties go to the larger id
+    return len(members), [ids[int(i)] for i in members[:5]], int(per_node[top]), ids[top]
+
+
+def exposure_degree_pairs(prior: Any, current: Any, ids: Any) -> tuple[int, str | None]:
+    """``exposure_degree`` on CSR-index pairs (each u < v): distinct edges of prior ∪ current,
+    per node. ``current`` is already distinct; prior edges are counted only where new."""
+    n = len(ids)
+    prior = np.asarray(prior, dtype=np.int64).reshape(-1, 2)
+    current = np.asarray(current, dtype=np.int64).reshape(-1, 2)
+    if len(prior) == 0 and len(current) == 0:
+        return 0, None
+    per_node = np.bincount(current.ravel(), minlength=n) if len(current) else np.zeros(n, dtype=np.int64)
+    if len(prior):
+        keys = np.unique(np.minimum(prior[:, 0], prior[:, 1]) * n + np.maximum(prior[:, 0], prior[:, 1]))
+        if len(current):
+            keys = keys[~np.isin(keys, current[:, 0] * n + current[:, 1], assume_unique=True)]
+        per_node += np.bincount(np.concatenate([keys // n, keys % n]), minlength=n)
+    top = int(n - 1 - per_node[::-1].argmax())
+    return int(per_node[top]), ids[top]
+
+
+def exposure_component_csr(matrix: Any, seen: Any, ids: Any) -> tuple[int, list[str]]:
+    """``exposure_component`` on the version's CSR matrix: the sub-graph induced on ``seen``,
+    selected with a node mask over the stored edges (vectorized, one pass over them)."""
+    n = len(ids)
+    nodes = np.asarray(seen, dtype=np.int64)
+    if len(nodes) == 0:
+        return 0, []
+    mask = np.zeros(n, dtype=bool)
+    mask[nodes] = True
+    rows = _slot_rows(matrix)
+    cols = matrix.indices
+    keep = mask[rows] & mask[cols]
+    sub = csr_matrix((np.ones(int(keep.sum()), dtype=np.int8), (rows[keep], cols[keep])), shape=(n, n))
+    labels = connected_components(sub, directed=False)[1]
+    inside = np.flatnonzero(mask)
+    own = labels[inside]
+    members = inside[own == int(np.bincount(own).argmax())]
+    return len(members), [ids[int(i)] for i in members[:5]]
+
+
+_ROWS: dict[int, Any] = {}
+
+
+def _slot_rows(matrix: Any) -> Any:
+    """The row of every stored entry of a CSR matrix (cached per matrix object)."""
+    key = id(matrix)
+    cached = _ROWS.get(key)
+    if cached is None or cached[0] is not matrix:
+        rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+        if len(_ROWS) > 64:
+            _ROWS.clear()
+        _ROWS[key] = cached = (matrix, rows)
+    return cached[1]
