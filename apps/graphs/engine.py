@@ -104,6 +104,7 @@ class Execution:
     # exact checks never map ids to ints.
     revealed_pairs: Any = None
     revealed_index: Any = None  # the revealed nodes as CSR indices (array), likewise
+    far_node: str | None = None  # a revealed node at the largest hop distance, when known for free
 
     def path_to(self, node: str) -> list[str]:
         path = [node]
@@ -260,6 +261,7 @@ def execute(g: nx.Graph, spec: dict[str, Any], csr: CSRGraph | None = None) -> E
         # The values are computed on T, so they reveal T (a star centre's PageRank inverts to its
         # degree; community indexes describe groups larger than what is returned).
         execution.revealed_nodes, execution.revealed_edges = sorted(members), all_edges
+        execution.far_node = next(reversed(dist)) if dist else None  # BFS order: the last is farthest
         if csr is not None:
             execution.revealed_pairs, execution.revealed_index = pairs, member_ids
     else:

@@ -391,6 +391,7 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
                 pairs=execution.revealed_pairs,
                 index_nodes=execution.revealed_index,
                 ids=csr.ids,
+                far=execution.far_node,
             )
             if _needs_exposure(policies):
                 prior_nodes, prior_edges = exposure.prior_exposure(actor, prepared.dataset.pk, now)

@@ -283,6 +283,7 @@ class ResultFacts:
     pairs: Any = None
     index_nodes: Any = None
     ids: Any = None
+    far: str | None = None
     observed: dict[str, Any] = field(default_factory=dict)
 
     def _shape(self) -> tuple[int, list[str], int, str | None]:
@@ -314,8 +315,9 @@ class ResultFacts:
             for n, d in self.revealed_degree.items():
                 degrees[n] = max(degrees[n], d)
             hub, degree = max(degrees.items(), key=lambda i: (i[1], i[0])) if degrees else (None, 0)
-        # The first node at the largest distance (C-level max: this runs over every revealed node).
-        far = max(nodes, key=self.dist.get) if nodes and len(self.dist) else (nodes[0] if nodes else None)
+        # A node at the largest distance: given by the engine when R is the whole walk (the last
+        # node it visited), else the first such node (C-level max over the revealed nodes).
+        far = self.far or (max(nodes, key=self.dist.get) if nodes and len(self.dist) else (nodes[0] if nodes else None))
         far_dist = self.dist.get(far, 0) if far is not None else 0
         returned = len(nodes) if self.returned is None else self.returned
         self.observed = {
@@ -436,9 +438,7 @@ def _shape_of_pairs(index_nodes: Any, pairs: Any, ids: Any) -> tuple[int, list[s
     if len(pairs) == 0:
         return 1, [ids[int(nodes[0])]], 0, ids[int(nodes[-1])]
     n = len(ids)
-    u, v = pairs[:, 0], pairs[:, 1]
-    matrix = csr_matrix((np.ones(len(u), dtype=np.int8), (u, v)), shape=(n, n))
-    labels = connected_components(matrix, directed=False)[1][nodes]
+    labels = _components_of(n, pairs)[nodes]
     counts = np.bincount(labels)
     members = nodes[labels == int(counts.argmax())]
     per_node = np.bincount(pairs.ravel(), minlength=n)
@@ -476,7 +476,9 @@ def exposure_component_csr(matrix: Any, seen: Any, ids: Any) -> tuple[int, list[
     rows = _slot_rows(matrix)
     cols = matrix.indices
     keep = mask[rows] & mask[cols]
-    sub = csr_matrix((np.ones(int(keep.sum()), dtype=np.int8), (rows[keep], cols[keep])), shape=(n, n))
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows[keep], minlength=n), out=indptr[1:])
+    sub = csr_matrix((np.ones(int(keep.sum()), dtype=np.int8), cols[keep], indptr), shape=(n, n))
     labels = connected_components(sub, directed=False)[1]
     inside = np.flatnonzero(mask)
     own = labels[inside]
@@ -497,3 +499,11 @@ def _slot_rows(matrix: Any) -> Any:
             _ROWS.clear()
         _ROWS[key] = cached = (matrix, rows)
     return cached[1]
+
+
+def _components_of(n: int, pairs: Any) -> Any:
+    """Component label of every index in 0..n-1 for the undirected edges ``pairs`` (u < v):
+    one COO→CSR conversion in C and scipy's undirected labelling (measured faster at 100k
+    edges than building both directions or the strong-components algorithm)."""
+    matrix = coo_matrix((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(n, n)).tocsr()
+    return connected_components(matrix, directed=False)[1]

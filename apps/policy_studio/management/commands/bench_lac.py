@@ -109,6 +109,7 @@ def bench_overhead(edges: int, iterations: int, prior_edges: int = 1_000) -> dic
         facts = lac_constraints.ResultFacts(
             nodes, edge_list, execution.dist, execution.path_to, 0, returned=len(execution.nodes),
             pairs=execution.revealed_pairs, index_nodes=execution.revealed_index, ids=csr.ids,
+            far=execution.far_node,
         )  # fmt: skip
         seen = np.concatenate([prior_index, execution.revealed_index])
         facts.exposure_component = lac_constraints.exposure_component_csr(csr.matrix, seen, csr.ids)
