@@ -131,12 +131,15 @@ def bench_overhead(edges: int, iterations: int, prior_edges: int = 1_000) -> dic
             lac_constraints.check_result(constraint, observed)
 
     def timed(fn: Any, n: int) -> dict[str, Any]:
-        samples = []
+        # Wall time, and this thread's CPU time: on a shared machine the wall clock also counts
+        # the time spent waiting for a core, which LAC does not cost (load average reported).
+        samples, cpu = [], []
         for _ in range(n):
-            started = time.perf_counter_ns()
+            started, started_cpu = time.perf_counter_ns(), time.thread_time_ns()
             fn()
             samples.append((time.perf_counter_ns() - started) / 1000)
-        return _percentiles(samples)
+            cpu.append((time.thread_time_ns() - started_cpu) / 1000)
+        return {**_percentiles(samples), "cpu": _percentiles(cpu)}
 
     csr_path = timed(once_csr, iterations)
     baseline = timed(once_strings, max(3, iterations // 4))
@@ -200,26 +203,30 @@ class Command(BaseCommand):
         at_100k = next((o for o in overhead if o["edges"] >= 90_000), None)
         report = {
             "benchmark": "lac",
-            "machine": {"python": platform.python_version(), "cpus": _cpus()},
+            "machine": {"python": platform.python_version(), "cpus": _cpus(), "load_average": _load()},
             "lac_overhead": overhead,
             "abac_decision": abac,
             "simulation": sim,
             "targets": {
                 "overhead_p95_at_10k_edges_ms": {
                     "value": at_10k["p95_ms"],
+                    "cpu_p95_ms": at_10k["cpu"]["p95_ms"],
                     "baseline_string_ids": at_10k["string_ids_baseline"]["p95_ms"],
                     "target": 7.0,
                     "aim": 2.0,
                     "met": at_10k["p95_ms"] < 7.0,
                     "aim_met": at_10k["p95_ms"] < 2.0,
+                    "cpu_aim_met": at_10k["cpu"]["p95_ms"] < 2.0,
                 },
                 **(
                     {
                         "overhead_p95_at_100k_edges_ms": {
                             "value": at_100k["p95_ms"],
+                            "cpu_p95_ms": at_100k["cpu"]["p95_ms"],
                             "baseline_string_ids": at_100k["string_ids_baseline"]["p95_ms"],
                             "aim": 30.0,
                             "aim_met": at_100k["p95_ms"] < 30.0,
+                            "cpu_aim_met": at_100k["cpu"]["p95_ms"] < 30.0,
                         }
                     }
                     if at_100k
@@ -235,6 +242,12 @@ class Command(BaseCommand):
             },
         }
         self.stdout.write(json.dumps(report, indent=2))
+
+
+def _load() -> list[float]:
+    import os
+
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def _cpus() -> int:
