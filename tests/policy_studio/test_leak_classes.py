@@ -162,3 +162,36 @@ def test_result_stage_denials_are_rate_limited(analyst_api_a) -> None:
     }
     codes = [body_codes(_post(analyst_api_a, **probe).json()) for _ in range(6)]
     assert all("DEGREE_EXCEEDED" in c for c in codes[:5]) and "DENIAL_RATE_EXCEEDED" in codes[5]
+
+
+def test_naming_another_tenants_grant_is_refused_like_any_grant_not_yours(
+    analyst_api_a, analyst_a, tenant_b, admin_b
+) -> None:
+    from apps.policy_studio.redteam import _grant
+    from tests.conftest import load_calls_demo, member
+
+    load_calls_demo(tenant_b, admin_b)
+    reason = "Case B-7: their own case"
+    grant = {
+        "rule_id": "identities-with-approval",
+        "data_classes": ["P0", "P1", "P2", "P3"],
+        "purpose": "investigation",
+        "reason": reason,
+    }
+    with tenant_context(tenant_b):
+        theirs = _grant(member(tenant_b, "analyst-b", "analyst"), grant, "calls-demo")
+    body = assert_envelope(
+        analyst_api_a.post(
+            "/api/queries/",
+            demo_query(seeds=["grp12-0"], metric="neighbourhood", fields=["name"], grant=theirs, reason=reason),
+            format="json",
+        ),
+        403,
+        "query_denied",
+    )
+    assert "GRANT_NOT_APPLICABLE" in body_codes(body)
+    run = QueryRun.all_tenants.get(pk=body["details"]["run_id"])
+    assert (
+        run.jit_grant_id is None
+        and AuditEvent.all_tenants.get(tenant=run.tenant, seq=run.audit_seq).action == "query.denied"
+    )
