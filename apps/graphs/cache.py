@@ -1,5 +1,5 @@
-"""Per-process cache of loaded dataset versions: the networkx graph and the planner
-statistics. Versions are immutable, so entries never go stale; the cache is bounded by count."""
+"""Per-process cache of loaded dataset versions: the networkx graph, its integer-indexed CSR
+form and the planner statistics. Versions are immutable, so entries never go stale; the cache is bounded by count."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.conf import settings
 
 from .ingest import Graph
 from .models import DatasetVersion
-from .stats import DatasetStats, build_networkx
+from .stats import CSRGraph, DatasetStats, build_networkx
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class LoadedVersion:
     graph: nx.Graph
     stats: DatasetStats
     attribute_classes: dict[str, dict[str, str]]
+    csr: CSRGraph  # the same graph, integer-indexed: traversal and exact checks run on it
 
 
 _lock = threading.Lock()
@@ -36,10 +37,12 @@ def load(version: DatasetVersion) -> LoadedVersion:
             return _entries[key]
     doc = DatasetVersion.unpack(version.graph_blob)
     graph = Graph(doc["attributes"]["nodes"], doc["attributes"]["edges"], doc["nodes"], doc["edges"])
+    g = build_networkx(graph)
     loaded = LoadedVersion(
         version_id=version.pk,
         content_hash=version.content_hash,
-        graph=build_networkx(graph),
+        graph=g,
+        csr=CSRGraph.from_networkx(g),
         stats=DatasetStats.from_json(DatasetVersion.unpack(version.stats_blob)),
         attribute_classes=version.attribute_classes,
     )

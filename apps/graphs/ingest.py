@@ -110,6 +110,16 @@ def _build(
     problems: _Problems,
 ) -> Graph:
     graph = Graph(node_classes=node_classes, edge_classes=edge_classes)
+    for name in sorted(set(node_classes) & set(edge_classes)):
+        if node_classes[name] != edge_classes[name]:
+            # One name with two classes is ambiguous everywhere a name stands alone (fields,
+            # minimization rules by attribute, reviewers reading a result): refuse it.
+            problems.add(
+                "attributes",
+                None,
+                f"attribute {name!r} is declared on nodes as {node_classes[name]} and on edges as "
+                f"{edge_classes[name]}; use one class or rename one of them",
+            )
     seen: dict[str, int] = {}
     for row, raw in node_rows:
         if problems.full:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jsonschema
@@ -39,11 +40,18 @@ QUERY_SCHEMA: dict[str, Any] = {
         "purpose": {"type": "string", "minLength": 1, "maxLength": 64},
         "reason": {"type": "string", "minLength": 3, "maxLength": 2000},
         "random_seed": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+        "grant": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
     },
     "required": ["seeds", "metric", "purpose", "reason"],
     "oneOf": [{"required": ["dataset"]}, {"required": ["view"]}],
 }
-_validator = jsonschema.Draft202012Validator(QUERY_SCHEMA)
+# JSON Schema counts 2.0 as an integer; Python's slicing and seeding do not. An integer field
+# takes integers only, so ``top_k: 2.0`` is a 400, not a crash later in execution.
+_STRICT_TYPES = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool)
+)
+_StrictValidator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=_STRICT_TYPES)
+_validator = _StrictValidator(QUERY_SCHEMA)
 
 
 class QuerySpecError(ValueError):
@@ -64,8 +72,37 @@ def validate_query_spec(spec: Any) -> dict[str, Any]:
         elif error.validator == "additionalProperties":
             message = f"unknown field(s): {message.split('(')[-1].rstrip(')')}"
         errors.setdefault(path, []).append(message)
+    for path, text in _strings(spec):
+        if "\x00" in text or any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+            errors.setdefault(path or "(root)", []).append("text must not contain NUL bytes or unpaired surrogates")
+    if isinstance(spec, dict):
+        for name in ("node_filter", "edge_filter"):
+            for key, value in (spec.get(name) or {}).items() if isinstance(spec.get(name), dict) else ():
+                values = value if isinstance(value, list) else [value]
+                if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+                    errors.setdefault(f"{name}/{key}", []).append("numbers must be finite (no NaN or Infinity)")
     if errors:
         raise QuerySpecError(errors)
     if spec["metric"] == "shortest_paths" and "target" not in spec:
         raise QuerySpecError({"target": ["shortest_paths needs a target node"]})
     return {"node_filter": {}, "edge_filter": {}, "fields": [], "offset": 0, "random_seed": 7, **spec}
+
+
+def _strings(value: Any, path: str = "", depth: int = 0) -> list[tuple[str, str]]:
+    """Every string in the spec (keys included), with its path; the schema bounds the depth,
+    the guard keeps an invalid spec from recursing far."""
+    if depth > 6:
+        return []
+    if isinstance(value, str):
+        return [(path, value)]
+    out: list[tuple[str, str]] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            sub = f"{path}/{k}" if path else str(k)
+            if isinstance(k, str):
+                out.append((sub, k))
+            out += _strings(v, sub, depth + 1)
+    elif isinstance(value, list):
+        for i, v in enumerate(value[:200]):
+            out += _strings(v, f"{path}/{i}", depth + 1)
+    return out

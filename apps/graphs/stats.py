@@ -103,3 +103,47 @@ def compute_stats(g: nx.Graph) -> DatasetStats:
         "component_size_histogram": {str(k): v for k, v in sorted(Counter(sizes).items())},
     }
     return DatasetStats(summary, nodes, sizes, max_deg, hubs)
+
+
+@dataclass(frozen=True)
+class CSRGraph:
+    """An integer-indexed compressed-sparse-row form of a dataset version's graph.
+
+    Node ids are sorted, so integer order is id order: neighbour lists are already in the order
+    the engine walks them, and ``u < v`` means the same for ints and ids. The traversal and the
+    exact constraint checks run on these arrays; ids are looked up only for what is returned."""
+
+    ids: list[str]
+    index: dict[str, int]
+    indptr: list[int]
+    indices: list[int]
+    matrix: Any  # scipy.sparse.csr_matrix (n × n, symmetric)
+
+    @classmethod
+    def from_networkx(cls, g: nx.Graph) -> CSRGraph:
+        import numpy as np
+        from scipy.sparse import csr_matrix
+
+        ids = sorted(g.nodes)
+        index = {n: i for i, n in enumerate(ids)}
+        rows: list[int] = []
+        cols: list[int] = []
+        for u, v in g.edges():
+            a, b = index[u], index[v]
+            rows += (a, b)
+            cols += (b, a)
+        n = len(ids)
+        matrix = csr_matrix(
+            (np.ones(len(rows), dtype=np.int8), (np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64))),
+            shape=(n, n),
+        )
+        matrix.sort_indices()
+        return cls(ids, index, matrix.indptr.tolist(), matrix.indices.tolist(), matrix)
+
+    def pairs_of(self, edges: list[tuple[str, str]]) -> Any:
+        """Int pairs (E × 2 array) for id pairs, skipping ids not in this version."""
+        import numpy as np
+
+        index = self.index
+        flat = [index[x] for u, v in edges if u in index and v in index for x in (u, v)]
+        return np.array(flat, dtype=np.int64).reshape(-1, 2)

@@ -106,7 +106,10 @@ def active_grant_facts(user: AbstractBaseUser, now: datetime) -> list[GrantFacts
     grants = AccessGrant.objects.filter(
         user=user, revoked_at__isnull=True, starts_at__lte=now, expires_at__gt=now
     ).select_related("dataset")
-    return [GrantFacts(g.pk, g.rule_id, g.dataset.slug, frozenset(g.data_classes), g.purpose) for g in grants]
+    return [
+        GrantFacts(g.pk, g.rule_id, g.dataset.slug, frozenset(g.data_classes), g.purpose, g.reason_sha256)
+        for g in grants
+    ]
 
 
 def requests_for(user: AbstractBaseUser) -> QuerySet[AccessRequest]:

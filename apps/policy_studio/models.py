@@ -76,6 +76,7 @@ class QueryRun(TenantOwnedModel):
         ALLOWED = "allowed", "Allowed"
         ALLOWED_MONITOR = "allowed_monitor", "Allowed (monitor mode would deny)"
         DENIED = "denied", "Denied"
+        FAILED = "failed", "Failed (stored and audited; nothing returned)"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     spec = models.JSONField()
@@ -88,6 +89,10 @@ class QueryRun(TenantOwnedModel):
     result_digest = models.CharField(max_length=64, blank=True)
     minimization = models.JSONField(default=list)
     returned_nodes = models.JSONField(default=list)
+    # What the answer revealed (nodes and edges, engine.Execution.revealed_*): the subject's
+    # exposure, kept per run so the 24-hour cumulative checks can union it across queries,
+    # views and versions of a dataset.
+    exposure = models.JSONField(default=dict, blank=True)
     facts = models.JSONField(default=dict, help_text="Masked inputs and observations, for the simulator.")
     lac_overhead_us = models.PositiveIntegerField(default=0)
     execution_ms = models.FloatField(default=0)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import django.dispatch
+import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -30,6 +31,7 @@ from apps.graphs import engine
 from apps.graphs.models import Dataset, DatasetVersion, GraphView
 from apps.graphs.query_spec import QuerySpecError, validate_query_spec
 
+from . import exposure
 from .compiled import compiled
 from .lac import constraints as lac_constraints
 from .lac import minimize as lac_minimize
@@ -43,7 +45,8 @@ from .models import Decision, PolicyVersion, QueryRun, SubjectAttributes
 query_run_executed = django.dispatch.Signal()
 # Sent after commit for every stored run, executed or denied (sender=QueryRun class, run_id=int).
 query_run_completed = django.dispatch.Signal()
-EXPOSURE_WINDOW = timedelta(hours=24)
+EXPOSURE_WINDOW = exposure.EXPOSURE_WINDOW
+logger = logging.getLogger(__name__)
 # Callables (user, now) -> iterable of GrantFacts: the subject's active just-in-time grants.
 # The JIT app registers one in its AppConfig.ready; expiry is checked here, at plan time.
 grant_providers: list[Any] = []
@@ -76,7 +79,11 @@ def _bad(errors: dict[str, Any], message: str) -> ValidationFailed:
 
 
 def prepare(raw: Any) -> Prepared:
-    """Validate the spec and resolve names; 400 for malformed queries, 404 for unknown names."""
+    """Validate the spec and resolve names; 400 for malformed queries, 404 for unknown names.
+
+    Node and edge attributes are resolved in their own scope: ``fields`` may name either (the
+    upload refuses one name with two classes), ``node_filter`` only node attributes and
+    ``edge_filter`` only edge attributes, and each touches its own scope's class."""
     try:
         spec = validate_query_spec(raw)
     except QuerySpecError as exc:
@@ -98,22 +105,32 @@ def prepare(raw: Any) -> Prepared:
     if version is None:
         raise NotFound(f"Dataset {dataset.slug!r} has no data yet.")
     classes = version.attribute_classes
-    known = {**classes["nodes"], **classes["edges"]}
-    unknown_fields = [f for f in spec["fields"] if f not in known]
+    node_classes, edge_classes = classes["nodes"], classes["edges"]
+    unknown_fields = [f for f in spec["fields"] if f not in node_classes and f not in edge_classes]
     if unknown_fields:
         raise _bad({"fields": unknown_fields}, f"Unknown field(s): {', '.join(unknown_fields)}.")
-    for name in ("node_filter", "edge_filter"):
-        bad = [k for k in spec[name] if k != "type" and k not in known]
+    for name, scope in (("node_filter", node_classes), ("edge_filter", edge_classes)):
+        bad = [k for k in spec[name] if k != "type" and k not in scope]
         if bad:
-            raise _bad({name: bad}, f"{name} names unknown attribute(s): {', '.join(bad)}.")
+            which = "node" if name == "node_filter" else "edge"
+            raise _bad({name: bad}, f"{name} names unknown {which} attribute(s): {', '.join(bad)}.")
     touched = {dataset.structure_class}
-    touched |= {known[f] for f in spec["fields"]}
-    touched |= {known[k] for name in ("node_filter", "edge_filter") for k in spec[name] if k != "type"}
+    for f in spec["fields"]:
+        touched |= {scope[f] for scope in (node_classes, edge_classes) if f in scope}
+    touched |= {node_classes[k] for k in spec["node_filter"] if k != "type"}
+    touched |= {edge_classes[k] for k in spec["edge_filter"] if k != "type"}
+    if view is not None and view.node_filter:
+        # The view binds its seeds too: a seed outside the view is treated as absent (the same
+        # answer as an unknown id, so the binding is not itself an oracle).
+        graph = graph_cache.load(version).graph
+        inside = engine.matcher(view.node_filter)
+        spec["seeds"] = [s for s in spec["seeds"] if s in graph and inside(graph.nodes[s])]
     return Prepared(spec, dataset, version, view, frozenset(touched), violations)
 
 
 def merge_view(spec: dict[str, Any], view: GraphView) -> list[dict[str, Any]]:
-    """A query on a view may only narrow it. Widening attempts are recorded as violations."""
+    """A query on a view may only narrow it. Widening attempts are recorded as violations;
+    filtering on an attribute the view does not release is one (a filter is an oracle)."""
     out = []
     spec.setdefault("hops", view.hops)
     if spec["hops"] > view.hops:
@@ -125,6 +142,9 @@ def merge_view(spec: dict[str, Any], view: GraphView) -> list[dict[str, Any]]:
         out.append({"code": "FIELD_NOT_IN_VIEW", "fields": extra})
     for name in ("node_filter", "edge_filter"):
         fixed: dict[str, Any] = getattr(view, name) or {}
+        outside = sorted(k for k in spec[name] if k != "type" and k not in view.fields and k not in fixed)
+        if outside:
+            out.append({"code": "FILTER_NOT_IN_VIEW", "filter": name, "keys": outside})
         merged = dict(spec[name])
         for key, allowed in fixed.items():
             allowed_set = set(allowed) if isinstance(allowed, list) else {allowed}
@@ -171,7 +191,8 @@ class PolicyOutcome:
     allowed: bool = True
     stage: str = "access"
     codes: list[str] = field(default_factory=list)
-    sentences: list[str] = field(default_factory=list)  # why it was denied
+    sentences: list[str] = field(default_factory=list)  # why it was denied (the auditor's words)
+    subject_sentences: list[str] = field(default_factory=list)  # the same, as the subject reads it
     basis: str = ""  # which access rule allowed it, if one did
     grant_id: int | None = None
     jit_rule: str | None = None
@@ -181,6 +202,16 @@ class PolicyOutcome:
     @property
     def explanation(self) -> str:
         return self.basis if self.allowed else " ".join(self.sentences)
+
+    @property
+    def subject_explanation(self) -> str:
+        return self.basis if self.allowed else " ".join(self.subject_sentences or self.sentences)
+
+    def deny(self, stage: str, code: str, sentence: str, subject_sentence: str | None = None) -> None:
+        self.allowed, self.stage = False, stage
+        self.codes.append(code)
+        self.sentences.append(sentence)
+        self.subject_sentences.append(subject_sentence or sentence)
 
 
 def plan_facts(prepared: Prepared) -> lac_constraints.PlanFacts:
@@ -198,7 +229,17 @@ def plan_facts(prepared: Prepared) -> lac_constraints.PlanFacts:
         component_sizes=stats.component_sizes,
         component_max_degree=stats.component_max_degree,
         component_hub=stats.component_hub,
+        metric=spec["metric"],
     )
+
+
+_REQUEST_SENTENCES = {
+    "FILTER_FINER_THAN_RELEASE": (
+        "A filter tests an attribute more precisely than the attribute is released "
+        "(filter on whole buckets or periods, never on masked, hashed or redacted values)."
+    ),
+}
+_VIEW_SENTENCE = "The query asks for more than its view allows (views can only be narrowed)."
 
 
 def decide_before_execution(
@@ -210,8 +251,8 @@ def decide_before_execution(
     view_violations: list[dict[str, Any]],
     grants: tuple[GrantFacts, ...] = (),
 ) -> list[PolicyOutcome]:
-    """Access rules and plan-time constraints, per policy. Pure given its inputs, so the
-    simulator calls it too."""
+    """Access rules, the query's own contract (view, filter release) and plan-time constraints,
+    per policy. Pure given its inputs, so the simulator calls it too."""
     outcomes = []
     for version, policy in policies:
         started = time.perf_counter_ns()
@@ -221,24 +262,29 @@ def decide_before_execution(
         out.codes += access.codes
         out.basis = " ".join(access.sentences) if access.allowed else ""
         if view_violations:
-            # The view's contract comes first: a query on a view may only narrow it.
+            # The query's contract comes first: a view may only be narrowed, a filter may be
+            # no finer than the release of what it tests.
             out.allowed, out.stage = False, "plan"
+            said = set()
             for v in view_violations:
                 out.codes.append(v["code"])
                 out.violations.append(v)
-            out.sentences.append("The query asks for more than its view allows (views can only be narrowed).")
+                sentence = _REQUEST_SENTENCES.get(v["code"], _VIEW_SENTENCE)
+                if sentence not in said:
+                    said.add(sentence)
+                    out.sentences.append(sentence)
+                    out.subject_sentences.append(sentence)
         if not access.allowed:
             out.allowed = False
             out.sentences += access.sentences
+            out.subject_sentences += access.sentences
         if out.allowed:
             for constraint in policy.constraints:
                 if not constraint_applies(constraint, resource):
                     continue
                 for violation in lac_constraints.check_plan(constraint, facts):
-                    out.allowed, out.stage = False, "plan"
-                    out.codes.append(violation.code)
+                    out.deny("plan", violation.code, violation.sentence(), violation.subject_sentence())
                     out.violations.append(violation.as_dict())
-                    out.sentences.append(violation.sentence())
         out.elapsed_us = (time.perf_counter_ns() - started) // 1000
         outcomes.append(out)
     return outcomes
@@ -258,34 +304,34 @@ def decide_on_result(
             if not constraint_applies(constraint, resource):
                 continue
             for violation in lac_constraints.check_result(constraint, observed):
-                out.allowed, out.stage = False, "result"
-                out.codes.append(violation.code)
+                out.deny("result", violation.code, violation.sentence(), violation.subject_sentence())
                 out.violations.append(violation.as_dict())
-                out.sentences.append(violation.sentence())
         out.elapsed_us += (time.perf_counter_ns() - started) // 1000
 
 
-def _prior_exposure(user: AbstractBaseUser, version: DatasetVersion, now: Any) -> set[str]:
-    rows = QueryRun.objects.filter(
-        user=user,
-        dataset_version__dataset_id=version.dataset_id,
-        created_at__gte=now - EXPOSURE_WINDOW,
-    ).exclude(status=QueryRun.Status.DENIED)
-    seen: set[str] = set()
-    for nodes in rows.values_list("returned_nodes", flat=True):
-        seen.update(nodes)
-    return seen
-
-
 def _needs_exposure(policies: list[tuple[PolicyVersion, CompiledPolicy]]) -> bool:
-    return any(c.max_cumulative_component is not None for _, p in policies for c in p.constraints)
+    return any(
+        c.max_cumulative_component is not None or c.max_degree is not None for _, p in policies for c in p.constraints
+    )
+
+
+def _no_enforce_policy() -> PolicyOutcome:
+    out = PolicyOutcome(None, "enforce")
+    out.deny(
+        "access",
+        "NO_ENFORCE_POLICY",
+        "Only monitor-mode policies are in force, and monitor mode never allows anything by itself: "
+        "nothing is allowed until an enforce policy allows it (default deny).",
+    )
+    return out
 
 
 def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: Any, now: Any = None) -> QueryRun:
     """Run one query through the whole pipeline and store it with its decisions.
 
     Denials are results, not errors: the returned run says what was denied and why. Only a
-    malformed query (400) or an unknown dataset/view (404) raises."""
+    malformed query (400) or an unknown dataset/view (404) raises. A failure after validation
+    is stored as a ``failed`` run with its audit event."""
     now = now or timezone.now()
     prepared = prepare(spec)
     spec = prepared.spec
@@ -298,22 +344,29 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
         legal_authority=prepared.dataset.legal_authority,
         dataset_age_days=(now - prepared.version.created_at).days,
     )
-    context = Context(purpose=spec["purpose"], now=now)
+    reason_sha256 = hashlib.sha256(spec["reason"].encode()).hexdigest()
+    context = Context(purpose=spec["purpose"], now=now, grant=spec.get("grant"), reason_sha256=reason_sha256)
     policies = active_policies()
+    loaded = graph_cache.load(prepared.version)
+    node_classes, edge_classes = loaded.attribute_classes["nodes"], loaded.attribute_classes["edges"]
+    enforce_rules = tuple(r for (_, p) in policies if p.mode == "enforce" for r in p.minimize)
+    contract = prepared.view_violations + lac_minimize.filter_violations(
+        spec, enforce_rules, node_classes, edge_classes
+    )
     facts = plan_facts(prepared)
     facts.estimate()
+    if _needs_exposure(policies):
+        facts.recent_result_denials = exposure.recent_result_denials(actor, prepared.dataset.pk, now)
     grants = tuple(g for provider in grant_providers for g in provider(actor, now))
-    outcomes = decide_before_execution(policies, subject, resource, context, facts, prepared.view_violations, grants)
+    outcomes = decide_before_execution(policies, subject, resource, context, facts, contract, grants)
     if not policies:
-        outcomes = [
-            PolicyOutcome(
-                None,
-                "enforce",
-                allowed=False,
-                codes=["NO_ACTIVE_POLICY"],
-                sentences=["No policy is active in this tenant, so nothing is allowed (default deny)."],
-            )
-        ]
+        outcomes = [PolicyOutcome(None, "enforce")]
+        outcomes[0].deny(
+            "access", "NO_ACTIVE_POLICY", "No policy is active in this tenant, so nothing is allowed (default deny)."
+        )
+    elif not any(p.mode == "enforce" for _, p in policies):
+        # Monitor policies are evaluated in shadow beside the default deny, never instead of it.
+        outcomes.append(_no_enforce_policy())
     blocked = any(not o.allowed and o.mode == "enforce" for o in outcomes)
 
     result = None
@@ -321,37 +374,62 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
     steps: list[lac_minimize.AppliedStep] = []
     observed: dict[str, Any] = {}
     returned: list[str] = []
+    revealed: dict[str, Any] = {}
     execution_ms = 0.0
+    failure = ""
     if not blocked:
-        loaded = graph_cache.load(prepared.version)
-        started = time.perf_counter()
-        execution = engine.execute(loaded.graph, spec)
-        execution_ms = (time.perf_counter() - started) * 1000
-        result_facts = lac_constraints.ResultFacts(
-            nodes=execution.nodes,
-            edges=execution.edges,
-            dist=execution.dist,
-            path_to=execution.path_to,
-            offset=spec["offset"],
-            revealed_degree={n: int(execution.values[n]) for n in execution.nodes}
-            if spec["metric"] == "degree"
-            else None,
-        )
-        if _needs_exposure(policies):
-            seen = _prior_exposure(actor, prepared.version, now) | set(execution.nodes)
-            result_facts.exposure_component = lac_constraints.exposure_component(loaded.graph.adj, seen)
-        observed = result_facts.observe()
-        decide_on_result(outcomes, policies, resource, observed)
-        blocked = any(not o.allowed and o.mode == "enforce" for o in outcomes)
-        if not blocked:
-            rendered = engine.render(loaded.graph, execution, spec["fields"], spec["metric"])
-            enforce_rules = tuple(r for (_, p) in policies if p.mode == "enforce" for r in p.minimize)
-            classes = {**loaded.attribute_classes["nodes"], **loaded.attribute_classes["edges"]}
-            result, steps = lac_minimize.apply(rendered, enforce_rules, classes, tenant_key("minimize"))
-            returned = [n["id"] for n in result["nodes"]]
+        try:
+            execution, execution_ms = _execute(loaded, spec)
+            csr = loaded.csr
+            result_facts = lac_constraints.ResultFacts(
+                nodes=execution.revealed_nodes,
+                edges=execution.revealed_edges,
+                dist=execution.dist,
+                path_to=execution.path_to,
+                offset=spec["offset"],
+                returned=len(execution.nodes),
+                pairs=execution.revealed_pairs,
+                index_nodes=execution.revealed_index,
+                ids=csr.ids,
+                far=execution.far_node,
+            )
+            if _needs_exposure(policies):
+                prior_nodes, prior_edges = exposure.prior_exposure(actor, prepared.dataset.pk, now)
+                started = time.perf_counter_ns()
+                # Exposure from older versions counts where its ids still exist in this one.
+                seen = [csr.index[n] for n in prior_nodes if n in csr.index]
+                current = execution.revealed_index if execution.revealed_index is not None else []
+                result_facts.exposure_component = lac_constraints.exposure_component_csr(
+                    csr.matrix,
+                    np.concatenate([np.asarray(seen, dtype=np.int64), np.asarray(current, dtype=np.int64)]),
+                    csr.ids,
+                )
+                pairs = execution.revealed_pairs if execution.revealed_pairs is not None else csr.pairs_of([])
+                result_facts.exposure_degree = lac_constraints.exposure_degree_pairs(
+                    csr.pairs_of(sorted(prior_edges)), pairs, csr.ids
+                )
+                cumulative_us = (time.perf_counter_ns() - started) // 1000
+                for o in outcomes:
+                    o.elapsed_us += cumulative_us
+            observed = result_facts.observe()
+            decide_on_result(outcomes, policies, resource, observed)
+            blocked = any(not o.allowed and o.mode == "enforce" for o in outcomes)
+            if not blocked:
+                rendered = engine.render(loaded.graph, execution, spec["fields"], spec["metric"])
+                result, steps = lac_minimize.apply(
+                    rendered, enforce_rules, node_classes, tenant_key("minimize"), edge_classes=edge_classes
+                )
+                returned = [n["id"] for n in result["nodes"]]
+                revealed = exposure.as_json(execution.revealed_nodes, execution.revealed_edges)
+        except Exception as exc:  # stored and audited as a failed run: never a 500, never lost
+            logger.exception("query execution failed")
+            failure = type(exc).__name__
+            result, steps, returned, revealed, execution = None, [], [], {}, None
 
     monitor_denials = [o for o in outcomes if not o.allowed and o.mode == "monitor"]
-    if blocked:
+    if failure:
+        status = QueryRun.Status.FAILED
+    elif blocked:
         status = QueryRun.Status.DENIED
     elif monitor_denials:
         status = QueryRun.Status.ALLOWED_MONITOR
@@ -359,9 +437,14 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
         status = QueryRun.Status.ALLOWED
     deciding = [o for o in outcomes if not o.allowed and (o.mode == "enforce" or not blocked)] or outcomes
     codes = sorted({c for o in deciding for c in o.codes})
-    explanation = " ".join(o.explanation for o in deciding)
+    # The run's explanation is what the subject reads; the decisions keep the auditor's words.
+    explanation = " ".join(o.subject_explanation for o in deciding)
     if status == QueryRun.Status.ALLOWED_MONITOR:
         explanation = "Monitor mode only: " + explanation
+    if failure:
+        codes = sorted({*codes, "EXECUTION_FAILED"})
+        explanation = "The query was allowed but could not be computed; nothing was returned. The failure is recorded."
+    used_grant = next((o.grant_id for o in outcomes if o.allowed and o.grant_id and o.mode == "enforce"), None)
     masked_facts = {
         "subject": subject.as_dict(),
         "resource": resource.as_dict(),
@@ -374,15 +457,16 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
             "offset": spec["offset"],
             "filter_keys": sorted({*spec["node_filter"], *spec["edge_filter"]}),
             "seeds": [mask_value(s) for s in spec["seeds"]],
-            "reason_sha256": hashlib.sha256(spec["reason"].encode()).hexdigest(),
+            "reason_sha256": reason_sha256,
         },
         "plan": {
             "filtered": facts.filtered,
             "seed_stats": [list(v) for v in facts.seed_stats.values()],
             "estimates": facts.estimates,
+            "recent_result_denials": facts.recent_result_denials,
         },
         "observed": _mask_observed(observed),
-        "view_violations": prepared.view_violations,
+        "view_violations": contract,
         "grants": [
             {
                 "id": g.id,
@@ -393,12 +477,13 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
             }
             for g in grants
         ],
+        **({"failure": failure} if failure else {}),
     }
-    used_grant = next((o.grant_id for o in outcomes if o.allowed and o.grant_id and o.mode == "enforce"), None)
     overhead_us = sum(o.elapsed_us for o in outcomes)
     result_digest = (
         hashlib.sha256(json.dumps(result, sort_keys=True, separators=(",", ":")).encode()).hexdigest() if result else ""
     )
+    grant_reason = next((g.reason_sha256 for g in grants if g.id == used_grant), "") if used_grant else ""
     with transaction.atomic():
         run = QueryRun.objects.create(
             user=actor,
@@ -412,11 +497,14 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
             result_digest=result_digest,
             minimization=[s.as_dict() for s in steps],
             returned_nodes=returned,
+            exposure=revealed,
             facts=masked_facts,
             lac_overhead_us=overhead_us,
             execution_ms=round(execution_ms, 3),
             jit_grant_id=used_grant,
-            jit_rule=next((o.jit_rule for o in outcomes if o.jit_rule and "JIT_REQUIRED" in o.codes), ""),
+            jit_rule=next(
+                (o.jit_rule for o in outcomes if o.jit_rule and {"JIT_REQUIRED", *GRANT_CODES} & set(o.codes)), ""
+            ),
             created_at=now,
         )
         decisions = [
@@ -435,8 +523,11 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
             for o in outcomes
         ]
         Decision.objects.bulk_create(decisions)
+        action = {QueryRun.Status.DENIED: "query.denied", QueryRun.Status.FAILED: "query.failed"}.get(
+            status, "query.allowed"
+        )
         event = audit_record(
-            "query.denied" if status == QueryRun.Status.DENIED else "query.allowed",
+            action,
             actor=actor,
             target=run,
             reason=spec["reason"],
@@ -452,6 +543,10 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
                 ],
                 "result_digest": result_digest,
                 "jit_grant": used_grant,
+                "named_grant": spec.get("grant"),
+                "reason_sha256": reason_sha256,
+                **({"grant_reason_sha256": grant_reason} if used_grant else {}),
+                **({"failure": failure} if failure else {}),
             },
         )
         QueryRun.objects.filter(pk=run.pk).update(audit_seq=event.seq)
@@ -463,6 +558,15 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
     return run
 
 
+GRANT_CODES = ("GRANT_NOT_APPLICABLE", "GRANT_REASON_MISMATCH")
+
+
+def _execute(loaded: graph_cache.LoadedVersion, spec: dict[str, Any]) -> tuple[engine.Execution, float]:
+    started = time.perf_counter()
+    execution = engine.execute(loaded.graph, spec, loaded.csr)
+    return execution, (time.perf_counter() - started) * 1000
+
+
 def _mask_observed(observed: dict[str, Any]) -> dict[str, Any]:
     """Node ids in observations are kept only as keyed hashes in the decision log."""
     if not observed:
@@ -470,5 +574,6 @@ def _mask_observed(observed: dict[str, Any]) -> dict[str, Any]:
     out = dict(observed)
     for key in ("component_sample", "cumulative_sample", "far_path"):
         out[key] = [mask_value(n) for n in observed.get(key) or []]
-    out["hub"] = mask_value(observed["hub"]) if observed.get("hub") else None
+    for key in ("hub", "cumulative_hub"):
+        out[key] = mask_value(observed[key]) if observed.get(key) else None
     return out

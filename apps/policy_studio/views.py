@@ -4,6 +4,7 @@ simulator, Tier-1 coverage, and the query page with its decision trail."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from typing import Any
 
 from django.contrib import messages
@@ -17,6 +18,7 @@ from apps.core.permissions import TenantRoleRequiredMixin, has_role
 from apps.core.selectors import audit_trail_for
 
 from . import selectors, services
+from .denials import subject_decision
 from .forms import NEW_POLICY_TEMPLATE, PolicyEditForm, QueryForm
 from .permissions import AUTHORS, POLICY_READERS, QUERY_READERS, QUERY_RUNNERS
 from .pipeline import query_run_execute
@@ -191,12 +193,20 @@ class QueryDetailView(TenantRoleRequiredMixin, View):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         run = get_object_or_404(selectors.query_runs_visible_to(request.user, request.tenant_roles), pk=pk)
+        decisions = list(selectors.decisions_for(run))
         return render(
             request,
             "policy_studio/query_detail.html",
             {
                 "run": run,
-                "decisions": selectors.decisions_for(run),
+                "decisions": decisions
+                if request.tenant_roles & selectors.RUN_OVERSEERS
+                else [
+                    SimpleNamespace(
+                        policy_version=d.policy_version, mode=d.mode, reason_codes=d.reason_codes, **subject_decision(d)
+                    )
+                    for d in decisions
+                ],
                 "trail": audit_trail_for("policy_studio.queryrun", run.pk)
                 if has_role(request, {"auditor", "admin"})
                 else None,

@@ -4,6 +4,7 @@ the analyst's query then runs."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -56,7 +57,12 @@ def test_request_and_approve_in_the_browser(browser, live_server, jit_world, smt
     assert analyst.locator("[data-approval]").count() == 2
     analyst.screenshot(path=str(SCREENSHOTS / "jit-approved.png"), full_page=True)
     analyst.click("nav >> text=Queries")
-    analyst.fill("#id_spec", NAMES)
+    # A query under a grant names it (its id is on the Grants page) with the approved reason.
+    from apps.jit_approvals.models import AccessGrant
+
+    grant = AccessGrant.all_tenants.latest("pk")
+    under_grant = json.loads(NAMES) | {"grant": grant.pk, "reason": "Case 118: identify the organiser of the ring"}
+    analyst.fill("#id_spec", json.dumps(under_grant))
     analyst.click("button:has-text('Run query')")
     analyst.wait_for_selector("[data-status=allowed]")
     assert "Ran under just-in-time grant" in analyst.inner_text("main")

@@ -54,6 +54,9 @@ def test_author_writes_a_policy_and_analyst_sees_allow_and_deny(page, tenant_a) 
     page.click("button:has-text('Run query')")
     page.wait_for_selector("[data-status=denied]")
     explanation = page.inner_text("[data-explanation]")
-    assert "linked to 60 others, more than the 25 allowed" in explanation and "hub record hub-a" in explanation
-    assert page.locator("[data-violation=DEGREE_EXCEEDED]").count() == 1
+    # The run's explanation is the subject's: code, limit, "more than the limit" (issue 9).
+    assert "linked to more than 25 others" in explanation and "60" not in explanation
+    # The author is an overseer: the decision keeps the observed value and the witness.
+    violation = page.locator("[data-violation=DEGREE_EXCEEDED]")
+    assert violation.count() == 1 and "observed 60" in violation.inner_text() and "hub-a" in violation.inner_text()
     page.screenshot(path=str(SCREENSHOTS / "query-denied.png"), full_page=True)

@@ -116,10 +116,16 @@ def test_denied_query_requested_approved_by_slack_and_email_then_runs_then_expir
 
     state = client.get(f"/api/jit/requests/{req['id']}/").json()
     assert state["status"] == "approved" and {a["channel"] for a in state["approvals"]} == {"slack", "email"}
-    ran = client.post("/api/queries/", NAMES, format="json")
+    grant = AccessGrant.all_tenants.get(request_id=req["id"])
+    # A query under a grant names it and states the reason it was approved for (issue 9).
+    unnamed = client.post("/api/queries/", NAMES, format="json")
+    assert "JIT_REQUIRED" in assert_envelope(unnamed, 403, "query_denied")["details"]["reason_codes"]
+    other = client.post("/api/queries/", {**NAMES, "grant": grant.pk}, format="json")
+    assert "GRANT_REASON_MISMATCH" in assert_envelope(other, 403, "query_denied")["details"]["reason_codes"]
+    under_grant = {**NAMES, "grant": grant.pk, "reason": "Case 2026-118: identify the ring's organiser"}
+    ran = client.post("/api/queries/", under_grant, format="json")
     assert ran.status_code == 201, ran.content
     run = ran.json()
-    grant = AccessGrant.all_tenants.get(request_id=req["id"])
     assert f"jit:{grant.pk}" in run["reason_codes"]
     manifest = Manifest.all_tenants.get(query_run_id=run["id"]).body
     assert manifest["jit_grant"]["id"] == grant.pk and manifest["jit_grant"]["reason_sha256"] == req["reason_sha256"]
@@ -131,8 +137,10 @@ def test_denied_query_requested_approved_by_slack_and_email_then_runs_then_expir
 
     later = grant.expires_at + timedelta(seconds=1)
     with tenant_context(jit_world["tenant"]):
-        expired = query_run_execute(actor=jit_world["requester"], roles=frozenset({"analyst"}), spec=NAMES, now=later)
-    assert expired.status == "denied" and "JIT_REQUIRED" in expired.reason_codes
+        expired = query_run_execute(
+            actor=jit_world["requester"], roles=frozenset({"analyst"}), spec=under_grant, now=later
+        )
+    assert expired.status == "denied" and "GRANT_NOT_APPLICABLE" in expired.reason_codes
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import pairwise
 
@@ -28,17 +29,31 @@ def test_allow_needs_every_touched_class_listed() -> None:
     assert "query touches P0" in denied.sentences[0]
 
 
-def test_jit_rule_needs_a_matching_grant() -> None:
+def test_jit_rule_needs_a_named_grant_with_its_bound_reason() -> None:
+    import hashlib
+
     from apps.policy_studio.lac.engine import GrantFacts
 
     analyst = Subject("a", frozenset({"analyst"}))
     needs = evaluate_access(POLICY, analyst, resource("P0", "P2"), NOON)
     assert needs.codes == ["JIT_REQUIRED", "rule:identities-with-approval"] and "two approvers" in needs.sentences[0]
-    grant = GrantFacts(7, "identities-with-approval", "calls-demo", frozenset({"P0", "P1", "P2"}), "investigation")
-    allowed = evaluate_access(POLICY, analyst, resource("P0", "P2"), NOON, (grant,))
+    bound = hashlib.sha256(b"Case 2026-118").hexdigest()
+    grant = GrantFacts(
+        7, "identities-with-approval", "calls-demo", frozenset({"P0", "P1", "P2"}), "investigation", bound
+    )
+    unnamed = evaluate_access(POLICY, analyst, resource("P0", "P2"), replace(NOON, reason_sha256=bound), (grant,))
+    assert not unnamed.allowed and unnamed.codes[0] == "JIT_REQUIRED" and "name it" in unnamed.sentences[0]
+    named = replace(NOON, grant=7, reason_sha256=bound)
+    allowed = evaluate_access(POLICY, analyst, resource("P0", "P2"), named, (grant,))
     assert allowed.allowed and allowed.grant_id == 7 and "jit:7" in allowed.codes
-    wider = evaluate_access(POLICY, analyst, resource("P0", "P3"), NOON, (grant,))  # P3 not in the grant
-    assert not wider.allowed and wider.codes[0] == "JIT_REQUIRED"
+    other_reason = evaluate_access(
+        POLICY, analyst, resource("P0", "P2"), replace(named, reason_sha256="0" * 64), (grant,)
+    )
+    assert not other_reason.allowed and other_reason.codes[0] == "GRANT_REASON_MISMATCH"
+    wider = evaluate_access(POLICY, analyst, resource("P0", "P3"), named, (grant,))  # P3 not in the grant
+    assert not wider.allowed and wider.codes[0] == "GRANT_NOT_APPLICABLE"
+    someone_elses = evaluate_access(POLICY, analyst, resource("P0", "P2"), replace(named, grant=8), (grant,))
+    assert not someone_elses.allowed and someone_elses.codes[0] == "GRANT_NOT_APPLICABLE"
 
 
 def test_clearance_and_group_unlock_identities() -> None:
@@ -146,6 +161,7 @@ def test_minimization_transforms() -> None:
     assert [n["age"] for n in out["nodes"]] == ["[30, 40)"] * 3 + ["suppressed"]  # the lone 70s bucket is too small
     assert out["edges"][0]["since"] == "2026-03"
     assert {s.attribute: s.transform for s in steps} == {
+        "*": "min_results",
         "phone": "mask",
         "name": "hash",
         "age": "bucket",
@@ -154,10 +170,48 @@ def test_minimization_transforms() -> None:
     assert next(s for s in steps if s.attribute == "age").suppressed == 1
 
 
-def test_too_few_rows_are_withheld() -> None:
+def test_min_results_counts_connected_rows_and_says_nothing_about_what_it_withheld() -> None:
     rules = compile_policy(POLICY_SOURCE).minimize
-    out, steps = m.apply({"nodes": [{"id": "1", "age": 30}], "edges": []}, rules, {"age": "P2"}, b"k")
-    assert out["nodes"] == [] and out["withheld"] == 1 and steps[0].transform == "min_results"
+    alone, steps = m.apply({"nodes": [{"id": "1", "age": 30}], "edges": []}, rules, {"age": "P2"}, b"k")
+    assert alone["nodes"] == [] and "withheld" not in alone and steps[0].transform == "min_results"
+    assert steps[0].suppressed == 0  # no count: it would be an oracle bit
+    # A decoy from another group does not make the target's row a pair.
+    padded = {
+        "nodes": [{"id": "t", "city": "Leeds"}, {"id": "d", "city": "York"}],
+        "edges": [],
+        "groups": {"t": 0, "d": 1},
+    }
+    out, _ = m.apply(padded, rules, {"city": "P3"}, b"k")
+    assert out["nodes"] == [] and "groups" not in out
+    linked = {**padded, "edges": [{"source": "d", "target": "t"}], "groups": {"t": 0, "d": 0}}
+    out, _ = m.apply(linked, rules, {"city": "P3"}, b"k")
+    assert [n["id"] for n in out["nodes"]] == ["t", "d"]
+
+
+def test_bucket_min_count_is_counted_within_a_group() -> None:
+    rules = compile_policy(POLICY_SOURCE).minimize
+
+    def rows() -> list[dict]:
+        return [{"id": i, "age": 31 + n} for n, i in enumerate("abcd")]
+
+    out, _ = m.apply(
+        {"nodes": rows(), "edges": [], "groups": {"a": 0, "b": 0, "c": 1, "d": 1}}, rules, {"age": "P2"}, b"k"
+    )
+    # Two groups of two: each meets min_results 2, but no bucket holds min_count 3 within a group.
+    assert [n["age"] for n in out["nodes"]] == ["suppressed"] * 4
+    out, _ = m.apply({"nodes": rows(), "edges": [], "groups": dict.fromkeys("abcd", 0)}, rules, {"age": "P2"}, b"k")
+    assert [n["age"] for n in out["nodes"]] == ["[30, 40)"] * 4
+
+
+def test_node_and_edge_attributes_are_minimized_with_their_own_class() -> None:
+    rules = compile_policy(POLICY_SOURCE).minimize  # hash-names covers class P1
+    result = {
+        "nodes": [{"id": "a", "label": "Ann Shaw"}, {"id": "b", "label": "Ben Kim"}],
+        "edges": [{"source": "a", "target": "b", "label": "mobile"}],
+        "groups": {"a": 0, "b": 0},
+    }
+    out, _ = m.apply(result, rules, {"label": "P1"}, b"k", edge_classes={"label": "P3"})
+    assert all(n["label"].startswith("h:") for n in out["nodes"]) and out["edges"][0]["label"] == "mobile"
 
 
 def test_bucket_edges_and_keyed_hash_is_keyed() -> None:

@@ -63,3 +63,32 @@ def test_invalid_policies_are_explained(source: str, fragment: str) -> None:
 
 def test_huge_policy_is_refused() -> None:
     assert "larger than" in problems("#" * 200_001)[0][2]
+
+
+@pytest.mark.parametrize(
+    ("source", "line", "fragment"),
+    [
+        ("mode: enforce\nrules: []\nx: " + "[" * 5000 + "]" * 5000 + "\n", 3, "nested more than"),
+        ("mode: enforce\nrules: []\nx:\n" + "".join("  " * i + "- \n" for i in range(1, 60)), 5, "nested more than"),
+        (
+            "mode: enforce\nrules:\n  - {id: a, effect: allow, when: {clearance: {min: " + "9" * 5000 + "}}}\n",
+            3,
+            "number",
+        ),
+        ("mode: enforce\nrules: []\nconstraints:\n  - {id: c, max_degree: 1" + "0" * 100_000 + "}\n", 4, "number"),
+    ],
+)
+def test_deep_nesting_and_huge_numbers_are_explained_not_crashes(source: str, line: int, fragment: str) -> None:
+    [(got_line, column, message)] = problems(source)
+    assert fragment in message and column >= 1 and got_line >= line - 2
+
+
+def test_deep_yaml_through_the_api_is_a_400_with_line_and_column(api_a) -> None:
+    from tests.core.test_api import assert_envelope
+
+    body = assert_envelope(
+        api_a.post("/api/policies/", {"slug": "deep", "source": "mode: enforce\nrules: " + "[" * 3000}, format="json"),
+        400,
+    )
+    problem = body["details"]["problems"][0]
+    assert problem["line"] == 2 and problem["column"] > 1 and "nested" in problem["message"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from apps.core.models import AuditEvent, Role
 from apps.core.tenancy import tenant_context
 from apps.policy_studio.models import Decision, QueryRun
-from apps.policy_studio.services import policy_deactivate
+from apps.policy_studio.services import policy_deactivate, policy_save_version
 from tests.conftest import POLICY_SOURCE, demo_query, load_calls_demo, member, token_client
 from tests.core.test_api import assert_envelope
 
@@ -22,25 +24,27 @@ def test_allowed_query_returns_a_minimized_result(analyst_api_a) -> None:
     nodes = run["result"]["nodes"]
     assert nodes and all(set(n) >= {"id", "value", "city", "age"} for n in nodes)
     assert all(n["age"] == "suppressed" or n["age"].startswith("[") for n in nodes)  # bucketed, never raw
-    assert {s["attribute"] for s in run["minimization"]} == {"age"}
+    assert {s["attribute"] for s in run["minimization"]} == {"*", "age"}  # min_results is always listed
     assert run["decisions"][0]["outcome"] == "allow" and run["lac_overhead_us"] > 0
 
 
-def test_denied_query_names_constraint_limit_observed_and_witness(analyst_api_a) -> None:
+def test_denial_tells_the_subject_code_and_limit_and_the_auditor_the_witness(analyst_api_a, lac_a, admin_a) -> None:
     body = assert_envelope(
         analyst_api_a.post("/api/queries/", demo_query(seeds=["hub-a"], hops=1, metric="neighbourhood"), format="json"),
         403,
         "query_denied",
     )
     degree = next(v for v in body["details"]["violations"] if v["code"] == "DEGREE_EXCEEDED")
-    assert (degree["constraint"], degree["limit"], degree["observed"], degree["witness"]) == (
-        "graph-shape",
-        25,
-        60,
-        {"hub": "hub-a"},
-    )
-    assert "linked to 60 others, more than the 25 allowed" in body["message"] and "hub record hub-a" in body["message"]
-    run = QueryRun.all_tenants.get(pk=body["details"]["run_id"])
+    assert (degree["constraint"], degree["limit"], degree["observed"]) == ("graph-shape", 25, "more than 25")
+    assert "witness" not in degree and "60" not in json.dumps(body) and "hub-a-leaf" not in json.dumps(body)
+    assert "linked to more than 25 others" in body["message"]
+    run_id = body["details"]["run_id"]
+    own = analyst_api_a.get(f"/api/queries/{run_id}/").json()  # the subject reading their own run
+    assert "60" not in json.dumps(own["decisions"]) and "hub-a-leaf" not in json.dumps(own)
+    auditor = token_client(admin_a, lac_a).get(f"/api/queries/{run_id}/").json()
+    full = next(v for d in auditor["decisions"] for v in d["violations"] if v["code"] == "DEGREE_EXCEEDED")
+    assert (full["observed"], full["witness"]) == (60, {"hub": "hub-a"})
+    run = QueryRun.all_tenants.get(pk=run_id)
     assert run.result is None and run.status == "denied"  # nothing was returned or kept
 
 
@@ -61,20 +65,44 @@ def test_result_stage_denial_carries_the_path(analyst_api_a) -> None:
         403,
     )
     violation = body["details"]["violations"][0]
-    assert violation["stage"] == "result" and violation["code"] == "DEGREE_EXCEEDED" and violation["observed"] == 35
+    assert violation["stage"] == "result" and violation["code"] == "DEGREE_EXCEEDED"
+    assert violation["observed"] == "more than 25"  # the subject's form; the decision keeps 35 and the hub
+    decision = Decision.all_tenants.get(query_run_id=body["details"]["run_id"])
+    assert decision.violations[0]["observed"] == 35 and decision.violations[0]["witness"] == {"hub": "hub-b"}
 
 
-def test_monitor_mode_logs_the_would_be_denial_and_returns_the_result(tenant_a, admin_a, analyst_a) -> None:
+def test_monitor_only_never_widens_access(tenant_a, admin_a, analyst_a) -> None:
+    """With only a monitor policy in force, default deny stands; the monitor decision is logged."""
     load_calls_demo(tenant_a, admin_a, mode="monitor")
     client = token_client(analyst_a, tenant_a)
     response = client.post(
-        "/api/queries/", demo_query(seeds=["hub-a"], hops=1, metric="neighbourhood", fields=["city"]), format="json"
+        "/api/queries/",
+        demo_query(seeds=["grp12-0"], hops=1, metric="neighbourhood", fields=["name", "phone"]),
+        format="json",
     )
-    assert response.status_code == 201
+    body = assert_envelope(response, 403, "query_denied")
+    assert "NO_ENFORCE_POLICY" in body["details"]["reason_codes"]
+    run = QueryRun.all_tenants.get(pk=body["details"]["run_id"])
+    assert run.result is None
+    modes = {(d.mode, d.outcome) for d in Decision.all_tenants.filter(query_run=run)}
+    assert modes == {("monitor", "deny"), ("enforce", "deny")}  # the shadow decision and the default deny
+
+
+def test_monitor_policy_in_shadow_logs_its_would_be_denial(lac_a, admin_a, analyst_api_a) -> None:
+    with tenant_context(lac_a):
+        policy_save_version(
+            actor=admin_a,
+            slug="fraud-only",
+            source="mode: monitor\nrules:\n  - {id: fraud, effect: allow, when: {purpose: [fraud]}}\n",
+            activate=True,
+        )
+    response = analyst_api_a.post(
+        "/api/queries/", demo_query(seeds=["grp12-0"], hops=1, metric="neighbourhood", fields=["city"]), format="json"
+    )
+    assert response.status_code == 201, response.content
     run = response.json()
-    assert run["status"] == "allowed_monitor" and len(run["result"]["nodes"]) == 61
-    assert "DEGREE_EXCEEDED" in run["reason_codes"] and run["explanation"].startswith("Monitor mode only")
-    assert run["decisions"][0]["mode"] == "monitor" and run["decisions"][0]["outcome"] == "deny"
+    assert run["status"] == "allowed_monitor" and run["explanation"].startswith("Monitor mode only")
+    assert {(d["mode"], d["outcome"]) for d in run["decisions"]} == {("enforce", "allow"), ("monitor", "deny")}
 
 
 def test_enforce_mode_blocks_the_same_query(analyst_api_a) -> None:

@@ -14,18 +14,31 @@ from apps.policy_studio.redteam import DEFAULT_CORPUS, run_corpus
 from apps.policy_studio.services import policy_save_version
 from tests.conftest import POLICY_SOURCE, demo_query
 
+LEAK_CLASSES = {
+    "metric_scope", "paging_seed", "cumulative_degree", "denial_disclosure", "filter_oracle", "attribute_collision",
+    "view_binding", "decoy_padding", "grant_reason", "monitor_fail_open", "malformed_numbers",
+}  # fmt: skip
+
+
+def test_the_corpus_covers_every_leak_class_with_attacks_and_lookalikes() -> None:
+    corpus = json.loads(DEFAULT_CORPUS.read_text())
+    cases = corpus["cases"]
+    assert len(cases) >= 250 and all(c.get("class") for c in cases)
+    for cls in LEAK_CLASSES:
+        attacks = [c for c in cases if c["class"] == cls and c["expect"] != "allow"]
+        benign = [c for c in cases if c["class"] == cls and c["expect"] == "allow"]
+        assert len(attacks) >= 10 and len(benign) >= 3, cls
+    multi_step = {c["class"] for c in cases if len(c["steps"]) > 1 and c["expect"] != "allow"}
+    assert {"paging_seed", "cumulative_degree", "denial_disclosure"} <= multi_step
+
 
 def test_redteam_corpus_has_zero_false_negatives(db) -> None:
-    corpus = json.loads(DEFAULT_CORPUS.read_text())
-    assert len(corpus["cases"]) >= 100
-    assert {c["pattern"] for c in corpus["cases"]} >= {
-        "hub_expansion", "long_chain_walk", "component_harvest", "degree_probing", "topk_paging",
-        "bucket_edge_inference", "widening_filter", "benign",
-    }  # fmt: skip
     report = run_corpus()
     failures = [o for o in report.outcomes if o.verdict != "pass"]
     assert failures == [], failures
-    assert report.count("false_negative") == 0 and report.false_positive_rate <= 0.02
+    summary = report.summary()
+    assert summary["false_negatives"] == 0 and report.passed
+    assert all(row["false_positive_rate"] <= 0.02 for row in summary["classes"].values())
     assert not QueryRun.all_tenants.exists()  # the run left nothing behind
 
 

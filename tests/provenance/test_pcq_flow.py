@@ -58,7 +58,7 @@ def test_every_executed_query_has_a_signed_schema_valid_manifest(analyst_api_a, 
     assert inputs["dataset"] == "calls-demo" and inputs["checksum_tree"]["leaves"] == 1 + 504 + 641
     assert [t["op"] for t in m.body["transforms"]] == ["source", "seeds", "expand", "metric", "select"]
     assert m.body["policy"][0]["policy"] == "investigations" and m.body["policy"][0]["outcome"] == "allow"
-    assert {s["attribute"] for s in m.body["minimization"]} == {"age"}
+    assert {s["attribute"] for s in m.body["minimization"]} == {"*", "age"}  # min_results is always recorded
     assert (
         m.body["outputs"]["nodes"] == [n["id"] for n in run["result"]["nodes"]]
         and m.body["outputs"]["tolerance"] == 1e-6

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from apps.core.api.base import StrictSerializer
 
+from ..denials import subject_decision
 from ..models import Decision, Policy, PolicyVersion, QueryRun
 
 
@@ -55,6 +58,13 @@ class DecisionSerializer(serializers.ModelSerializer):
 
     def get_policy(self, d: Decision) -> str | None:
         return f"{d.policy_version.policy.slug} v{d.policy_version.number}" if d.policy_version else None
+
+    def to_representation(self, instance: Decision) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not self.context.get("overseer"):
+            # The subject reads code, limit and "more than the limit"; the witness is the auditor's.
+            data.update(subject_decision(instance))
+        return data
 
 
 class QueryRunSerializer(serializers.ModelSerializer):

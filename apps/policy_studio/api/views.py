@@ -11,6 +11,7 @@ from apps.core.api.base import TenantAPIView, TenantReadOnlyViewSet
 from apps.core.errors import NotFound
 
 from .. import selectors, services
+from ..denials import denial_body
 from ..lac.language import PolicySyntaxError, compile_policy
 from ..models import Policy, QueryRun
 from ..permissions import AUTHORS, POLICY_READERS, QUERY_READERS, QUERY_RUNNERS
@@ -95,6 +96,10 @@ class QueryRunViewSet(TenantReadOnlyViewSet):
     queryset = QueryRun.all_tenants.none()  # for the schema; get_queryset is the real one
     required_roles = {"list": QUERY_READERS, "retrieve": QUERY_READERS, "create": QUERY_RUNNERS}
 
+    def get_serializer_context(self) -> dict[str, Any]:
+        roles = getattr(self.request, "tenant_roles", frozenset())
+        return {**super().get_serializer_context(), "overseer": bool(roles & selectors.RUN_OVERSEERS)}
+
     def get_queryset(self) -> Any:
         return selectors.query_runs_visible_to(self.request.user, self.request.tenant_roles).prefetch_related(
             "decisions__policy_version__policy"
@@ -112,32 +117,17 @@ class QueryRunViewSet(TenantReadOnlyViewSet):
         run = query_run_execute(actor=request.user, roles=request.tenant_roles, spec=spec)
         run = selectors.query_runs().prefetch_related("decisions__policy_version__policy").get(pk=run.pk)
         if run.status == QueryRun.Status.DENIED:
+            return Response(denial_body(run), status=status.HTTP_403_FORBIDDEN)
+        if run.status == QueryRun.Status.FAILED:
             return Response(
                 {
-                    "code": "query_denied",
+                    "code": "query_failed",
                     "message": run.explanation,
-                    "details": {
-                        "run_id": run.pk,
-                        "reason_codes": run.reason_codes,
-                        "violations": [v for d in run.decisions.all() for v in d.violations],
-                        "audit_seq": run.audit_seq,
-                        **(
-                            {
-                                "request_access": {
-                                    "run": run.pk,
-                                    "rule": run.jit_rule,
-                                    "url": f"/jit/?run={run.pk}",
-                                    "api": "/api/jit/requests/",
-                                }
-                            }
-                            if "JIT_REQUIRED" in run.reason_codes
-                            else {}
-                        ),
-                    },
+                    "details": {"run_id": run.pk, "reason_codes": run.reason_codes, "audit_seq": run.audit_seq},
                 },
-                status=status.HTTP_403_FORBIDDEN,
+                status=status.HTTP_422_UNPROCESSABLE_ENTITY,
             )
-        return Response(QueryRunSerializer(run).data, status=status.HTTP_201_CREATED)
+        return Response(self.get_serializer(run).data, status=status.HTTP_201_CREATED)
 
 
 class SimulationView(TenantAPIView):

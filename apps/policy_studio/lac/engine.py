@@ -57,9 +57,17 @@ class Resource:
 class Context:
     purpose: str
     now: datetime
+    grant: int | None = None  # the JIT grant the query names
+    reason_sha256: str = ""  # of the query's stated reason
 
     def as_dict(self) -> dict[str, Any]:
-        return {"purpose": self.purpose, "hour": self.now.hour, "weekday": WEEKDAYS[self.now.weekday()]}
+        return {
+            "purpose": self.purpose,
+            "hour": self.now.hour,
+            "weekday": WEEKDAYS[self.now.weekday()],
+            "grant": self.grant,
+            "reason_sha256": self.reason_sha256,
+        }
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,7 @@ class GrantFacts:
     dataset: str
     data_classes: frozenset[str]
     purpose: str
+    reason_sha256: str = ""  # the reason bound into the grant at request time
 
     def covers(self, rule_id: str, r: Resource, purpose: str) -> bool:
         return (
@@ -150,7 +159,26 @@ def evaluate_access(
     for jit in policy.jit:
         if _failures(jit, s, r, c):  # type: ignore[arg-type]
             continue
-        grant = next((g for g in grants if g.covers(jit.id, r, c["purpose"])), None)
+        named = c.get("grant")
+        grant = next((g for g in grants if g.id == named), None) if named is not None else None
+        if named is not None and (grant is None or not grant.covers(jit.id, r, c["purpose"])):
+            # A named grant that is not the subject's, not active, or not for this scope.
+            return AccessResult(
+                False,
+                ["GRANT_NOT_APPLICABLE", f"rule:{jit.id}"],
+                [f"Grant #{named} is not an active grant of yours for this dataset, purpose and data."],
+                [jit.id],
+                jit_rule=jit.id,
+            )
+        if grant is not None and grant.reason_sha256 and grant.reason_sha256 != c.get("reason_sha256"):
+            # The grant was approved for a stated reason; a query under it states that reason.
+            return AccessResult(
+                False,
+                ["GRANT_REASON_MISMATCH", f"rule:{jit.id}", f"jit:{grant.id}"],
+                [f"The reason given differs from the one grant #{grant.id} was approved for; state that reason."],
+                [jit.id],
+                jit_rule=jit.id,
+            )
         if grant is not None:
             return AccessResult(
                 True,
@@ -161,11 +189,18 @@ def evaluate_access(
                 jit_rule=jit.id,
             )
         who = "two approvers" if jit.approvers == 2 else "one approver"
+        held = any(g.covers(jit.id, r, c["purpose"]) for g in grants)
+        hint = (
+            " You hold a grant for this: name it in the query (“grant”) with the reason it was approved for."
+            if held
+            else ""
+        )
         return AccessResult(
             False,
             ["JIT_REQUIRED", f"rule:{jit.id}"],
             [
                 f"This needs just-in-time approval under rule “{jit.id}”: request access with a reason; {who} must approve."
+                + hint
             ],
             [jit.id],
             jit_rule=jit.id,

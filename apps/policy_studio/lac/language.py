@@ -21,6 +21,7 @@ minimize:                     # transforms applied to results after LAC
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +112,7 @@ POLICY_SCHEMA: dict[str, Any] = {
                     "max_degree": _POSINT,
                     "max_results": {"type": "integer", "minimum": 1},
                     "max_cumulative_component": {"type": "integer", "minimum": 1},
+                    "max_result_denials": {"type": "integer", "minimum": 0, "maximum": 1000},
                 },
             },
         },
@@ -199,6 +201,9 @@ class Constraint:
     max_degree: int | None = None
     max_results: int | None = None
     max_cumulative_component: int | None = None
+    # Result-stage denials a subject may collect per dataset in 24 hours before every further
+    # query there is refused at plan time (a denial still says "more than the limit": one bit).
+    max_result_denials: int | None = None
 
 
 @dataclass(frozen=True)
@@ -287,6 +292,7 @@ def parse(source: str) -> dict[str, Any]:
     if len(source) > 200_000:
         raise PolicySyntaxError([PolicyProblem(1, 1, "", "policy is larger than 200,000 characters")])
     try:
+        _check_shape(source)
         root = yaml.compose(source, Loader=yaml.SafeLoader)
         document = yaml.safe_load(source)
     except yaml.MarkedYAMLError as exc:
@@ -311,6 +317,39 @@ def parse(source: str) -> dict[str, Any]:
     if problems:
         raise PolicySyntaxError(sorted(problems, key=lambda p: (p.line, p.column)))
     return document
+
+
+MAX_DEPTH = 32
+MAX_NUMBER_CHARS = 40
+_NUMBERISH = re.compile(r"^[-+]?(0[xob])?[0-9a-fA-F_:.]+([eE][-+]?[0-9_]+)?$")
+
+
+def _check_shape(source: str) -> None:
+    """Refuse what would crash the YAML loader, with line and column, before loading it:
+    nesting deeper than any policy needs (the composer recurses per level) and numbers longer
+    than any policy needs (Python refuses to convert integers past its digit limit). Walks the
+    event stream, which is iterative."""
+    depth = 0
+    for event in yaml.parse(source, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                raise PolicySyntaxError(
+                    [PolicyProblem(mark.line + 1, mark.column + 1, "", f"nested more than {MAX_DEPTH} levels deep")]
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        elif (
+            isinstance(event, yaml.ScalarEvent)
+            and event.style is None
+            and len(event.value) > MAX_NUMBER_CHARS
+            and _NUMBERISH.match(event.value)
+        ):
+            mark = event.start_mark
+            raise PolicySyntaxError(
+                [PolicyProblem(mark.line + 1, mark.column + 1, "", f"number longer than {MAX_NUMBER_CHARS} characters")]
+            )
 
 
 def _semantic_problems(doc: dict[str, Any], root: yaml.Node) -> list[PolicyProblem]:
@@ -360,6 +399,7 @@ def compile_policy(source: str) -> CompiledPolicy:
                     "max_degree",
                     "max_results",
                     "max_cumulative_component",
+                    "max_result_denials",
                 )
             },
         )

@@ -1,9 +1,21 @@
 """Minimization transforms, applied to a result after LAC allowed it (pure; no Django).
 
-One transform per attribute: the first rule (in policy order) that names the attribute, or
-its data class, wins. ``min_results`` is result-wide: fewer rows than ``min_count`` and the
-rows are withheld. Bucketing can carry ``min_count`` too: a bucket holding fewer rows is
-shown as ``suppressed`` so a narrow filter cannot single out one record by its bucket.
+One transform per attribute and scope: the first rule (in policy order) that names the
+attribute, or its data class, wins — node attributes with the node classes, edge attributes
+with the edge classes, so a node attribute and an edge attribute never share a rule by name
+collision.
+
+Counting rules count *connected* rows, so padding a query with decoys does not satisfy them
+(docs/lac.md, "What min_count and min_results count"): a result's rows fall into groups, the
+connected components of the traversal graph T, and
+
+* ``min_results`` (min_count n): rows of a group with fewer than n returned rows are not
+  returned (nor edges touching them). The answer does not say whether or how many rows were
+  withheld: a count, or even a flag, would be an oracle bit about hidden records.
+* ``bucket`` with ``min_count`` n: a bucket value held by fewer than n rows *of the same group*
+  is shown as ``suppressed``.
+
+Filters may be no finer than the release of the attribute they test (``filter_violations``).
 """
 
 from __future__ import annotations
@@ -93,41 +105,155 @@ def plan_steps(
 
 
 def apply(
-    result: dict[str, Any], rules: tuple[MinimizeRule, ...], attribute_classes: dict[str, str], key: bytes
+    result: dict[str, Any],
+    rules: tuple[MinimizeRule, ...],
+    attribute_classes: dict[str, str],
+    key: bytes,
+    *,
+    edge_classes: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], list[AppliedStep]]:
-    rows = result["nodes"] + result["edges"]
-    present = {k for row in rows for k in row if k in attribute_classes}
-    chosen, result_wide = plan_steps(rules, attribute_classes, present)
+    """Minimize ``result`` (from ``engine.render``). ``attribute_classes`` are the node classes;
+    ``edge_classes`` the edge classes (absent: one map for both, as older manifests recorded)."""
+    result = dict(result)
+    groups: dict[str, Any] = result.pop("groups", None) or {}
+    edge_classes = attribute_classes if edge_classes is None else edge_classes
     steps: list[AppliedStep] = []
-    if result_wide is not None and len(result["nodes"]) < result_wide.params["min_count"]:
-        withheld = len(result["nodes"])
-        steps.append(AppliedStep(result_wide.id, "min_results", "*", result_wide.params, withheld))
-        return {**result, "nodes": [], "edges": [], "withheld": withheld}, steps
-    for attribute, rule in sorted(chosen.items()):
-        p = rule.params
-        holders = [row for row in rows if attribute in row]
-        suppressed = 0
-        if rule.transform == "mask":
-            for row in holders:
-                row[attribute] = mask(row[attribute], p.get("keep_last", 2))
-        elif rule.transform == "hash":
-            for row in holders:
-                row[attribute] = keyed_hash(row[attribute], key)
-        elif rule.transform == "redact":
-            for row in holders:
-                row[attribute] = REDACTED
-        elif rule.transform in ("bucket", "truncate_date"):
-            for row in holders:
-                row[attribute] = (
-                    bucket(row[attribute], p.get("width"), p.get("edges"))
-                    if rule.transform == "bucket"
-                    else truncate_date(row[attribute], p["unit"])
-                )
-            if "min_count" in p:
-                counts = Counter(row[attribute] for row in holders)
-                for row in holders:
-                    if counts[row[attribute]] < p["min_count"] and row[attribute] != SUPPRESSED:
-                        row[attribute] = SUPPRESSED
-                        suppressed += 1
-        steps.append(AppliedStep(rule.id, rule.transform, attribute, p, suppressed))
+    result_wide = next((r for r in rules if r.transform == "min_results"), None)
+    if result_wide is not None:
+        result = _withhold_small_groups(result, groups, result_wide.params["min_count"])
+        steps.append(AppliedStep(result_wide.id, "min_results", "*", result_wide.params, 0))
+    group_of = {n["id"]: groups.get(n["id"], 0) for n in result["nodes"]}
+    scoped = [
+        ("nodes", result["nodes"], attribute_classes, lambda row: group_of.get(row["id"], 0)),
+        ("edges", result["edges"], edge_classes, lambda row: group_of.get(row["source"], 0)),
+    ]
+    planned: list[tuple[str, MinimizeRule, list[dict[str, Any]], Any]] = []
+    for _, rows, classes, group in scoped:
+        present = {k for row in rows for k in row if k in classes}
+        chosen, _ = plan_steps(rules, classes, present)
+        for attribute, rule in chosen.items():
+            planned.append((attribute, rule, [row for row in rows if attribute in row], group))
+    merged: dict[tuple[str, str], AppliedStep] = {}
+    for attribute, rule, holders, group in sorted(planned, key=lambda p: (p[0], p[1].id)):
+        suppressed = _transform(rule, attribute, holders, group, key)
+        k = (attribute, rule.id)
+        before = merged.get(k)
+        merged[k] = AppliedStep(
+            rule.id, rule.transform, attribute, rule.params, suppressed + (before.suppressed if before else 0)
+        )
+    steps += [merged[k] for k in sorted(merged)]
     return result, steps
+
+
+def _withhold_small_groups(result: dict[str, Any], groups: dict[str, Any], min_count: int) -> dict[str, Any]:
+    sizes = Counter(groups.get(n["id"], 0) for n in result["nodes"])
+    keep = {n["id"] for n in result["nodes"] if sizes[groups.get(n["id"], 0)] >= min_count}
+    return {
+        **result,
+        "nodes": [n for n in result["nodes"] if n["id"] in keep],
+        "edges": [e for e in result["edges"] if e["source"] in keep and e["target"] in keep],
+    }
+
+
+def _transform(rule: MinimizeRule, attribute: str, holders: list[dict[str, Any]], group: Any, key: bytes) -> int:
+    p = rule.params
+    suppressed = 0
+    if rule.transform == "mask":
+        for row in holders:
+            row[attribute] = mask(row[attribute], p.get("keep_last", 2))
+    elif rule.transform == "hash":
+        for row in holders:
+            row[attribute] = keyed_hash(row[attribute], key)
+    elif rule.transform == "redact":
+        for row in holders:
+            row[attribute] = REDACTED
+    elif rule.transform in ("bucket", "truncate_date"):
+        for row in holders:
+            row[attribute] = (
+                bucket(row[attribute], p.get("width"), p.get("edges"))
+                if rule.transform == "bucket"
+                else truncate_date(row[attribute], p["unit"])
+            )
+        if "min_count" in p:
+            counts = Counter((group(row), row[attribute]) for row in holders)
+            for row in holders:
+                if counts[(group(row), row[attribute])] < p["min_count"] and row[attribute] != SUPPRESSED:
+                    row[attribute] = SUPPRESSED
+                    suppressed += 1
+    return suppressed
+
+
+_DATE_PERIOD = {4: "year", 7: "month", 10: "day"}
+_UNIT_SIZE = {"year": 4, "month": 7, "day": 10}
+
+
+def release_violation(value: Any, rule: MinimizeRule | None) -> str | None:
+    """Why a filter value is finer than the attribute's release (None: it is not)."""
+    if rule is None:
+        return None
+    t, p = rule.transform, rule.params
+    if t in ("mask", "hash", "redact"):
+        return f"the attribute is released only as {t}ed values, so it cannot be filtered on"
+    values = value if isinstance(value, list) else [value]
+    if t == "bucket":
+        allowed = _bucket_labels(p)
+        for v in values:
+            if not isinstance(v, str) or not allowed(v):
+                example = bucket(p["edges"][0], None, p["edges"]) if p.get("edges") else bucket(0, p["width"])
+                return f"filter on whole buckets only, written as the result shows them (e.g. {example!r})"
+    if t == "truncate_date":
+        size = _UNIT_SIZE[p["unit"]]
+        for v in values:
+            if not isinstance(v, str) or len(v) not in _DATE_PERIOD or len(v) > size or not _is_period(v):
+                return f"filter on whole periods only (a {_DATE_PERIOD[size]} or coarser, e.g. {'2026-06-01'[:size]!r})"
+    return None
+
+
+def _is_period(v: str) -> bool:
+    parts = v.split("-")
+    return all(part.isdigit() for part in parts) and [len(x) for x in parts] in ([4], [4, 2], [4, 2, 2])
+
+
+def _bucket_labels(p: dict[str, Any]) -> Any:
+    if p.get("edges"):
+        edges = p["edges"]
+        labels = {f"< {edges[0]:g}", f">= {edges[-1]:g}"} | {f"[{lo:g}, {hi:g})" for lo, hi in pairwise(edges)}
+        return labels.__contains__
+    width = p["width"]
+
+    def ok(label: str) -> bool:
+        parts = label[1:-1].split(", ") if label.startswith("[") and label.endswith(")") else []
+        if len(parts) != 2:
+            return False
+        try:
+            lo = float(parts[0])
+        except ValueError:
+            return False
+        if not math.isfinite(lo):
+            return False
+        return bucket(lo, width) == label
+
+    return ok
+
+
+def filter_violations(
+    spec: dict[str, Any],
+    rules: tuple[MinimizeRule, ...],
+    node_classes: dict[str, str],
+    edge_classes: dict[str, str],
+) -> list[dict[str, Any]]:
+    """Filters finer than the release of the attribute they test (an oracle on the hidden
+    value): equality on a bucketed number or a truncated date, any filter on a masked, hashed
+    or redacted attribute."""
+    out = []
+    for name, classes in (("node_filter", node_classes), ("edge_filter", edge_classes)):
+        keys = [k for k in spec.get(name, {}) if k != "type" and k in classes]
+        chosen, _ = plan_steps(rules, classes, set(keys))
+        for k in sorted(keys):
+            why = release_violation(spec[name][k], chosen.get(k))
+            if why:
+                rule = chosen[k]
+                out.append(
+                    {"code": "FILTER_FINER_THAN_RELEASE", "filter": name, "key": k, "rule": rule.id, "message": why}
+                )
+    return out

@@ -1,0 +1,44 @@
+"""What a denial tells whom: the subject's answer versus the auditor's record.
+
+The subject gets the code, the limit and "more than the limit" (``subject_dict``): never the
+observed value and never a witness, which would name records the answer withheld or give the
+exact size of what the constraint protects. The decisions keep the full witness; auditors read
+it on the decision log and the evidence pages. The API's 403 body and the run pages for the
+subject are built here, so the web UI and the API cannot disagree about what a denial says.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .lac.constraints import subject_dict
+from .models import Decision, QueryRun
+
+
+def denial_body(run: QueryRun) -> dict[str, Any]:
+    """The 403 ``query_denied`` body the subject receives for a denied run."""
+    details: dict[str, Any] = {
+        "run_id": run.pk,
+        "reason_codes": run.reason_codes,
+        "violations": [subject_dict(v) for d in run.decisions.all() for v in d.violations],
+        "audit_seq": run.audit_seq,
+    }
+    if "JIT_REQUIRED" in run.reason_codes:
+        details["request_access"] = {
+            "run": run.pk,
+            "rule": run.jit_rule,
+            "url": f"/jit/?run={run.pk}",
+            "api": "/api/jit/requests/",
+        }
+    return {"code": "query_denied", "message": run.explanation, "details": details}
+
+
+def subject_decision(decision: Decision) -> dict[str, Any]:
+    """One decision as the subject may read it on their own run."""
+    violations = [subject_dict(v) for v in decision.violations]
+    explanation = (
+        " ".join(v["message"] for v in violations if v.get("constraint")) or decision.explanation
+        if decision.outcome == "deny" and any(v.get("constraint") for v in decision.violations)
+        else decision.explanation
+    )
+    return {"outcome": decision.outcome, "stage": decision.stage, "explanation": explanation, "violations": violations}
