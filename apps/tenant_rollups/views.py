@@ -134,7 +134,8 @@ class ActionItemListView(TenantRoleRequiredMixin, View):
 
 
 class ActionItemUpdateView(TenantRoleRequiredMixin, View):
-    required_roles = services.DIGEST_READERS
+    # Owners and admins change items (checked in the service); the auditor role stays read-only.
+    required_roles = services.DIGEST_READERS - {Role.AUDITOR}
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         owner = request.POST.get("owner") or None

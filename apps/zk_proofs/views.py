@@ -89,7 +89,7 @@ class TenantKeysView(TenantRoleRequiredMixin, View):
     """The tenant's long-term keys: admins register (out of band: the public half only) and
     revoke them; every change is audited. Partners and auditors see the fingerprints."""
 
-    required_roles = READERS
+    required_roles = {"get": READERS, "post": ADMINS}
 
     def get(self, request: HttpRequest) -> HttpResponse:
         return render(

@@ -88,6 +88,7 @@ AUDITOR_MAY_POST = {
     "tokens/<int:pk>/revoke/ post",
     "jit/grants/<int:pk>/revoke/ post",
     "jit/slack/link/ post",  # link its own Slack account
+    "digests/preferences/ post",  # its own digest subscription
 }
 WRITE_ACTIONS = {"create", "update", "partial_update", "destroy"}
 
