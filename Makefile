@@ -50,6 +50,8 @@ run: seed
 	@echo "Serving on http://$(HOST):$(PORT)/ (demo logins above)"
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
+# Two processes (pytest-xdist) by default: the machine's two cores. PYTEST_ARGS= runs serially.
+PYTEST_ARGS ?= -n 2
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -138,19 +138,47 @@ def pytest_configure(config: pytest.Config) -> None:
     LOG_CAPTURE = path
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+WORKER_SCANS: list[dict[str, Any]] = []
+
+
+def _scan_own_log() -> dict[str, Any] | None:
     if LOG_CAPTURE is None or not LOG_CAPTURE.exists():
-        return
+        return None
     text = LOG_CAPTURE.read_text(encoding="utf-8")
     leaked = sorted(s[:6] + "…" for s in SCANNED_SECRETS if s in text)
+    return {"leaked": leaked, "secrets": len(SCANNED_SECRETS), "lines": text.count("\n"), "path": str(LOG_CAPTURE)}
+
+
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist: each worker scans its own log and hands the result to the controller."""
+    scan = getattr(node, "workeroutput", {}).get("log_scan")
+    if scan:
+        WORKER_SCANS.append(scan)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    scan = _scan_own_log()
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller reports
+        if scan:
+            workeroutput["log_scan"] = scan
+        return
+    scans = [*WORKER_SCANS, *([scan] if scan else [])]
+    if not scans:
+        return
+    leaked = sorted({s for sc in scans for s in sc["leaked"]})
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if leaked:
         session.exitstatus = 1
         if reporter:
-            reporter.write_line(f"SECRET LEAK: {len(leaked)} secret(s) found in logs {LOG_CAPTURE}: {leaked}", red=True)
+            paths = ", ".join(sc["path"] for sc in scans if sc["leaked"])
+            reporter.write_line(f"SECRET LEAK: {len(leaked)} secret(s) found in logs {paths}: {leaked}", red=True)
     elif reporter:
-        lines = text.count("\n")
-        reporter.write_line(f"log scan: {len(SCANNED_SECRETS)} secrets checked against {lines} log lines, none found")
+        secrets = sum(sc["secrets"] for sc in scans)
+        lines = sum(sc["lines"] for sc in scans)
+        reporter.write_line(
+            f"log scan: {secrets} secrets checked against {lines} log lines in {len(scans)} process(es), none found"
+        )
 
 
 # --- LAC: a tenant with the demo graph, a view and the investigations policy -------------
