@@ -11,8 +11,10 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.core.crypto.canonical import RFC8785, TF_JSON_1, canonicalize, digest
 from apps.core.services import audit_record
 from apps.core.tenancy import require_current_tenant
+from apps.graphs.ingest import Graph
 from apps.graphs.models import DatasetVersion
 from apps.policy_studio.models import Decision, QueryRun
 
@@ -20,7 +22,6 @@ from . import attest, witness
 from .keys import public_keys, signer
 from .models import LogCheckpoint, LogLeaf, LogNode, Manifest, Verification, WitnessedEntry
 from .pcq import bundle, checkpoint, manifest, merkle
-from .pcq.canonical import canonicalize, digest
 from .verifier import verify_manifest
 
 _trees_lock = threading.Lock()
@@ -28,16 +29,34 @@ _trees: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
 
 def input_checksum(version: DatasetVersion) -> dict[str, Any]:
-    """The Merkle checksum tree of a dataset version (computed once per process per version)."""
+    """The Merkle checksum tree of a dataset version and the encoding its stored content hash
+    was computed in (both once per process per version)."""
     with _trees_lock:
         if version.content_hash in _trees:
             return _trees[version.content_hash]
-    tree = manifest.checksum_tree(DatasetVersion.unpack(version.graph_blob))
+    doc = DatasetVersion.unpack(version.graph_blob)
+    graph = Graph(doc["attributes"]["nodes"], doc["attributes"]["edges"], doc["nodes"], doc["edges"])
+    # Versions uploaded before RFC 8785 carry a tf-json-1 hash; the manifest says which.
+    hash_version = RFC8785 if graph.content_hash(RFC8785) == version.content_hash else TF_JSON_1
+    tree = {"tree": manifest.checksum_tree(doc), "canonicalization": hash_version}
     with _trees_lock:
         _trees[version.content_hash] = tree
         while len(_trees) > 32:
             _trees.popitem(last=False)
     return tree
+
+
+def input_entry(version: DatasetVersion, view: Any) -> dict[str, Any]:
+    """A manifest's description of one input: which dataset version, and its hashes."""
+    checksum = input_checksum(version)
+    return {
+        "dataset": version.dataset.slug,
+        "view": view.slug if view else None,
+        "version": version.number,
+        "content_hash": version.content_hash,
+        "canonicalization": checksum["canonicalization"],
+        "checksum_tree": checksum["tree"],
+    }
 
 
 def manifest_body(run: QueryRun, execution: Any, steps: list[Any]) -> dict[str, Any]:
@@ -48,15 +67,7 @@ def manifest_body(run: QueryRun, execution: Any, steps: list[Any]) -> dict[str, 
         "kind": "execution",
         "tenant": run.tenant.slug,
         "query_run": run.pk,
-        "inputs": [
-            {
-                "dataset": version.dataset.slug,
-                "view": run.view.slug if run.view else None,
-                "version": version.number,
-                "content_hash": version.content_hash,
-                "checksum_tree": input_checksum(version),
-            }
-        ],
+        "inputs": [input_entry(version, run.view)],
         "transforms": manifest.transforms_for(run.spec, version.dataset.slug, run.view.slug if run.view else None),
         "random_seed": run.spec.get("random_seed", 7),
         "libraries": manifest.libraries(),
@@ -109,8 +120,8 @@ def manifest_create(run: QueryRun, execution: Any, steps: list[Any]) -> Manifest
     row = Manifest.objects.create(
         query_run=run,
         body=body,
-        digest=digest(body),
-        signature=executor.sign(canonicalize(body)),
+        digest=manifest.body_digest(body),
+        signature=executor.sign(manifest.body_bytes(body)),
         executor_key_id=executor.key_id,
     )
     audit_record(

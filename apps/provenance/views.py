@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views import View
 
+from apps.core.crypto.canonical import canonicalize
 from apps.core.errors import DomainError
 from apps.core.permissions import TenantRoleRequiredMixin
 
@@ -18,7 +19,6 @@ from . import selectors, services
 from .dsl_compiler import compile_plan
 from .filters import EvidenceFilterSet
 from .pcq import merkle
-from .pcq.canonical import canonicalize
 from .permissions import EVIDENCE_READERS, PROV_AUTHORS
 
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Any
 
+from apps.core.crypto.canonical import digest
 from apps.graphs import engine
 from apps.graphs.ingest import Graph
 from apps.graphs.stats import build_networkx
 from apps.policy_studio.lac import minimize
 from apps.policy_studio.lac.language import MinimizeRule
 
-from .canonical import digest
-from .manifest import checksum_tree, edges_digest, spec_from_transforms
+from .manifest import canonicalization, checksum_tree, content_hash_canonicalization, edges_digest, spec_from_transforms
 
 
 def _graph(doc: dict[str, Any]) -> Graph:
@@ -42,9 +42,11 @@ def replay(manifest: dict[str, Any], graph_doc: dict[str, Any], *, key: bytes | 
     be recomputed and the minimized result is not compared (the diff says so)."""
     diff: dict[str, Any] = {"inputs": [], "transforms": [], "versions": [], "metrics": [], "structure": {}, "notes": []}
     recorded = manifest["inputs"][0]
+    # Each hash is recomputed in the encoding the manifest names (v1 manifests: legacy).
+    canon = canonicalization(manifest)
     graph = _graph(graph_doc)
-    actual_hash = graph.content_hash()
-    actual_tree = checksum_tree(graph.canonical())
+    actual_hash = graph.content_hash(content_hash_canonicalization(manifest))
+    actual_tree = checksum_tree(graph.canonical(), canon)
     inputs_ok = actual_hash == recorded["content_hash"] and actual_tree["root"] == recorded["checksum_tree"]["root"]
     diff["inputs"].append(
         {
@@ -86,7 +88,7 @@ def replay(manifest: dict[str, Any], graph_doc: dict[str, Any], *, key: bytes | 
             "order_differs": not missing and not extra,
         }
         problems.append("returned nodes differ")
-    if edges_digest(execution.edges) != outputs["edges_digest"]:
+    if edges_digest(execution.edges, canon) != outputs["edges_digest"]:
         diff["structure"]["edges"] = {"recorded_count": outputs["edge_count"], "replayed_count": len(execution.edges)}
         problems.append("returned edges differ")
     tolerance = outputs["tolerance"]
@@ -120,9 +122,12 @@ def replay(manifest: dict[str, Any], graph_doc: dict[str, Any], *, key: bytes | 
         rendered = engine.render(g, execution, spec["fields"], spec["metric"])
         classes = {**graph.node_classes, **graph.edge_classes}
         result, _ = minimize.apply(rendered, _rules(manifest["minimization"]), classes, key or b"")
-        if digest(result) != outputs["result_digest"]:
+        if digest(result, canon) != outputs["result_digest"]:
             problems.append("the minimized result differs")
-            diff["structure"]["result_digest"] = {"recorded": outputs["result_digest"], "replayed": digest(result)}
+            diff["structure"]["result_digest"] = {
+                "recorded": outputs["result_digest"],
+                "replayed": digest(result, canon),
+            }
     if problems:
         return {"verdict": "variance", "message": "Replay differs: " + "; ".join(problems) + ".", "diff": diff}
     return {"verdict": "match", "message": "Replay reproduced the recorded outputs within tolerance.", "diff": diff}

@@ -22,12 +22,12 @@ import networkx as nx
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from apps.core.crypto.canonical import canonicalize, digest
 from apps.graphs import engine
 from apps.graphs.ingest import Graph
 from apps.graphs.stats import build_networkx
 from apps.provenance.keys import signer
 from apps.provenance.pcq import manifest, merkle
-from apps.provenance.pcq.canonical import canonicalize, digest
 from apps.provenance.pcq.replay import replay
 
 
