@@ -18,4 +18,8 @@ app.conf.beat_schedule = {
         "task": "core.audit_chain_verify_all",
         "schedule": crontab(hour=2, minute=17),
     },
+    "integrity-verify-nightly": {
+        "task": "provenance.integrity_verify_all",
+        "schedule": crontab(hour=2, minute=37),
+    },
 }

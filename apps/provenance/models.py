@@ -124,3 +124,22 @@ class LogCheckpoint(AppendOnlyMixin, models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint @{self.size}"
+
+
+class IntegrityReport(AppendOnlyMixin, TenantOwnedModel):
+    """One run of ``integrity_verify`` for one tenant: its audit chain (with the signed head),
+    the transparency log against every signed checkpoint, every manifest against its signed
+    digest, every verdict against its witnessed envelope. ``results`` maps each kind to
+    ``{ok, checked, problems, first}``; ``first`` names the first problem of that kind."""
+
+    checked_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ok = models.BooleanField()
+    problems = models.PositiveIntegerField(default=0)
+    results = models.JSONField(default=dict)
+    trigger = models.CharField(max_length=16, default="command")
+
+    class Meta:
+        ordering = ["-checked_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"integrity {'ok' if self.ok else 'FAILED'} @ {self.checked_at:%Y-%m-%d %H:%M}"

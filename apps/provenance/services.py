@@ -148,6 +148,13 @@ def verification_run(verification_id: int) -> Verification:
     v = Verification.objects.select_related("manifest__query_run__dataset_version").get(pk=verification_id)
     if not claimed:
         return v
+    from .integrity import manifest_problem
+
+    # Replay only what the executor signed: a body edited in the database is an error, never
+    # a verdict about the edited body.
+    problem = manifest_problem(v.manifest)
+    if problem:
+        return _finish(v, Verification.Status.ERROR, f"Not verified: {problem}.")
     nonce = v.manifest.digest
     evidence, result = attest.attest("verifier", nonce)
     v.verifier_evidence, v.verifier_result = evidence, result
@@ -302,7 +309,13 @@ def log_audit() -> list[str]:
             continue
         if parsed.size != cp.size or parsed.root.hex() != cp.root_hash:
             problems.append(f"checkpoint at size {cp.size}: the stored root differs from the signed note")
-        if cp.size <= tree.size and tree.root(cp.size).hex() != parsed.root.hex():
+        if cp.size > tree.size:
+            # A signed checkpoint is the log's promise that this many leaves exist.
+            problems.append(
+                f"checkpoint at size {cp.size} is larger than the stored tree ({tree.size} leaves): "
+                f"{cp.size - tree.size} leaf/leaves were removed from the log"
+            )
+        elif tree.root(cp.size).hex() != parsed.root.hex():
             problems.append(f"checkpoint at size {cp.size}: the signed root does not match the recomputed tree")
     return problems
 

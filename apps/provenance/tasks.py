@@ -27,3 +27,15 @@ def verify(tenant_id: int, verification_id: int) -> str | None:
     if not Verification.objects.filter(pk=verification_id).exists():
         return None
     return services.verification_run(verification_id).status
+
+
+@shared_task(name="provenance.integrity_verify_all", acks_late=True, time_limit=1800, soft_time_limit=1740)
+def integrity_verify_all() -> dict:
+    """Nightly: every integrity check for every active tenant, stored for its auditors
+    (idempotent: each run only adds reports)."""
+    from apps.core.models import Tenant
+
+    from .integrity import integrity_run
+
+    reports = integrity_run(list(Tenant.objects.filter(is_active=True).order_by("pk")), trigger="nightly")
+    return {"tenants": len(reports), "failed": [r.tenant_id for r in reports if not r.ok]}

@@ -14,10 +14,12 @@ from django.views import View
 from apps.core.crypto.canonical import canonicalize
 from apps.core.errors import DomainError
 from apps.core.permissions import TenantRoleRequiredMixin
+from apps.core.tenancy import require_current_tenant
 
 from . import selectors, services
 from .dsl_compiler import compile_plan
 from .filters import EvidenceFilterSet
+from .integrity import KINDS, manifest_problem, witnessed_verdict
 from .pcq import merkle
 from .permissions import EVIDENCE_READERS, PROV_AUTHORS
 
@@ -28,7 +30,11 @@ class EvidenceListView(TenantRoleRequiredMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         filterset = EvidenceFilterSet(request.GET, queryset=selectors.evidence_runs())
         page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
-        rows = [(run, selectors.latest_verification(run)) for run in page]
+        slug = require_current_tenant().slug
+        rows = []
+        for run in page:
+            v = selectors.latest_verification(run)
+            rows.append((run, v, witnessed_verdict(v, slug)))
         query = request.GET.copy()
         query.pop("page", None)
         return render(
@@ -52,6 +58,7 @@ class EvidenceDetailView(TenantRoleRequiredMixin, View):
         verification = selectors.latest_verification(run)
         entry = getattr(verification, "entry", None) if verification else None
         checkpoint = services.latest_checkpoint()
+        verdict = witnessed_verdict(verification, require_current_tenant().slug)
         proof = None
         if entry is not None and checkpoint is not None:
             hashes = services.inclusion_proof(entry.leaf_index, checkpoint.size)
@@ -83,11 +90,27 @@ class EvidenceDetailView(TenantRoleRequiredMixin, View):
                 "manifest": run.manifest,
                 "manifest_json": json.dumps(run.manifest.body, indent=2, sort_keys=True),
                 "verification": verification,
+                "verdict": verdict,
+                "manifest_problem": manifest_problem(run.manifest),
                 "entry": entry,
                 "envelope_json": json.dumps(entry.envelope, indent=2) if entry else "",
                 "checkpoint": checkpoint,
                 "proof": proof,
             },
+        )
+
+
+class IntegrityView(TenantRoleRequiredMixin, View):
+    """The latest integrity reports of the current tenant (nightly, or from the command)."""
+
+    required_roles = EVIDENCE_READERS
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        reports = list(selectors.integrity_reports()[:20])
+        latest = reports[0] if reports else None
+        checks = [latest.results[k] | {"kind": k} for k in KINDS] if latest else []
+        return render(
+            request, "provenance/integrity.html", {"latest": latest, "checks": checks, "history": reports[1:]}
         )
 
 
