@@ -14,6 +14,7 @@ app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
     "jit-sweep-every-minute": {"task": "jit.sweep_all", "schedule": 60.0},
+    "pcq-verification-sweep-every-minute": {"task": "provenance.verification_sweep", "schedule": 60.0},
     "audit-chain-verify-nightly": {
         "task": "core.audit_chain_verify_all",
         "schedule": crontab(hour=2, minute=17),

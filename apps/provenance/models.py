@@ -60,7 +60,12 @@ class Verification(TenantOwnedModel):
     witness_result = models.JSONField(null=True, blank=True)
     replay_ms = models.FloatField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
-    claimed_at = models.DateTimeField(null=True, blank=True, help_text="Set by the worker that runs it (runs once).")
+    claimed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a worker took its lease (PCQ_VERIFY_LEASE_SECONDS); also its lease token.",
+    )
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Leases taken (more than 1: a worker died).")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.core.crypto.canonical import RFC8785, TF_JSON_1, canonicalize, digest
@@ -141,26 +143,57 @@ def verification_request(manifest_row: Manifest) -> Verification:
     return v
 
 
+def _lease_cutoff() -> datetime:
+    return timezone.now() - timedelta(seconds=settings.PCQ_VERIFY_LEASE_SECONDS)
+
+
+def verification_claim(verification_id: int) -> datetime | None:
+    """Take the lease on an unfinished verification: free, or its holder's lease expired
+    (the worker died). Returns the lease token (the claim time), or None."""
+    now = timezone.now()
+    claimed = (
+        Verification.objects.filter(pk=verification_id, finished_at__isnull=True)
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=_lease_cutoff()))
+        .update(claimed_at=now, attempts=F("attempts") + 1)
+    )
+    return now if claimed else None
+
+
 def verification_run(verification_id: int) -> Verification:
     """Attest the verifier, replay, and on a match attest the witness, co-sign and log.
-    Idempotent: a verification that already finished is returned unchanged."""
-    claimed = Verification.objects.filter(pk=verification_id, claimed_at__isnull=True).update(claimed_at=timezone.now())
+
+    Exactly once: the work runs under a lease (``verification_claim``), and its result —
+    log leaf, witnessed entry, verdict, audit events — is written in one transaction that
+    first checks the lease is still ours. A worker killed mid-way wrote nothing; the sweep
+    re-queues the verification when its lease expires. A verification that is finished, or
+    leased by a live worker, is returned unchanged."""
+    claim = verification_claim(verification_id)
     v = Verification.objects.select_related("manifest__query_run__dataset_version").get(pk=verification_id)
-    if not claimed:
+    if claim is None:
         return v
+    try:
+        return _verify_claimed(v, claim)
+    except Exception:
+        # Give the lease back so the task's retry (or the sweep) can run it again now.
+        Verification.objects.filter(pk=v.pk, claimed_at=claim, finished_at__isnull=True).update(claimed_at=None)
+        raise
+
+
+def _verify_claimed(v: Verification, claim: datetime) -> Verification:
     from .integrity import manifest_problem
 
     # Replay only what the executor signed: a body edited in the database is an error, never
     # a verdict about the edited body.
     problem = manifest_problem(v.manifest)
     if problem:
-        return _finish(v, Verification.Status.ERROR, f"Not verified: {problem}.")
+        return _finish(v, claim, Verification.Status.ERROR, f"Not verified: {problem}.")
     nonce = v.manifest.digest
     evidence, result = attest.attest("verifier", nonce)
     v.verifier_evidence, v.verifier_result = evidence, result
     if result["status"] != "affirming":
         return _finish(
             v,
+            claim,
             Verification.Status.ATTESTATION_FAILED,
             "The verifier's attestation was not affirming: " + "; ".join(result["reasons"]),
         )
@@ -170,12 +203,13 @@ def verification_run(verification_id: int) -> Verification:
     outcome, replay_ms = verify_manifest(v.manifest.body, graph_doc, tenant_key("minimize"))
     v.diff, v.replay_ms = outcome["diff"], round(replay_ms, 3)
     if outcome["verdict"] != "match":
-        return _finish(v, outcome["verdict"], outcome["message"])
+        return _finish(v, claim, outcome["verdict"], outcome["message"])
     w_evidence, w_result = attest.attest("witness", nonce)
     v.witness_evidence, v.witness_result = w_evidence, w_result
     if w_result["status"] != "affirming":
         return _finish(
             v,
+            claim,
             Verification.Status.ATTESTATION_FAILED,
             "Replay matched, but the witness's attestation was not affirming, so nothing was witnessed or logged: "
             + "; ".join(w_result["reasons"]),
@@ -190,21 +224,47 @@ def verification_run(verification_id: int) -> Verification:
         witness_evidence=w_evidence,
     )
     env = witness.cosign(payload, signer("verifier"), signer("witness"))
-    with transaction.atomic():
-        index = log_append(canonicalize(env))
-        entry = WitnessedEntry.objects.create(
-            verification=v, envelope=env, envelope_digest=digest(env), leaf_index=index
-        )
-        audit_record(
-            "pcq.witnessed", target=entry, payload={"manifest": nonce, "leaf_index": index, "verification": v.pk}
-        )
-        return _finish(v, Verification.Status.MATCH, outcome["message"])
+    return _finish(v, claim, Verification.Status.MATCH, outcome["message"], envelope=env)
 
 
-def _finish(v: Verification, status: str, message: str) -> Verification:
-    v.status, v.message, v.finished_at = status, message, timezone.now()
+def _finish(
+    v: Verification, claim: datetime, status: str, message: str, envelope: dict[str, Any] | None = None
+) -> Verification:
+    """Write the outcome, once: only while the lease ``claim`` is still this run's."""
     with transaction.atomic():
-        v.save()
+        held = (
+            Verification.objects.select_for_update()
+            .filter(pk=v.pk, claimed_at=claim, finished_at__isnull=True)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if held is None:
+            # Our lease expired and another worker took over: its result stands, ours is dropped.
+            return Verification.objects.get(pk=v.pk)
+        if envelope is not None:
+            index = log_append(canonicalize(envelope))
+            entry = WitnessedEntry.objects.create(
+                verification=v, envelope=envelope, envelope_digest=digest(envelope), leaf_index=index
+            )
+            audit_record(
+                "pcq.witnessed",
+                target=entry,
+                payload={"manifest": v.manifest.digest, "leaf_index": index, "verification": v.pk},
+            )
+        v.status, v.message, v.finished_at = status, message, timezone.now()
+        v.save(
+            update_fields=[
+                "status",
+                "message",
+                "finished_at",
+                "diff",
+                "replay_ms",
+                "verifier_evidence",
+                "verifier_result",
+                "witness_evidence",
+                "witness_result",
+            ]
+        )
         audit_record(
             "pcq.verified",
             target=v,
@@ -216,6 +276,26 @@ def _finish(v: Verification, status: str, message: str) -> Verification:
             },
         )
     return v
+
+
+def verification_sweep(limit: int = 500) -> list[int]:
+    """Re-queue unfinished verifications whose lease expired (their worker died) or that
+    were never claimed long after creation (their message was lost). Re-queueing is safe:
+    a duplicate message finds the verification finished or leased and does nothing."""
+    from .tasks import verify
+
+    stale_unclaimed = timezone.now() - timedelta(seconds=settings.PCQ_VERIFY_REQUEUE_AFTER_SECONDS)
+    stale = (
+        Verification.all_tenants.filter(finished_at__isnull=True)
+        .filter(Q(claimed_at__lt=_lease_cutoff()) | Q(claimed_at__isnull=True, created_at__lt=stale_unclaimed))
+        .order_by("created_at")
+        .values_list("tenant_id", "pk")[:limit]
+    )
+    requeued = []
+    for tenant_id, pk in stale:
+        verify.delay(tenant_id, pk)
+        requeued.append(pk)
+    return requeued
 
 
 # --- The transparency log -----------------------------------------------------------------

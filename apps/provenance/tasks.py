@@ -22,8 +22,8 @@ from .models import Verification
 )
 @tenant_task
 def verify(tenant_id: int, verification_id: int) -> str | None:
-    """Verify one manifest: attest, replay, witness, log. Runs once per verification row;
-    a row that vanished is skipped."""
+    """Verify one manifest: attest, replay, witness, log. Completes once per verification
+    row (a lease, see ``services.verification_run``); duplicates and vanished rows are no-ops."""
     if not Verification.objects.filter(pk=verification_id).exists():
         return None
     return services.verification_run(verification_id).status
@@ -39,3 +39,9 @@ def integrity_verify_all() -> dict:
 
     reports = integrity_run(list(Tenant.objects.filter(is_active=True).order_by("pk")), trigger="nightly")
     return {"tenants": len(reports), "failed": [r.tenant_id for r in reports if not r.ok]}
+
+
+@shared_task(name="provenance.verification_sweep", time_limit=120, soft_time_limit=100)
+def verification_sweep() -> int:
+    """Every minute: re-queue verifications a dead worker left behind."""
+    return len(services.verification_sweep())
