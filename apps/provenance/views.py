@@ -20,6 +20,9 @@ from . import selectors, services
 from .dsl_compiler import compile_plan
 from .filters import EvidenceFilterSet
 from .integrity import KINDS, manifest_problem, witnessed_verdict
+from .keys import public_keys
+from .pcq import checkpoint as checkpoint_mod
+from .pcq import manifest as manifest_mod
 from .pcq import merkle
 from .permissions import EVIDENCE_READERS, PROV_AUTHORS
 
@@ -59,7 +62,7 @@ class EvidenceDetailView(TenantRoleRequiredMixin, View):
         entry = getattr(verification, "entry", None) if verification else None
         checkpoint = services.latest_checkpoint()
         verdict = witnessed_verdict(verification, require_current_tenant().slug)
-        proof = None
+        proof = browser_check = None
         if entry is not None and checkpoint is not None:
             hashes = services.inclusion_proof(entry.leaf_index, checkpoint.size)
             leaf = merkle.leaf_hash(canonicalize(entry.envelope))
@@ -72,15 +75,24 @@ class EvidenceDetailView(TenantRoleRequiredMixin, View):
                 "leaf_hash": leaf.hex(),
                 "hashes": hashes,
                 "server_check": root.hex() == checkpoint.root_hash,
-                "json": json.dumps(
-                    {
-                        "leaf_index": entry.leaf_index,
-                        "tree_size": checkpoint.size,
-                        "leaf_hash": leaf.hex(),
-                        "hashes": hashes,
-                        "root": checkpoint.root_hash,
-                    }
-                ),
+            }
+            # What the browser checks on its own, against keys it pinned (evidence.js): the
+            # manifest's signature, the envelope's two signatures and subject, the leaf hash
+            # recomputed from the envelope, the proof up to the root *inside* the signed note.
+            browser_check = {
+                "manifest": {
+                    "body": run.manifest.body,
+                    "digest": run.manifest.digest,
+                    "signature": run.manifest.signature,
+                    "canonicalization": manifest_mod.canonicalization(run.manifest.body),
+                },
+                "envelope": entry.envelope,
+                "leaf_index": entry.leaf_index,
+                "tree_size": checkpoint.size,
+                "hashes": hashes,
+                "checkpoint": checkpoint.note,
+                "origin": checkpoint_mod.ORIGIN,
+                "served_keys": {role: key for role, key in public_keys().items() if role != "tee_device"},
             }
         return render(
             request,
@@ -96,6 +108,7 @@ class EvidenceDetailView(TenantRoleRequiredMixin, View):
                 "envelope_json": json.dumps(entry.envelope, indent=2) if entry else "",
                 "checkpoint": checkpoint,
                 "proof": proof,
+                "browser_check": browser_check,
             },
         )
 
