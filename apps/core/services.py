@@ -85,9 +85,11 @@ def _head_advance(tenant: Tenant, seq: int, head_hash: str) -> None:
     note = checkpoint.sign(
         seq, bytes.fromhex(head_hash), _head_signer(), origin=AUDIT_HEAD_ORIGIN.format(tenant_id=tenant.pk)
     )
-    AuditHead.all_tenants.update_or_create(
-        tenant=tenant, defaults={"seq": seq, "hash": head_hash, "note": note, "updated_at": timezone.now()}
-    )
+    fields = {"seq": seq, "hash": head_hash, "note": note, "updated_at": timezone.now()}
+    # One UPDATE per append (the tenant row lock already serialises appends); the row is
+    # created by the tenant's first append.
+    if not AuditHead.all_tenants.filter(tenant=tenant).update(**fields):
+        AuditHead.all_tenants.create(tenant=tenant, **fields)
 
 
 def audit_head_problem(tenant: Tenant) -> tuple[int | None, str | None, str | None]:
