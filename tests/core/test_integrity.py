@@ -193,6 +193,12 @@ def test_reports_are_per_tenant(world, tenant_b) -> None:
     assert not ok and "ok   agency-b: audit chain" in out
     body = token_client(auditor_b, tenant_b).get("/api/pcq/integrity/").json()
     assert body["latest"]["results"]["audit_chain"]["ok"] is True
+    from django.test import Client
+
+    web = Client()
+    web.force_login(auditor_b)
+    page = web.get(reverse("integrity")).content.decode()
+    assert 'data-integrity="ok"' in page and "removed from the tail" not in page
     assert all(
         r["id"] not in {x.pk for x in IntegrityReport.all_tenants.filter(tenant=world["tenant"])}
         for r in body["reports"]

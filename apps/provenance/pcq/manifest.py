@@ -176,8 +176,10 @@ def body_bytes(body: Any) -> bytes:
 
 
 def content_hash_canonicalization(body: dict[str, Any], index: int = 0) -> str:
-    """How the content hash of input ``index`` was computed."""
-    return body["inputs"][index].get("canonicalization", TF_JSON_1)
+    """How the content hash of input ``index`` was computed (v1 manifests predate the field
+    and every v1 input was hashed with ``tf-json-1``)."""
+    default = TF_JSON_1 if canonicalization(body) == TF_JCS_1 else RFC8785
+    return body["inputs"][index].get("canonicalization", default)
 
 
 def libraries() -> dict[str, str]:

@@ -81,6 +81,7 @@ def _manifest_for(doc: dict[str, Any]) -> dict[str, Any]:
                 "view": None,
                 "version": 1,
                 "content_hash": graph.content_hash(),
+                "canonicalization": CURRENT,
                 "checksum_tree": manifest.checksum_tree(doc),
             }
         ],
