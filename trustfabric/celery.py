@@ -19,6 +19,7 @@ app.conf.beat_schedule = {
         "task": "core.audit_chain_verify_all",
         "schedule": crontab(hour=2, minute=17),
     },
+    "audit-heads-anchor-hourly": {"task": "provenance.audit_heads_anchor", "schedule": crontab(minute=7)},
     "integrity-verify-nightly": {
         "task": "provenance.integrity_verify_all",
         "schedule": crontab(hour=2, minute=37),

@@ -3,7 +3,9 @@
 Each check compares a stored row with something the database cannot forge — a signature
 by a pinned key, or a signed head or checkpoint that names what must exist:
 
-* ``audit_chain``: the tenant's hash chain and its signed head (a cut tail is caught);
+* ``audit_chain``: the tenant's hash chain and its signed head (a cut tail is caught), and
+  every head anchored in the log still in the chain (a rollback, even to an older validly
+  signed head, is caught once an anchor covers the removed events);
 * ``transparency_log``: leaves, interior nodes and envelopes against every signed
   checkpoint (a checkpoint larger than the stored tree means leaves were removed);
 * ``manifests``: each body against its signed digest and the executor's signature;
@@ -17,9 +19,10 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from apps.core.crypto.canonical import digest
 from apps.core.models import Tenant
@@ -31,6 +34,7 @@ from .models import IntegrityReport, Manifest, Verification
 from .pcq import manifest as manifest_mod
 from .pcq.signing import verify, verify_envelope
 
+logger = logging.getLogger(__name__)
 KINDS = ("audit_chain", "transparency_log", "manifests", "verdicts")
 LABELS = {
     "audit_chain": "Audit chain",
@@ -128,11 +132,12 @@ def _first(kind: str, checked: int, problems: list[str]) -> dict[str, Any]:
 
 def tenant_results(tenant: Tenant, log_problems: list[str], log_size: int) -> dict[str, dict[str, Any]]:
     """Every check for one tenant (the log's result is shared: the log is global)."""
+    from .services import audit_anchor_problems
+
     chain = audit_chain_walk(tenant)
+    chain_problems = [chain.first_break.describe()] if chain.first_break else []
     results = {
-        "audit_chain": _first(
-            "audit_chain", chain.events_checked, [chain.first_break.describe()] if chain.first_break else []
-        ),
+        "audit_chain": _first("audit_chain", chain.events_checked, chain_problems + audit_anchor_problems(tenant)),
         "transparency_log": _first("transparency_log", log_size, log_problems),
     }
     with tenant_context(tenant):
@@ -170,7 +175,7 @@ def _witnessed_but_missing(tenant: Tenant, log_size: int) -> list[str]:
 
 def integrity_run(tenants: list[Tenant], *, trigger: str = "command") -> list[IntegrityReport]:
     """Run every check for each tenant and store one report each (plus an audit event)."""
-    from .services import log_audit, log_size
+    from .services import audit_heads_anchor, log_audit, log_size
 
     log_problems, size = log_audit(), log_size()
     reports = []
@@ -185,4 +190,14 @@ def integrity_run(tenants: list[Tenant], *, trigger: str = "command") -> list[In
                 payload={"ok": report.ok, "problems": count, "failed": [k for k in KINDS if not results[k]["ok"]]},
             )
         reports.append(report)
+    # Anchor the heads just checked (after the report's own audit event), so a later
+    # rollback of any chain to before this point contradicts the log. Never into a log that
+    # failed its check: appending would build on (and hide) the damage.
+    if not log_problems:
+        try:
+            audit_heads_anchor(tenants)
+        except DatabaseError:
+            # The log's stored nodes disagree with its leaves in a way the check missed;
+            # the next run reports on what is stored, so anchoring simply waits.
+            logger.warning("integrity: audit heads not anchored: the log refused the append", exc_info=True)
     return reports

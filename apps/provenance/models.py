@@ -148,3 +148,21 @@ class IntegrityReport(AppendOnlyMixin, TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"integrity {'ok' if self.ok else 'FAILED'} @ {self.checked_at:%Y-%m-%d %H:%M}"
+
+
+class AuditHeadAnchor(AppendOnlyMixin, TenantOwnedModel):
+    """A tenant's signed audit head, appended to the transparency log (hourly and with every
+    integrity run). Once a checkpoint covering it is published, rolling the chain back to
+    before ``seq`` — even with an older validly signed head restored — contradicts the log."""
+
+    seq = models.PositiveBigIntegerField()
+    head_hash = models.CharField(max_length=64)
+    statement = models.JSONField()
+    leaf_index = models.PositiveBigIntegerField(unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-leaf_index"]
+
+    def __str__(self) -> str:
+        return f"audit head #{self.seq} of tenant {self.tenant_id} at leaf {self.leaf_index}"

@@ -22,7 +22,7 @@ from apps.policy_studio.models import Decision, QueryRun
 
 from . import attest, witness
 from .keys import public_keys, signer
-from .models import LogCheckpoint, LogLeaf, LogNode, Manifest, Verification, WitnessedEntry
+from .models import AuditHeadAnchor, LogCheckpoint, LogLeaf, LogNode, Manifest, Verification, WitnessedEntry
 from .pcq import bundle, checkpoint, manifest, merkle
 from .verifier import verify_manifest
 
@@ -360,12 +360,19 @@ def log_audit() -> list[str]:
     problems: list[str] = []
     leaves = {leaf.index: leaf.leaf_hash for leaf in LogLeaf.objects.order_by("index")}
     entries = {e.leaf_index: e for e in WitnessedEntry.all_tenants.order_by("leaf_index")}
+    anchors = {a.leaf_index: a for a in AuditHeadAnchor.all_tenants.order_by("leaf_index")}
     tree = merkle.MemoryTree()
     for index in range(len(leaves)):
         entry = entries.get(index)
         if index not in leaves:
             problems.append(f"leaf {index} is missing")
             break
+        if entry is None and index in anchors:
+            data = canonicalize(anchors[index].statement)
+            if merkle.leaf_hash(data).hex() != leaves[index]:
+                problems.append(f"leaf {index}: the leaf hash does not match its audit-head anchor (one was altered)")
+            tree.append(data)
+            continue
         if entry is None:
             problems.append(f"leaf {index} has no witnessed entry")
             tree.append(b"")
@@ -376,10 +383,6 @@ def log_audit() -> list[str]:
         if merkle.leaf_hash(data).hex() != leaves[index]:
             problems.append(f"leaf {index}: the leaf hash does not match its envelope (leaf or envelope altered)")
         tree.append(data)
-    for node in LogNode.objects.all():
-        expected = tree.nodes.get((node.level, node.position))
-        if expected is not None and expected.hex() != node.hash:
-            problems.append(f"interior node {node.level}/{node.position} was altered")
     log_key = signer("log").public
     for cp in LogCheckpoint.objects.order_by("size"):
         try:
@@ -397,6 +400,62 @@ def log_audit() -> list[str]:
             )
         elif tree.root(cp.size).hex() != parsed.root.hex():
             problems.append(f"checkpoint at size {cp.size}: the signed root does not match the recomputed tree")
+    for node in LogNode.objects.all():
+        expected = tree.nodes.get((node.level, node.position))
+        if expected is None and (node.position + 1) << node.level > tree.size:
+            # A completed subtree whose leaves are gone: leaves were cut off the log's tail.
+            problems.append(
+                f"interior node {node.level}/{node.position} covers leaves beyond the stored tree "
+                f"({tree.size} leaves): leaves were removed"
+            )
+        elif expected is not None and expected.hex() != node.hash:
+            problems.append(f"interior node {node.level}/{node.position} was altered")
+    return problems
+
+
+def audit_heads_anchor(tenants: list[Any]) -> list[AuditHeadAnchor]:
+    """Append each tenant's current audit head to the transparency log, unless that head is
+    already anchored. Hourly from beat and after every integrity run."""
+    from apps.core.models import AuditHead
+    from apps.core.tenancy import tenant_context
+
+    anchored = []
+    for tenant in tenants:
+        head = AuditHead.all_tenants.filter(tenant=tenant).first()
+        if head is None:
+            continue
+        last = AuditHeadAnchor.all_tenants.filter(tenant=tenant).order_by("-leaf_index").first()
+        if last is not None and last.seq == head.seq and last.head_hash == head.hash:
+            continue
+        statement = {"type": "trustfabric/audit-head/v1", "tenant_id": tenant.pk, "seq": head.seq, "hash": head.hash}
+        with tenant_context(tenant), transaction.atomic():
+            index = log_append(canonicalize(statement))
+            anchored.append(
+                AuditHeadAnchor.objects.create(seq=head.seq, head_hash=head.hash, statement=statement, leaf_index=index)
+            )
+    return anchored
+
+
+def audit_anchor_problems(tenant: Any) -> list[str]:
+    """Every anchored head must still be in the chain: its event at ``seq`` with that hash."""
+    from apps.core.models import AuditEvent
+
+    problems = []
+    for a in AuditHeadAnchor.all_tenants.filter(tenant=tenant).order_by("leaf_index"):
+        if a.statement != {
+            "type": "trustfabric/audit-head/v1",
+            "tenant_id": tenant.pk,
+            "seq": a.seq,
+            "hash": a.head_hash,
+        }:
+            problems.append(f"the audit-head anchor at log leaf {a.leaf_index} differs from its statement (edited)")
+            continue
+        found = AuditEvent.all_tenants.filter(tenant=tenant, seq=a.seq).values_list("hash", flat=True).first()
+        if found != a.head_hash:
+            problems.append(
+                f"the log anchors event #{a.seq} (leaf {a.leaf_index}) but the chain "
+                + ("no longer has it: the chain was rolled back" if found is None else "has another event there")
+            )
     return problems
 
 

@@ -45,3 +45,14 @@ def integrity_verify_all() -> dict:
 def verification_sweep() -> int:
     """Every minute: re-queue verifications a dead worker left behind."""
     return len(services.verification_sweep())
+
+
+@shared_task(name="provenance.audit_heads_anchor", acks_late=True, time_limit=300, soft_time_limit=280)
+def audit_heads_anchor() -> int:
+    """Hourly: append every active tenant's changed audit head to the transparency log
+    (skipped while the log fails its own check; integrity_verify reports why)."""
+    from apps.core.models import Tenant
+
+    if services.log_audit():
+        return 0
+    return len(services.audit_heads_anchor(list(Tenant.objects.filter(is_active=True).order_by("pk"))))

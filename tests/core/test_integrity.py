@@ -98,6 +98,8 @@ def test_deleting_the_newest_leaf_with_its_checkpoint_is_caught_by_the_audit_cha
     tamper("DELETE FROM provenance_lognode WHERE level = 0 AND position = %s", [size - 1], "provenance_lognode")
     ok, out = _verify(world["tenant"])
     assert not ok and f"witnessed at log leaf {size - 1}, which is no longer in the log" in out
+    # The subtree hash written when that leaf arrived still names it, too.
+    assert "covers leaves beyond the stored tree" in out
 
 
 @pytest.mark.parametrize(
@@ -224,3 +226,44 @@ def test_the_nightly_task_stores_a_report_per_tenant(world, tenant_b) -> None:
     assert IntegrityReport.all_tenants.filter(trigger="nightly").count() == 2
     schedule = app.conf.beat_schedule["integrity-verify-nightly"]
     assert schedule["task"] == "provenance.integrity_verify_all"
+
+
+def test_rolling_a_chain_back_to_an_older_signed_head_is_caught_by_its_log_anchor(tenant_a) -> None:
+    """The signed head alone cannot tell an old head from the current one; the log can, once
+    the newer head was anchored in it (hourly, and after every integrity run)."""
+    from apps.core.models import AuditHead
+    from apps.core.services import audit_chain_walk
+    from apps.provenance.models import AuditHeadAnchor
+    from tests.factories import audit_event_in
+
+    for i in range(3):
+        audit_event_in(tenant_a, f"test.step{i}")
+    old = AuditHead.all_tenants.get(tenant=tenant_a)
+    newer = [audit_event_in(tenant_a, f"test.later{i}") for i in range(2)]
+    [anchor] = services.audit_heads_anchor([tenant_a])
+    assert (anchor.seq, anchor.head_hash) == (5, newer[-1].hash)
+    assert services.audit_heads_anchor([tenant_a]) == []  # unchanged head: not anchored twice
+    for event in newer:
+        tamper("DELETE FROM core_auditevent WHERE id = %s", [event.pk], "core_auditevent", "audit_append_only")
+    AuditHead.all_tenants.filter(tenant=tenant_a).update(seq=old.seq, hash=old.hash, note=old.note)
+    assert audit_chain_walk(tenant_a).ok  # the chain and the restored head agree with each other
+    ok, out = _verify(tenant_a)
+    assert not ok and "the log anchors event #5" in out and "the chain was rolled back" in out
+    assert AuditHeadAnchor.all_tenants.filter(tenant=tenant_a).count() >= 1
+
+
+def test_an_edited_anchor_is_detected(tenant_a) -> None:
+    from apps.provenance.models import AuditHeadAnchor
+    from tests.factories import audit_event_in
+
+    audit_event_in(tenant_a, "test.step")
+    [anchor] = services.audit_heads_anchor([tenant_a])
+    statement = {**anchor.statement, "seq": 1, "hash": "0" * 64}
+    tamper(
+        "UPDATE provenance_auditheadanchor SET statement = %s, head_hash = %s WHERE id = %s",
+        [json.dumps(statement), "0" * 64, anchor.pk],
+        "provenance_auditheadanchor",
+    )
+    ok, out = _verify(tenant_a)
+    assert not ok and f"leaf {anchor.leaf_index}: the leaf hash does not match its audit-head anchor" in out
+    assert AuditHeadAnchor.all_tenants.get(pk=anchor.pk).head_hash == "0" * 64
