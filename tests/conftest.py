@@ -271,3 +271,13 @@ def tamper(sql: str, params: list, table: str, trigger: str | None = None) -> No
         cur.execute(sql, params)
         if connection.vendor == "postgresql":
             cur.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
+
+
+def start_worker(queue: str, *, app: str = "trustfabric", env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start a real worker process (solo pool) on ``queue``; the caller stops it."""
+    full_env = {**os.environ, "DATABASE_URL": _database_url(), "CELERY_BROKER_URL": settings.CELERY_BROKER_URL}
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", app, "worker", "--pool=solo", "-Q", queue,
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
+        cwd=ROOT, env={**full_env, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip

@@ -18,14 +18,20 @@ app.conf.worker_hijack_root_logger = False
 app.conf.beat_schedule = {
     "jit-sweep-every-minute": {"task": "jit.sweep_all", "schedule": 60.0},
     "jit-outbox-sweep-every-minute": {"task": "jit.outbox_sweep", "schedule": 60.0},
+    "pcq-verification-sweep-every-minute": {"task": "provenance.verification_sweep", "schedule": 60.0},
     "audit-chain-verify-nightly": {
         "task": "core.audit_chain_verify_all",
         "schedule": crontab(hour=2, minute=17),
     },
-    # Hourly; each tenant's digest goes out once its local Monday send hour has passed.
     # Sealed ZK-TX transcripts past TF_ZK_TRANSCRIPT_RETENTION_DAYS are deleted (audited).
     "zk-purge-transcripts-daily": {"task": "zk.purge_transcripts", "schedule": crontab(hour=3, minute=41)},
+    # Hourly; each tenant's digest goes out once its local Monday send hour has passed.
     "tenant-digests-hourly": {"task": "tenant_rollups.digests_due", "schedule": crontab(minute=5)},
+    "audit-heads-anchor-hourly": {"task": "provenance.audit_heads_anchor", "schedule": crontab(minute=7)},
+    "integrity-verify-nightly": {
+        "task": "provenance.integrity_verify_all",
+        "schedule": crontab(hour=2, minute=37),
+    },
 }
 
 

@@ -192,6 +192,12 @@ PCQ_KEYS = {
 PCQ_REFERENCE_VALUES = env.path(
     "PCQ_REFERENCE_VALUES", default=BASE_DIR / "apps" / "provenance" / "reference_values.json"
 )
+# A worker's claim on a verification is a lease: longer than the task's hard time limit
+# (900 s), so a live worker never loses it; once it expires (the worker died), the sweep
+# re-queues the verification and another worker takes it over. Unclaimed ones older than
+# PCQ_VERIFY_REQUEUE_AFTER_SECONDS are re-queued too (their message was lost).
+PCQ_VERIFY_LEASE_SECONDS = env.int("PCQ_VERIFY_LEASE_SECONDS", default=960)
+PCQ_VERIFY_REQUEUE_AFTER_SECONDS = env.int("PCQ_VERIFY_REQUEUE_AFTER_SECONDS", default=300)
 
 # --- REST framework ----------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -260,6 +266,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis redelivers an unacknowledged (acks_late) message after the visibility timeout: it
+# must exceed the longest task time limit (integrity checks: 1800 s), or a slow task would
+# be delivered twice while still running. Work lost with a killed worker comes back sooner,
+# through the sweeps (e.g. provenance.verification_sweep).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # Queues by task, so each kind of work can get its own workers (docs/scaling.md):

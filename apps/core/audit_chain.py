@@ -76,6 +76,34 @@ class ChainReport:
         return self.first_break is None
 
 
+def check_head(report: ChainReport, head_seq: int | None, head_hash: str | None) -> ChainReport:
+    """Compare an intact walk with the tenant's signed head (``None`` = no head stored).
+
+    The chain alone cannot see its own tail being cut off; the head can: it names the
+    newest event that was ever appended."""
+    if not report.ok:
+        return report
+    last_seq = report.events_checked
+
+    def broken(problem: str) -> ChainReport:
+        return ChainReport(report.events_checked, report.head_hash, ChainBreak(last_seq, "-", problem))
+
+    if head_seq is None:
+        if last_seq == 0:
+            return report
+        return broken("no signed head is stored for this chain (the head record was removed)")
+    if head_seq > last_seq:
+        return broken(
+            f"the chain ends at #{last_seq} but its signed head names #{head_seq}: "
+            f"{head_seq - last_seq} event(s) were removed from the tail"
+        )
+    if head_seq < last_seq:
+        return broken(f"events after the signed head #{head_seq} were not appended by the application")
+    if head_hash != report.head_hash:
+        return broken(f"the newest event's hash differs from the signed head {str(head_hash)[:12]}… (it was replaced)")
+    return report
+
+
 def verify_chain(events: Iterable[Mapping[str, Any]]) -> ChainReport:
     """Walk events in ``seq`` order. Each mapping holds HASHED_FIELDS plus
     ``id``, ``payload``, ``prev_hash`` and ``hash``."""

@@ -165,3 +165,22 @@ class AuditChainCheck(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{'ok' if self.ok else 'BROKEN'} @ {self.checked_at:%Y-%m-%d %H:%M}"
+
+
+class AuditHead(TenantOwnedModel):
+    """The newest link of a tenant's chain, signed. Rewritten by every append in the same
+    transaction (under the tenant row lock), so removing events from the tail leaves a head
+    that names an event that no longer exists; forging a head needs the log key, which the
+    database does not hold. The note is a C2SP-style signed note (origin
+    ``trustfabric.local/audit-head/<tenant id>``, size = seq, root = hash) signed by the log key."""
+
+    seq = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64)
+    note = models.TextField()
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="uniq_audit_head_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"head #{self.seq} of tenant {self.tenant_id}"

@@ -15,7 +15,7 @@ from django.utils import timezone
 from . import audit_chain
 from .errors import NotFound, ValidationFailed
 from .logging import current_request_id, redact_value
-from .models import ApiToken, AuditChainCheck, AuditEvent, Membership, Role, Tenant
+from .models import ApiToken, AuditChainCheck, AuditEvent, AuditHead, Membership, Role, Tenant
 from .tenancy import require_current_tenant, tenant_context
 
 
@@ -63,7 +63,52 @@ def audit_record(
             {name: getattr(event, name) for name in audit_chain.HASHED_FIELDS}, event.prev_hash
         )
         event.save()
+        _head_advance(tenant, event.seq, event.hash)
     return event
+
+
+AUDIT_HEAD_ORIGIN = "trustfabric.local/audit-head/{tenant_id}"
+
+
+def _head_signer() -> Any:
+    # The log key signs chain heads as it signs log checkpoints (a distinct origin keeps the
+    # two kinds of note apart). Imported late: core is below provenance in the layering.
+    from apps.provenance.keys import signer
+
+    return signer("log")
+
+
+def _head_advance(tenant: Tenant, seq: int, head_hash: str) -> None:
+    """Sign the new head; called under the tenant row lock, in the append's transaction."""
+    from apps.provenance.pcq import checkpoint
+
+    note = checkpoint.sign(
+        seq, bytes.fromhex(head_hash), _head_signer(), origin=AUDIT_HEAD_ORIGIN.format(tenant_id=tenant.pk)
+    )
+    fields = {"seq": seq, "hash": head_hash, "note": note, "updated_at": timezone.now()}
+    # One UPDATE per append (the tenant row lock already serialises appends); the row is
+    # created by the tenant's first append.
+    if not AuditHead.all_tenants.filter(tenant=tenant).update(**fields):
+        AuditHead.all_tenants.create(tenant=tenant, **fields)
+
+
+def audit_head_problem(tenant: Tenant) -> tuple[int | None, str | None, str | None]:
+    """The tenant's signed head as (seq, hash, problem). A head whose note does not verify
+    with the log key, or names another tenant, or disagrees with its own row, is a problem."""
+    from apps.provenance.pcq import checkpoint
+
+    head = AuditHead.all_tenants.filter(tenant=tenant).first()
+    if head is None:
+        return None, None, None
+    try:
+        parsed = checkpoint.parse_and_verify(head.note, _head_signer().public)
+    except checkpoint.CheckpointError as exc:
+        return head.seq, head.hash, f"the signed head does not verify: {exc}"
+    if parsed.origin != AUDIT_HEAD_ORIGIN.format(tenant_id=tenant.pk):
+        return head.seq, head.hash, "the signed head belongs to another chain"
+    if parsed.size != head.seq or parsed.root.hex() != head.hash:
+        return head.seq, head.hash, "the head record differs from its signed note (it was edited)"
+    return parsed.size, parsed.root.hex(), None
 
 
 def _chain_rows(tenant: Tenant):
@@ -72,8 +117,15 @@ def _chain_rows(tenant: Tenant):
 
 
 def audit_chain_walk(tenant: Tenant) -> audit_chain.ChainReport:
-    """Read-only walk of one tenant's chain (used by the command and the check service)."""
-    return audit_chain.verify_chain(_chain_rows(tenant))
+    """Read-only walk of one tenant's chain and its signed head (used by the command and the
+    check service). The head check is what catches events removed from the tail."""
+    report = audit_chain.verify_chain(_chain_rows(tenant))
+    head_seq, head_hash, problem = audit_head_problem(tenant)
+    if problem and report.ok:
+        return audit_chain.ChainReport(
+            report.events_checked, report.head_hash, audit_chain.ChainBreak(report.events_checked, "-", problem)
+        )
+    return audit_chain.check_head(report, head_seq, head_hash)
 
 
 def audit_chain_check(tenant: Tenant) -> AuditChainCheck:

@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from apps.core.crypto import canonical as canon
+
 DATA_CLASSES = ("P0", "P1", "P2", "P3")
 RESERVED_NODE = {"id", "type"}
 RESERVED_EDGE = {"source", "target", "type"}
@@ -58,11 +60,13 @@ class Graph:
             "edges": sorted(self.edges, key=lambda e: (e["source"], e["target"], e.get("type", ""))),
         }
 
-    def canonical_bytes(self) -> bytes:
-        return json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    def canonical_bytes(self, version: str = canon.CURRENT) -> bytes:
+        """RFC 8785 by default; versions uploaded before keep their ``tf-json-1`` hash, and a
+        manifest names which one its input's hash used."""
+        return canon.canonicalize(self.canonical(), version)
 
-    def content_hash(self) -> str:
-        return hashlib.sha256(self.canonical_bytes()).hexdigest()
+    def content_hash(self, version: str = canon.CURRENT) -> str:
+        return hashlib.sha256(self.canonical_bytes(version)).hexdigest()
 
 
 class _Problems:
@@ -95,6 +99,11 @@ def _check_classes(classes: Any, file: str, problems: _Problems, reserved: set[s
         else:
             out[name] = cls
     return out
+
+
+# The content hash is RFC 8785, which (like every JSON verifier using doubles) cannot carry
+# integers beyond 2**53 exactly, nor NaN or Infinity.
+_NOT_CANONICAL = "attribute {key!r}: integers beyond ±9007199254740991, NaN and Infinity cannot be hashed canonically; quote the value as a string"
 
 
 def _scalar(value: Any) -> bool:
@@ -141,6 +150,8 @@ def _build(
                 problems.add(files[0], row, f"attribute {key!r} has no data class; declare it")
             elif not _scalar(value):
                 problems.add(files[0], row, f"attribute {key!r} must be a string, number or boolean")
+            elif not canon.is_canonicalizable(value):
+                problems.add(files[0], row, _NOT_CANONICAL.format(key=key))
             elif value not in (None, ""):
                 node[key] = value
         graph.nodes.append(node)
@@ -166,6 +177,8 @@ def _build(
                 problems.add(files[1], row, f"attribute {key!r} has no data class; declare it")
             elif not _scalar(value):
                 problems.add(files[1], row, f"attribute {key!r} must be a string, number or boolean")
+            elif not canon.is_canonicalizable(value):
+                problems.add(files[1], row, _NOT_CANONICAL.format(key=key))
             elif value not in (None, ""):
                 edge[key] = value
         graph.edges.append(edge)

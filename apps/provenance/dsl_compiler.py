@@ -9,7 +9,7 @@ from apps.graphs.models import Dataset, GraphView
 
 from .pcq import manifest
 from .pcq.dsl import Chain, ProvSyntaxError, parse
-from .services import input_checksum
+from .services import input_entry
 
 
 def parse_or_400(text: str) -> Chain:
@@ -57,15 +57,7 @@ def compile_plan(text: str) -> dict[str, Any]:
         "schema": manifest.SCHEMA_ID,
         "kind": "plan",
         "query_run": None,
-        "inputs": [
-            {
-                "dataset": dataset.slug,
-                "view": view.slug if view else None,
-                "version": version.number,
-                "content_hash": version.content_hash,
-                "checksum_tree": input_checksum(version),
-            }
-        ],
+        "inputs": [input_entry(version, view)],
         "transforms": manifest.transforms_for(spec, dataset.slug, view.slug if view else None),
         "random_seed": spec.get("random_seed", 7),
         "libraries": {},

@@ -60,7 +60,12 @@ class Verification(TenantOwnedModel):
     witness_result = models.JSONField(null=True, blank=True)
     replay_ms = models.FloatField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
-    claimed_at = models.DateTimeField(null=True, blank=True, help_text="Set by the worker that runs it (runs once).")
+    claimed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a worker took its lease (PCQ_VERIFY_LEASE_SECONDS); also its lease token.",
+    )
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Leases taken (more than 1: a worker died).")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -124,3 +129,40 @@ class LogCheckpoint(AppendOnlyMixin, models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint @{self.size}"
+
+
+class IntegrityReport(AppendOnlyMixin, TenantOwnedModel):
+    """One run of ``integrity_verify`` for one tenant: its audit chain (with the signed head),
+    the transparency log against every signed checkpoint, every manifest against its signed
+    digest, every verdict against its witnessed envelope. ``results`` maps each kind to
+    ``{ok, checked, problems, first}``; ``first`` names the first problem of that kind."""
+
+    checked_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ok = models.BooleanField()
+    problems = models.PositiveIntegerField(default=0)
+    results = models.JSONField(default=dict)
+    trigger = models.CharField(max_length=16, default="command")
+
+    class Meta:
+        ordering = ["-checked_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"integrity {'ok' if self.ok else 'FAILED'} @ {self.checked_at:%Y-%m-%d %H:%M}"
+
+
+class AuditHeadAnchor(AppendOnlyMixin, TenantOwnedModel):
+    """A tenant's signed audit head, appended to the transparency log (hourly and with every
+    integrity run). Once a checkpoint covering it is published, rolling the chain back to
+    before ``seq`` — even with an older validly signed head restored — contradicts the log."""
+
+    seq = models.PositiveBigIntegerField()
+    head_hash = models.CharField(max_length=64)
+    statement = models.JSONField()
+    leaf_index = models.PositiveBigIntegerField(unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-leaf_index"]
+
+    def __str__(self) -> str:
+        return f"audit head #{self.seq} of tenant {self.tenant_id} at leaf {self.leaf_index}"

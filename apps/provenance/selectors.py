@@ -4,7 +4,7 @@ from django.db.models import Prefetch, QuerySet
 
 from apps.policy_studio.models import QueryRun
 
-from .models import Verification, WitnessedEntry
+from .models import IntegrityReport, Verification, WitnessedEntry
 
 
 def evidence_runs() -> QuerySet[QueryRun]:
@@ -29,3 +29,8 @@ def latest_verification(run: QueryRun) -> Verification | None:
 
 def witnessed_entries() -> QuerySet[WitnessedEntry]:
     return WitnessedEntry.objects.select_related("verification__manifest").order_by("-leaf_index")
+
+
+def integrity_reports() -> QuerySet[IntegrityReport]:
+    """The current tenant's integrity reports, newest first."""
+    return IntegrityReport.objects.order_by("-checked_at", "-id")

@@ -5,23 +5,26 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
+from apps.core.crypto.canonical import RFC8785, TF_JSON_1, canonicalize, digest
 from apps.core.services import audit_record
 from apps.core.tenancy import require_current_tenant
+from apps.graphs.ingest import Graph
 from apps.graphs.models import DatasetVersion
 from apps.policy_studio.models import Decision, QueryRun
 
 from . import attest, witness
 from .keys import public_keys, signer
 from .log_append import log_append, log_size  # noqa: F401 - the append path lives in its own module
-from .models import LogCheckpoint, LogLeaf, LogNode, Manifest, Verification, WitnessedEntry
+from .models import AuditHeadAnchor, LogCheckpoint, LogLeaf, LogNode, Manifest, Verification, WitnessedEntry
 from .pcq import bundle, checkpoint, manifest, merkle
-from .pcq.canonical import canonicalize, digest
 from .verifier import verify_manifest
 
 _trees_lock = threading.Lock()
@@ -29,16 +32,34 @@ _trees: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
 
 def input_checksum(version: DatasetVersion) -> dict[str, Any]:
-    """The Merkle checksum tree of a dataset version (computed once per process per version)."""
+    """The Merkle checksum tree of a dataset version and the encoding its stored content hash
+    was computed in (both once per process per version)."""
     with _trees_lock:
         if version.content_hash in _trees:
             return _trees[version.content_hash]
-    tree = manifest.checksum_tree(DatasetVersion.unpack(version.graph_blob))
+    doc = DatasetVersion.unpack(version.graph_blob)
+    graph = Graph(doc["attributes"]["nodes"], doc["attributes"]["edges"], doc["nodes"], doc["edges"])
+    # Versions uploaded before RFC 8785 carry a tf-json-1 hash; the manifest says which.
+    hash_version = RFC8785 if graph.content_hash(RFC8785) == version.content_hash else TF_JSON_1
+    tree = {"tree": manifest.checksum_tree(doc), "canonicalization": hash_version}
     with _trees_lock:
         _trees[version.content_hash] = tree
         while len(_trees) > 32:
             _trees.popitem(last=False)
     return tree
+
+
+def input_entry(version: DatasetVersion, view: Any) -> dict[str, Any]:
+    """A manifest's description of one input: which dataset version, and its hashes."""
+    checksum = input_checksum(version)
+    return {
+        "dataset": version.dataset.slug,
+        "view": view.slug if view else None,
+        "version": version.number,
+        "content_hash": version.content_hash,
+        "canonicalization": checksum["canonicalization"],
+        "checksum_tree": checksum["tree"],
+    }
 
 
 def manifest_body(run: QueryRun, execution: Any, steps: list[Any]) -> dict[str, Any]:
@@ -49,15 +70,7 @@ def manifest_body(run: QueryRun, execution: Any, steps: list[Any]) -> dict[str, 
         "kind": "execution",
         "tenant": run.tenant.slug,
         "query_run": run.pk,
-        "inputs": [
-            {
-                "dataset": version.dataset.slug,
-                "view": run.view.slug if run.view else None,
-                "version": version.number,
-                "content_hash": version.content_hash,
-                "checksum_tree": input_checksum(version),
-            }
-        ],
+        "inputs": [input_entry(version, run.view)],
         "transforms": manifest.transforms_for(run.spec, version.dataset.slug, run.view.slug if run.view else None),
         "random_seed": run.spec.get("random_seed", 7),
         "libraries": manifest.libraries(),
@@ -110,8 +123,8 @@ def manifest_create(run: QueryRun, execution: Any, steps: list[Any]) -> Manifest
     row = Manifest.objects.create(
         query_run=run,
         body=body,
-        digest=digest(body),
-        signature=executor.sign(canonicalize(body)),
+        digest=manifest.body_digest(body),
+        signature=executor.sign(manifest.body_bytes(body)),
         executor_key_id=executor.key_id,
     )
     audit_record(
@@ -131,19 +144,57 @@ def verification_request(manifest_row: Manifest) -> Verification:
     return v
 
 
+def _lease_cutoff() -> datetime:
+    return timezone.now() - timedelta(seconds=settings.PCQ_VERIFY_LEASE_SECONDS)
+
+
+def verification_claim(verification_id: int) -> datetime | None:
+    """Take the lease on an unfinished verification: free, or its holder's lease expired
+    (the worker died). Returns the lease token (the claim time), or None."""
+    now = timezone.now()
+    claimed = (
+        Verification.objects.filter(pk=verification_id, finished_at__isnull=True)
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=_lease_cutoff()))
+        .update(claimed_at=now, attempts=F("attempts") + 1)
+    )
+    return now if claimed else None
+
+
 def verification_run(verification_id: int) -> Verification:
     """Attest the verifier, replay, and on a match attest the witness, co-sign and log.
-    Idempotent: a verification that already finished is returned unchanged."""
-    claimed = Verification.objects.filter(pk=verification_id, claimed_at__isnull=True).update(claimed_at=timezone.now())
+
+    Exactly once: the work runs under a lease (``verification_claim``), and its result —
+    log leaf, witnessed entry, verdict, audit events — is written in one transaction that
+    first checks the lease is still ours. A worker killed mid-way wrote nothing; the sweep
+    re-queues the verification when its lease expires. A verification that is finished, or
+    leased by a live worker, is returned unchanged."""
+    claim = verification_claim(verification_id)
     v = Verification.objects.select_related("manifest__query_run__dataset_version").get(pk=verification_id)
-    if not claimed:
+    if claim is None:
         return v
+    try:
+        return _verify_claimed(v, claim)
+    except Exception:
+        # Give the lease back so the task's retry (or the sweep) can run it again now.
+        Verification.objects.filter(pk=v.pk, claimed_at=claim, finished_at__isnull=True).update(claimed_at=None)
+        raise
+
+
+def _verify_claimed(v: Verification, claim: datetime) -> Verification:
+    from .integrity import manifest_problem
+
+    # Replay only what the executor signed: a body edited in the database is an error, never
+    # a verdict about the edited body.
+    problem = manifest_problem(v.manifest)
+    if problem:
+        return _finish(v, claim, Verification.Status.ERROR, f"Not verified: {problem}.")
     nonce = v.manifest.digest
     evidence, result = attest.attest("verifier", nonce)
     v.verifier_evidence, v.verifier_result = evidence, result
     if result["status"] != "affirming":
         return _finish(
             v,
+            claim,
             Verification.Status.ATTESTATION_FAILED,
             "The verifier's attestation was not affirming: " + "; ".join(result["reasons"]),
         )
@@ -153,12 +204,13 @@ def verification_run(verification_id: int) -> Verification:
     outcome, replay_ms = verify_manifest(v.manifest.body, graph_doc, tenant_key("minimize"))
     v.diff, v.replay_ms = outcome["diff"], round(replay_ms, 3)
     if outcome["verdict"] != "match":
-        return _finish(v, outcome["verdict"], outcome["message"])
+        return _finish(v, claim, outcome["verdict"], outcome["message"])
     w_evidence, w_result = attest.attest("witness", nonce)
     v.witness_evidence, v.witness_result = w_evidence, w_result
     if w_result["status"] != "affirming":
         return _finish(
             v,
+            claim,
             Verification.Status.ATTESTATION_FAILED,
             "Replay matched, but the witness's attestation was not affirming, so nothing was witnessed or logged: "
             + "; ".join(w_result["reasons"]),
@@ -173,21 +225,47 @@ def verification_run(verification_id: int) -> Verification:
         witness_evidence=w_evidence,
     )
     env = witness.cosign(payload, signer("verifier"), signer("witness"))
-    with transaction.atomic():
-        index = log_append(canonicalize(env))
-        entry = WitnessedEntry.objects.create(
-            verification=v, envelope=env, envelope_digest=digest(env), leaf_index=index
-        )
-        audit_record(
-            "pcq.witnessed", target=entry, payload={"manifest": nonce, "leaf_index": index, "verification": v.pk}
-        )
-        return _finish(v, Verification.Status.MATCH, outcome["message"])
+    return _finish(v, claim, Verification.Status.MATCH, outcome["message"], envelope=env)
 
 
-def _finish(v: Verification, status: str, message: str) -> Verification:
-    v.status, v.message, v.finished_at = status, message, timezone.now()
+def _finish(
+    v: Verification, claim: datetime, status: str, message: str, envelope: dict[str, Any] | None = None
+) -> Verification:
+    """Write the outcome, once: only while the lease ``claim`` is still this run's."""
     with transaction.atomic():
-        v.save()
+        held = (
+            Verification.objects.select_for_update()
+            .filter(pk=v.pk, claimed_at=claim, finished_at__isnull=True)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if held is None:
+            # Our lease expired and another worker took over: its result stands, ours is dropped.
+            return Verification.objects.get(pk=v.pk)
+        if envelope is not None:
+            index = log_append(canonicalize(envelope))
+            entry = WitnessedEntry.objects.create(
+                verification=v, envelope=envelope, envelope_digest=digest(envelope), leaf_index=index
+            )
+            audit_record(
+                "pcq.witnessed",
+                target=entry,
+                payload={"manifest": v.manifest.digest, "leaf_index": index, "verification": v.pk},
+            )
+        v.status, v.message, v.finished_at = status, message, timezone.now()
+        v.save(
+            update_fields=[
+                "status",
+                "message",
+                "finished_at",
+                "diff",
+                "replay_ms",
+                "verifier_evidence",
+                "verifier_result",
+                "witness_evidence",
+                "witness_result",
+            ]
+        )
         audit_record(
             "pcq.verified",
             target=v,
@@ -199,6 +277,26 @@ def _finish(v: Verification, status: str, message: str) -> Verification:
             },
         )
     return v
+
+
+def verification_sweep(limit: int = 500) -> list[int]:
+    """Re-queue unfinished verifications whose lease expired (their worker died) or that
+    were never claimed long after creation (their message was lost). Re-queueing is safe:
+    a duplicate message finds the verification finished or leased and does nothing."""
+    from .tasks import verify
+
+    stale_unclaimed = timezone.now() - timedelta(seconds=settings.PCQ_VERIFY_REQUEUE_AFTER_SECONDS)
+    stale = (
+        Verification.all_tenants.filter(finished_at__isnull=True)
+        .filter(Q(claimed_at__lt=_lease_cutoff()) | Q(claimed_at__isnull=True, created_at__lt=stale_unclaimed))
+        .order_by("created_at")
+        .values_list("tenant_id", "pk")[:limit]
+    )
+    requeued = []
+    for tenant_id, pk in stale:
+        verify.delay(tenant_id, pk)
+        requeued.append(pk)
+    return requeued
 
 
 # --- The transparency log -----------------------------------------------------------------
@@ -235,12 +333,19 @@ def log_audit() -> list[str]:
     problems: list[str] = []
     leaves = {leaf.index: leaf.leaf_hash for leaf in LogLeaf.objects.order_by("index")}
     entries = {e.leaf_index: e for e in WitnessedEntry.all_tenants.order_by("leaf_index")}
+    anchors = {a.leaf_index: a for a in AuditHeadAnchor.all_tenants.order_by("leaf_index")}
     tree = merkle.MemoryTree()
     for index in range(len(leaves)):
         entry = entries.get(index)
         if index not in leaves:
             problems.append(f"leaf {index} is missing")
             break
+        if entry is None and index in anchors:
+            data = canonicalize(anchors[index].statement)
+            if merkle.leaf_hash(data).hex() != leaves[index]:
+                problems.append(f"leaf {index}: the leaf hash does not match its audit-head anchor (one was altered)")
+            tree.append(data)
+            continue
         if entry is None:
             problems.append(f"leaf {index} has no witnessed entry")
             tree.append(b"")
@@ -251,10 +356,6 @@ def log_audit() -> list[str]:
         if merkle.leaf_hash(data).hex() != leaves[index]:
             problems.append(f"leaf {index}: the leaf hash does not match its envelope (leaf or envelope altered)")
         tree.append(data)
-    for node in LogNode.objects.all():
-        expected = tree.nodes.get((node.level, node.position))
-        if expected is not None and expected.hex() != node.hash:
-            problems.append(f"interior node {node.level}/{node.position} was altered")
     log_key = signer("log").public
     for cp in LogCheckpoint.objects.order_by("size"):
         try:
@@ -264,8 +365,70 @@ def log_audit() -> list[str]:
             continue
         if parsed.size != cp.size or parsed.root.hex() != cp.root_hash:
             problems.append(f"checkpoint at size {cp.size}: the stored root differs from the signed note")
-        if cp.size <= tree.size and tree.root(cp.size).hex() != parsed.root.hex():
+        if cp.size > tree.size:
+            # A signed checkpoint is the log's promise that this many leaves exist.
+            problems.append(
+                f"checkpoint at size {cp.size} is larger than the stored tree ({tree.size} leaves): "
+                f"{cp.size - tree.size} leaf/leaves were removed from the log"
+            )
+        elif tree.root(cp.size).hex() != parsed.root.hex():
             problems.append(f"checkpoint at size {cp.size}: the signed root does not match the recomputed tree")
+    for node in LogNode.objects.all():
+        expected = tree.nodes.get((node.level, node.position))
+        if expected is None and (node.position + 1) << node.level > tree.size:
+            # A completed subtree whose leaves are gone: leaves were cut off the log's tail.
+            problems.append(
+                f"interior node {node.level}/{node.position} covers leaves beyond the stored tree "
+                f"({tree.size} leaves): leaves were removed"
+            )
+        elif expected is not None and expected.hex() != node.hash:
+            problems.append(f"interior node {node.level}/{node.position} was altered")
+    return problems
+
+
+def audit_heads_anchor(tenants: list[Any]) -> list[AuditHeadAnchor]:
+    """Append each tenant's current audit head to the transparency log, unless that head is
+    already anchored. Hourly from beat and after every integrity run."""
+    from apps.core.models import AuditHead
+    from apps.core.tenancy import tenant_context
+
+    anchored = []
+    for tenant in tenants:
+        head = AuditHead.all_tenants.filter(tenant=tenant).first()
+        if head is None:
+            continue
+        last = AuditHeadAnchor.all_tenants.filter(tenant=tenant).order_by("-leaf_index").first()
+        if last is not None and last.seq == head.seq and last.head_hash == head.hash:
+            continue
+        statement = {"type": "trustfabric/audit-head/v1", "tenant_id": tenant.pk, "seq": head.seq, "hash": head.hash}
+        with tenant_context(tenant), transaction.atomic():
+            index = log_append(canonicalize(statement))
+            anchored.append(
+                AuditHeadAnchor.objects.create(seq=head.seq, head_hash=head.hash, statement=statement, leaf_index=index)
+            )
+    return anchored
+
+
+def audit_anchor_problems(tenant: Any) -> list[str]:
+    """Every anchored head must still be in the chain: its event at ``seq`` with that hash."""
+    from apps.core.models import AuditEvent
+
+    problems = []
+    for a in AuditHeadAnchor.all_tenants.filter(tenant=tenant).order_by("leaf_index"):
+        if a.statement != {
+            "type": "trustfabric/audit-head/v1",
+            "tenant_id": tenant.pk,
+            "seq": a.seq,
+            "hash": a.head_hash,
+        }:
+            problems.append(f"the audit-head anchor at log leaf {a.leaf_index} differs from its statement (edited)")
+            continue
+        found = AuditEvent.all_tenants.filter(tenant=tenant, seq=a.seq).values_list("hash", flat=True).first()
+        if found != a.head_hash:
+            problems.append(
+                f"the log anchors event #{a.seq} (leaf {a.leaf_index}) but the chain "
+                + ("no longer has it: the chain was rolled back" if found is None else "has another event there")
+            )
     return problems
 
 

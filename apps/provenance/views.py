@@ -11,14 +11,19 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views import View
 
+from apps.core.crypto.canonical import canonicalize
 from apps.core.errors import DomainError
 from apps.core.permissions import TenantRoleRequiredMixin
+from apps.core.tenancy import require_current_tenant
 
 from . import selectors, services
 from .dsl_compiler import compile_plan
 from .filters import EvidenceFilterSet
+from .integrity import KINDS, manifest_problem, witnessed_verdict
+from .keys import public_keys
+from .pcq import checkpoint as checkpoint_mod
+from .pcq import manifest as manifest_mod
 from .pcq import merkle
-from .pcq.canonical import canonicalize
 from .permissions import EVIDENCE_READERS, PROV_AUTHORS
 
 
@@ -28,7 +33,11 @@ class EvidenceListView(TenantRoleRequiredMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         filterset = EvidenceFilterSet(request.GET, queryset=selectors.evidence_runs())
         page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
-        rows = [(run, selectors.latest_verification(run)) for run in page]
+        slug = require_current_tenant().slug
+        rows = []
+        for run in page:
+            v = selectors.latest_verification(run)
+            rows.append((run, v, witnessed_verdict(v, slug)))
         query = request.GET.copy()
         query.pop("page", None)
         return render(
@@ -52,7 +61,8 @@ class EvidenceDetailView(TenantRoleRequiredMixin, View):
         verification = selectors.latest_verification(run)
         entry = getattr(verification, "entry", None) if verification else None
         checkpoint = services.latest_checkpoint()
-        proof = None
+        verdict = witnessed_verdict(verification, require_current_tenant().slug)
+        proof = browser_check = None
         if entry is not None and checkpoint is not None:
             hashes = services.inclusion_proof(entry.leaf_index, checkpoint.size)
             leaf = merkle.leaf_hash(canonicalize(entry.envelope))
@@ -65,15 +75,24 @@ class EvidenceDetailView(TenantRoleRequiredMixin, View):
                 "leaf_hash": leaf.hex(),
                 "hashes": hashes,
                 "server_check": root.hex() == checkpoint.root_hash,
-                "json": json.dumps(
-                    {
-                        "leaf_index": entry.leaf_index,
-                        "tree_size": checkpoint.size,
-                        "leaf_hash": leaf.hex(),
-                        "hashes": hashes,
-                        "root": checkpoint.root_hash,
-                    }
-                ),
+            }
+            # What the browser checks on its own, against keys it pinned (evidence.js): the
+            # manifest's signature, the envelope's two signatures and subject, the leaf hash
+            # recomputed from the envelope, the proof up to the root *inside* the signed note.
+            browser_check = {
+                "manifest": {
+                    "body": run.manifest.body,
+                    "digest": run.manifest.digest,
+                    "signature": run.manifest.signature,
+                    "canonicalization": manifest_mod.canonicalization(run.manifest.body),
+                },
+                "envelope": entry.envelope,
+                "leaf_index": entry.leaf_index,
+                "tree_size": checkpoint.size,
+                "hashes": hashes,
+                "checkpoint": checkpoint.note,
+                "origin": checkpoint_mod.ORIGIN,
+                "served_keys": {role: key for role, key in public_keys().items() if role != "tee_device"},
             }
         return render(
             request,
@@ -83,11 +102,28 @@ class EvidenceDetailView(TenantRoleRequiredMixin, View):
                 "manifest": run.manifest,
                 "manifest_json": json.dumps(run.manifest.body, indent=2, sort_keys=True),
                 "verification": verification,
+                "verdict": verdict,
+                "manifest_problem": manifest_problem(run.manifest),
                 "entry": entry,
                 "envelope_json": json.dumps(entry.envelope, indent=2) if entry else "",
                 "checkpoint": checkpoint,
                 "proof": proof,
+                "browser_check": browser_check,
             },
+        )
+
+
+class IntegrityView(TenantRoleRequiredMixin, View):
+    """The latest integrity reports of the current tenant (nightly, or from the command)."""
+
+    required_roles = EVIDENCE_READERS
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        reports = list(selectors.integrity_reports()[:20])
+        latest = reports[0] if reports else None
+        checks = [latest.results[k] | {"kind": k} for k in KINDS] if latest else []
+        return render(
+            request, "provenance/integrity.html", {"latest": latest, "checks": checks, "history": reports[1:]}
         )
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .pcq.canonical import canonicalize, digest
+from apps.core.crypto.canonical import canonicalize, digest
+
 from .pcq.signing import Signer, envelope
 
 

@@ -150,3 +150,59 @@ def test_concurrent_appends_keep_one_contiguous_chain(tenant_a) -> None:
     assert errors == []
     report = audit_chain_walk(tenant_a)
     assert report.ok and report.events_checked == 40
+
+
+# --- The signed head: removing events from the tail is detected --------------------------
+
+
+def test_every_append_signs_the_new_head(tenant_a) -> None:
+    from apps.core.models import AuditHead
+
+    events = _chain(tenant_a, 3)
+    head = AuditHead.all_tenants.get(tenant=tenant_a)
+    assert (head.seq, head.hash) == (3, events[-1].hash)
+    assert f"trustfabric.local/audit-head/{tenant_a.pk}\n3\n" in head.note
+    assert audit_chain_walk(tenant_a).ok
+
+
+def test_deleting_the_newest_event_is_detected(tenant_a) -> None:
+    events = _chain(tenant_a, 4)
+    _tamper("DELETE FROM core_auditevent WHERE id = %s", [events[-1].pk])
+    output = _verify_output(tenant_a)
+    assert "the chain ends at #3 but its signed head names #4: 1 event(s) were removed from the tail" in output
+
+
+def test_rolling_the_head_row_back_with_the_tail_is_detected(tenant_a) -> None:
+    from apps.core.models import AuditHead
+
+    events = _chain(tenant_a, 4)
+    _tamper("DELETE FROM core_auditevent WHERE id = %s", [events[-1].pk])
+    # The attacker rewrites the head row to name event #3, but cannot re-sign it.
+    AuditHead.all_tenants.filter(tenant=tenant_a).update(seq=3, hash=events[2].hash)
+    assert "the head record differs from its signed note" in _verify_output(tenant_a)
+    # A note that is not signed by the log key is refused too.
+    AuditHead.all_tenants.filter(tenant=tenant_a).update(note="garbage")
+    assert "the signed head does not verify" in _verify_output(tenant_a)
+
+
+def test_removing_the_head_record_is_detected(tenant_a, tenant_b) -> None:
+    from apps.core.models import AuditHead
+
+    _chain(tenant_a, 2)
+    _chain(tenant_b, 2)
+    b_note = AuditHead.all_tenants.get(tenant=tenant_b).note
+    AuditHead.all_tenants.filter(tenant=tenant_a).update(note=b_note)
+    assert "belongs to another chain" in _verify_output(tenant_a)
+    AuditHead.all_tenants.filter(tenant=tenant_a).delete()
+    assert "no signed head is stored" in _verify_output(tenant_a)
+
+
+def test_an_event_inserted_after_the_head_is_detected(tenant_a) -> None:
+    from apps.core.models import AuditHead
+
+    _chain(tenant_a, 3)
+    before = AuditHead.all_tenants.get(tenant=tenant_a)
+    audit_event_in(tenant_a, "test.more")
+    # Restore the old (validly signed) head: a replayed older head is caught by the chain.
+    AuditHead.all_tenants.filter(tenant=tenant_a).update(seq=before.seq, hash=before.hash, note=before.note)
+    assert "events after the signed head #3" in _verify_output(tenant_a)

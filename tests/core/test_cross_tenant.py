@@ -98,6 +98,15 @@ def _jit(tenant: Any, owner: Any) -> dict[str, str]:
         return {"pk": str(approved.pk), "grant": str(approved.grant.pk)}
 
 
+def _integrity_report(tenant: Any, owner: Any) -> dict[str, str]:
+    """An integrity report in A (B's auditors must see only B's)."""
+    from apps.provenance.integrity import integrity_run
+
+    names = _witnessed(tenant, owner)
+    integrity_run([tenant])
+    return names
+
+
 def _jit_grant(tenant: Any, owner: Any) -> dict[str, str]:
     names = _jit(tenant, owner)
     return {"pk": names["grant"]}
@@ -141,6 +150,7 @@ CASES: dict[str, Callable[[Any, Any], dict[str, str]]] = {
     "api-pcq-checkpoint": _witnessed,
     "api-pcq-keys": _witnessed,
     "api-pcq-schema": lambda tenant, owner: {},
+    "api-pcq-integrity": _integrity_report,
     "api-pcq-compile": _lac,
     "jit-request-api": _jit,
     "jit-grant-api": _jit_grant,

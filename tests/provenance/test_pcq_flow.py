@@ -19,6 +19,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.urls import reverse
 
+from apps.core.crypto.canonical import canonicalize, digest
 from apps.core.models import AuditEvent
 from apps.core.tenancy import tenant_context
 from apps.provenance import services
@@ -27,7 +28,6 @@ from apps.provenance.models import LogCheckpoint, LogLeaf, Manifest, Verificatio
 from apps.provenance.pcq import bundle as bundle_mod
 from apps.provenance.pcq import manifest as manifest_mod
 from apps.provenance.pcq.bundle import verify_bundle
-from apps.provenance.pcq.canonical import canonicalize, digest
 from apps.provenance.pcq.replay import replay
 from apps.provenance.pcq.signing import verify
 from tests.conftest import FIXTURES, demo_query, tamper

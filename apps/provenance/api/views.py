@@ -11,11 +11,13 @@ from rest_framework.response import Response
 from apps.core.api.base import StrictSerializer, TenantAPIView, TenantReadOnlyViewSet
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.permissions import ANY_MEMBER, AUDIT_READERS, SIGNED_IN
+from apps.core.tenancy import require_current_tenant
 from apps.policy_studio.models import QueryRun
 
 from .. import selectors, services
 from ..dsl_compiler import compile_plan
 from ..filters import EvidenceFilterSet
+from ..integrity import manifest_problem, witnessed_verdict
 from ..keys import public_keys
 from ..pcq.manifest import MANIFEST_SCHEMA
 from ..permissions import EVIDENCE_READERS, PROV_AUTHORS
@@ -25,9 +27,13 @@ def _verification(v: Any) -> dict[str, Any] | None:
     if v is None:
         return None
     entry = getattr(v, "entry", None)
+    # The status is the witnessed one; a row that disagrees with its envelope says so.
+    verdict = witnessed_verdict(v, require_current_tenant().slug)
     return {
         "id": v.pk,
-        "status": v.status,
+        "status": verdict["status"],
+        "witnessed": verdict["witnessed"],
+        "integrity_problem": verdict["problem"],
         "message": v.message,
         "attestation_mode": "sim",
         "verifier_attestation": v.verifier_result,
@@ -50,7 +56,13 @@ class EvidenceSerializer(serializers.ModelSerializer):
 
     def get_manifest(self, run: QueryRun) -> dict[str, Any]:
         m = run.manifest
-        return {"digest": m.digest, "signature": m.signature, "executor_key_id": m.executor_key_id, "body": m.body}
+        return {
+            "digest": m.digest,
+            "signature": m.signature,
+            "executor_key_id": m.executor_key_id,
+            "body": m.body,
+            "integrity_problem": manifest_problem(m),
+        }
 
     def get_verification(self, run: QueryRun) -> dict[str, Any] | None:
         return _verification(selectors.latest_verification(run))
@@ -140,6 +152,33 @@ class CheckpointView(TenantAPIView):
         if cp is None:
             raise NotFound("The log is empty.")
         return Response({"size": cp.size, "root_hash": cp.root_hash, "note": cp.note, "created_at": cp.created_at})
+
+
+class IntegrityReportView(TenantAPIView):
+    """The current tenant's latest integrity report and the ones before it (newest first)."""
+
+    required_roles = EVIDENCE_READERS
+
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int, required=False, description="1-100, default 10")],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request: Any) -> Response:
+        limit = _int_param(request, "limit", 10)
+        if not 1 <= limit <= 100:
+            raise ValidationFailed("limit must be between 1 and 100.", details={"limit": limit})
+        reports = [
+            {
+                "id": r.pk,
+                "checked_at": r.checked_at,
+                "ok": r.ok,
+                "problems": r.problems,
+                "trigger": r.trigger,
+                "results": r.results,
+            }
+            for r in selectors.integrity_reports()[:limit]
+        ]
+        return Response({"latest": reports[0] if reports else None, "reports": reports})
 
 
 class KeysView(TenantAPIView):

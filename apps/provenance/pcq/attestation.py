@@ -25,7 +25,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from .canonical import canonicalize
+from apps.core.crypto.canonical import canonicalize
+
 from .signing import Signer, verify
 
 MODE = "sim"

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from apps.core.crypto.canonical import canonicalize, digest
+
 from . import attestation, checkpoint, manifest, merkle
-from .canonical import canonicalize, digest
 from .signing import key_id, load_public, verify, verify_envelope
 
 MEMBERS = (
@@ -53,7 +54,8 @@ def build(files: dict[str, Any]) -> bytes:
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for name in MEMBERS:
             value = README if name == "README.txt" else files[name]
-            data = value.encode() if isinstance(value, str) else json.dumps(value, indent=2, sort_keys=True).encode()
+            # JSON members are RFC 8785 (older bundles were indented JSON and still verify).
+            data = value.encode() if isinstance(value, str) else canonicalize(value)
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), 0, 0o644
             info.uid = info.gid = 0
@@ -150,10 +152,10 @@ def verify_bundle(data: bytes, trusted_keys: dict[str, str] | None = None) -> Re
         report.check("manifest schema", True, "the manifest validates against the published schema")
     except manifest.ManifestInvalid as exc:
         report.check("manifest schema", False, f"the manifest does not validate: {exc}")
-    manifest_digest = digest(body) if body is not None else ""
+    manifest_digest = manifest.body_digest(body) if body is not None else ""
     report.check(
         "manifest signature",
-        verify(keys["executor"], signed.get("signature", ""), canonicalize(body)) if body is not None else False,
+        verify(keys["executor"], signed.get("signature", ""), manifest.body_bytes(body)) if body is not None else False,
         "signed by the executor key" if body is not None else "missing manifest",
     )
     if report.checks[-1]["ok"] is False:

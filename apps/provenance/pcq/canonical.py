@@ -1,77 +1,30 @@
-"""JSON canonicalization in the style of RFC 8785 (JCS), for the value types manifests use.
+"""Kept importable for code written against it; the canonicalization lives in
+``apps.core.crypto.canonical`` (versioned).
 
-Object keys are sorted by their UTF-16 code units, there is no insignificant whitespace,
-strings use the minimal JSON escapes, and numbers use the shortest round-trip form with
-integral floats written as integers (ECMAScript ``Number.prototype.toString``). NaN and
-infinities are refused, as JCS requires.
+``canonicalize`` and ``digest`` here are the frozen legacy encoder (``tf-jcs-1``), exactly
+what this module computed before: v1 ZK-TX bundles and other documents signed with it keep
+verifying. New documents name a version and call ``apps.core.crypto.canonical`` directly.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 from typing import Any
 
-
-def _number(value: float | int) -> str:
-    if isinstance(value, bool):
-        raise TypeError("booleans are not numbers")
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value) or math.isinf(value):
-        raise ValueError("NaN and Infinity cannot be canonicalized")
-    if value == 0:
-        return "0"
-    if value.is_integer() and abs(value) < 1e21:
-        return str(int(value))
-    text = repr(value)
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        sign = "-" if exponent.startswith("-") else "+"
-        text = f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0') or '0'}"
-    return text
-
-
-def _encode(value: Any, out: list[str]) -> None:
-    if value is None:
-        out.append("null")
-    elif value is True:
-        out.append("true")
-    elif value is False:
-        out.append("false")
-    elif isinstance(value, int | float):
-        out.append(_number(value))
-    elif isinstance(value, str):
-        out.append(json.dumps(value, ensure_ascii=False))
-    elif isinstance(value, list | tuple):
-        out.append("[")
-        for i, item in enumerate(value):
-            if i:
-                out.append(",")
-            _encode(item, out)
-        out.append("]")
-    elif isinstance(value, dict):
-        out.append("{")
-        for i, key in enumerate(sorted(value, key=lambda k: k.encode("utf-16-be"))):
-            if not isinstance(key, str):
-                raise TypeError("object keys must be strings")
-            if i:
-                out.append(",")
-            out.append(json.dumps(key, ensure_ascii=False))
-            out.append(":")
-            _encode(value[key], out)
-        out.append("}")
-    else:
-        raise TypeError(f"cannot canonicalize {type(value).__name__}")
+from apps.core.crypto.canonical import (  # noqa: F401  (re-exports)
+    CURRENT,
+    RFC8785,
+    TF_JCS_1,
+    TF_JSON_1,
+    CanonicalizationError,
+)
+from apps.core.crypto.canonical import canonicalize as _canonicalize
+from apps.core.crypto.canonical import digest as _digest
 
 
 def canonicalize(value: Any) -> bytes:
-    out: list[str] = []
-    _encode(value, out)
-    return "".join(out).encode("utf-8")
+    return _canonicalize(value, TF_JCS_1)
 
 
 def digest(value: Any) -> str:
-    """SHA-256 (hex) of the canonical form."""
-    return hashlib.sha256(canonicalize(value)).hexdigest()
+    """SHA-256 (hex) of the legacy canonical form."""
+    return _digest(value, TF_JCS_1)

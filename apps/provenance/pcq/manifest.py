@@ -1,9 +1,10 @@
 """Query manifests: what went in, what was done, what was decided, what came out.
 
 A manifest is a JSON document validated by ``MANIFEST_SCHEMA`` (published at
-``/api/pcq/manifest-schema/`` and in ``docs/pcq-manifest.schema.json``), serialized with
-``canonical.canonicalize`` so its SHA-256 is stable, and signed by the executor's Ed25519
-key. ``kind: plan`` manifests (from the provenance DSL) have no outputs yet; ``kind:
+``/api/pcq/manifest-schema/`` and in ``docs/pcq-manifest.schema.json``), serialized
+canonically so its SHA-256 is stable, and signed by the executor's Ed25519 key. The schema id
+names the canonicalization: v2 manifests are RFC 8785 (``rfc8785``), v1 manifests (made
+before) use the legacy ``tf-jcs-1`` encoder and keep verifying with it. ``kind: plan`` manifests (from the provenance DSL) have no outputs yet; ``kind:
 execution`` manifests (one per executed query) do.
 """
 
@@ -15,10 +16,14 @@ from typing import Any
 
 import jsonschema
 
-from .canonical import canonicalize, digest
+from apps.core.crypto.canonical import CURRENT, RFC8785, TF_JCS_1, TF_JSON_1, VERSIONS, canonicalize, digest
+
 from .merkle import EMPTY_ROOT, leaf_hash, node_hash
 
-SCHEMA_ID = "https://trustfabric.local/schemas/pcq-manifest/v1"
+SCHEMA_ID_V1 = "https://trustfabric.local/schemas/pcq-manifest/v1"
+SCHEMA_ID = "https://trustfabric.local/schemas/pcq-manifest/v2"
+# The canonical encoding each manifest schema version is hashed and signed in.
+CANONICALIZATION = {SCHEMA_ID_V1: TF_JCS_1, SCHEMA_ID: RFC8785}
 # Absolute tolerances per metric: replayed values may differ by at most this much.
 TOLERANCES = {
     "neighbourhood": 0.0,
@@ -59,7 +64,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         "outputs",
     ],
     "properties": {
-        "schema": {"const": SCHEMA_ID},
+        "schema": {"enum": [SCHEMA_ID, SCHEMA_ID_V1]},
         "kind": {"enum": ["plan", "execution"]},
         "tenant": {"type": "string"},
         "query_run": {"type": ["integer", "null"]},
@@ -75,6 +80,9 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                     "view": {"type": ["string", "null"]},
                     "version": {"type": "integer", "minimum": 1},
                     "content_hash": _HEX64,
+                    # v2: how the dataset's content hash was computed (datasets uploaded
+                    # before RFC 8785 keep their tf-json-1 hash). Absent in v1 = tf-json-1.
+                    "canonicalization": {"enum": list(VERSIONS)},
                     "checksum_tree": {
                         "type": "object",
                         "additionalProperties": False,
@@ -153,6 +161,27 @@ def validate(manifest: Any) -> None:
         raise ManifestInvalid(f"{where}: {e.message}")
 
 
+def canonicalization(body: Any) -> str:
+    """The canonical encoding ``body`` is hashed and signed in (by its schema id)."""
+    schema = body.get("schema") if isinstance(body, dict) else None
+    return CANONICALIZATION.get(schema, CURRENT)  # type: ignore[arg-type]
+
+
+def body_digest(body: Any) -> str:
+    return digest(body, canonicalization(body))
+
+
+def body_bytes(body: Any) -> bytes:
+    return canonicalize(body, canonicalization(body))
+
+
+def content_hash_canonicalization(body: dict[str, Any], index: int = 0) -> str:
+    """How the content hash of input ``index`` was computed (v1 manifests predate the field
+    and every v1 input was hashed with ``tf-json-1``)."""
+    default = TF_JSON_1 if canonicalization(body) == TF_JCS_1 else RFC8785
+    return body["inputs"][index].get("canonicalization", default)
+
+
 def libraries() -> dict[str, str]:
     return {name: metadata.version(name) for name in LIBRARIES}
 
@@ -170,12 +199,12 @@ def root_of(hashes: list[bytes]) -> bytes:
     return level[0]
 
 
-def checksum_tree(graph: dict[str, Any]) -> dict[str, Any]:
+def checksum_tree(graph: dict[str, Any], version: str = CURRENT) -> dict[str, Any]:
     """Merkle tree over the canonical dataset: the attribute classes, then each node, then
     each edge, one leaf each. A verifier that recomputes the root has checked every record."""
-    leaves = [leaf_hash(canonicalize(graph["attributes"]))]
-    leaves += [leaf_hash(canonicalize(n)) for n in graph["nodes"]]
-    leaves += [leaf_hash(canonicalize(e)) for e in graph["edges"]]
+    leaves = [leaf_hash(canonicalize(graph["attributes"], version))]
+    leaves += [leaf_hash(canonicalize(n, version)) for n in graph["nodes"]]
+    leaves += [leaf_hash(canonicalize(e, version)) for e in graph["edges"]]
     return {"algorithm": "rfc9162-sha256", "leaves": len(leaves), "root": root_of(leaves).hex()}
 
 
@@ -222,19 +251,24 @@ def spec_from_transforms(transforms: list[dict[str, Any]]) -> dict[str, Any]:
     return spec
 
 
-def edges_digest(edges: list[tuple[str, str]]) -> str:
-    return hashlib.sha256(canonicalize([list(e) for e in edges])).hexdigest()
+def edges_digest(edges: list[tuple[str, str]], version: str = CURRENT) -> str:
+    return hashlib.sha256(canonicalize([list(e) for e in edges], version)).hexdigest()
 
 
 def outputs_for(
-    metric: str, nodes: list[str], values: dict[str, float], edges: list[tuple[str, str]], result: Any
+    metric: str,
+    nodes: list[str],
+    values: dict[str, float],
+    edges: list[tuple[str, str]],
+    result: Any,
+    version: str = CURRENT,
 ) -> dict[str, Any]:
     return {
         "metric": metric,
         "nodes": list(nodes),
         "values": {n: values[n] for n in nodes if n in values},
-        "edges_digest": edges_digest(edges),
+        "edges_digest": edges_digest(edges, version),
         "edge_count": len(edges),
-        "result_digest": digest(result),
+        "result_digest": digest(result, version),
         "tolerance": TOLERANCES[metric],
     }

@@ -13,14 +13,14 @@ from collections import OrderedDict
 from importlib import metadata
 from typing import Any
 
+from apps.core.crypto.canonical import digest
 from apps.graphs import engine
 from apps.graphs.ingest import Graph
 from apps.graphs.stats import build_networkx
 from apps.policy_studio.lac import minimize
 from apps.policy_studio.lac.language import MinimizeRule
 
-from .canonical import digest
-from .manifest import checksum_tree, edges_digest, spec_from_transforms
+from .manifest import canonicalization, checksum_tree, content_hash_canonicalization, edges_digest, spec_from_transforms
 
 # Checksum trees by content hash, per process. The content hash is SHA-256 over the same
 # canonical bytes the tree is built from, so a hit is the tree of identical data; it saves
@@ -31,14 +31,16 @@ _TREES_LOCK = threading.Lock()
 _TREES_MAX = 16
 
 
-def _checksum_tree(graph: Graph, content_hash: str) -> dict[str, Any]:
+def _checksum_tree(graph: Graph, content_hash: str, canon: str) -> dict[str, Any]:
+    # The tree depends on the record encoding too, so it is part of the key.
+    key = f"{canon}:{content_hash}"
     with _TREES_LOCK:
-        if content_hash in _TREES:
-            _TREES.move_to_end(content_hash)
-            return _TREES[content_hash]
-    tree = checksum_tree(graph.canonical())
+        if key in _TREES:
+            _TREES.move_to_end(key)
+            return _TREES[key]
+    tree = checksum_tree(graph.canonical(), canon)
     with _TREES_LOCK:
-        _TREES[content_hash] = tree
+        _TREES[key] = tree
         while len(_TREES) > _TREES_MAX:
             _TREES.popitem(last=False)
     return tree
@@ -71,9 +73,11 @@ def replay(manifest: dict[str, Any], graph_doc: dict[str, Any], *, key: bytes | 
     be recomputed and the minimized result is not compared (the diff says so)."""
     diff: dict[str, Any] = {"inputs": [], "transforms": [], "versions": [], "metrics": [], "structure": {}, "notes": []}
     recorded = manifest["inputs"][0]
+    # Each hash is recomputed in the encoding the manifest names (v1 manifests: legacy).
+    canon = canonicalization(manifest)
     graph = _graph(graph_doc)
-    actual_hash = graph.content_hash()
-    actual_tree = _checksum_tree(graph, actual_hash)
+    actual_hash = graph.content_hash(content_hash_canonicalization(manifest))
+    actual_tree = _checksum_tree(graph, actual_hash, canon)
     inputs_ok = actual_hash == recorded["content_hash"] and actual_tree["root"] == recorded["checksum_tree"]["root"]
     diff["inputs"].append(
         {
@@ -115,7 +119,7 @@ def replay(manifest: dict[str, Any], graph_doc: dict[str, Any], *, key: bytes | 
             "order_differs": not missing and not extra,
         }
         problems.append("returned nodes differ")
-    if edges_digest(execution.edges) != outputs["edges_digest"]:
+    if edges_digest(execution.edges, canon) != outputs["edges_digest"]:
         diff["structure"]["edges"] = {"recorded_count": outputs["edge_count"], "replayed_count": len(execution.edges)}
         problems.append("returned edges differ")
     tolerance = outputs["tolerance"]
@@ -149,9 +153,12 @@ def replay(manifest: dict[str, Any], graph_doc: dict[str, Any], *, key: bytes | 
         rendered = engine.render(g, execution, spec["fields"], spec["metric"])
         classes = {**graph.node_classes, **graph.edge_classes}
         result, _ = minimize.apply(rendered, _rules(manifest["minimization"]), classes, key or b"")
-        if digest(result) != outputs["result_digest"]:
+        if digest(result, canon) != outputs["result_digest"]:
             problems.append("the minimized result differs")
-            diff["structure"]["result_digest"] = {"recorded": outputs["result_digest"], "replayed": digest(result)}
+            diff["structure"]["result_digest"] = {
+                "recorded": outputs["result_digest"],
+                "replayed": digest(result, canon),
+            }
     if problems:
         return {"verdict": "variance", "message": "Replay differs: " + "; ".join(problems) + ".", "diff": diff}
     return {"verdict": "match", "message": "Replay reproduced the recorded outputs within tolerance.", "diff": diff}

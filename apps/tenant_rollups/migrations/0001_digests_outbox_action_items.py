@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('core', '0003_tenant_time_zone'),
+        ('core', '0004_tenant_time_zone'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

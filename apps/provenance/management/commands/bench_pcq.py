@@ -1,5 +1,7 @@
-"""make bench-pcq: manifest build and sign, replay time by graph size, log append throughput,
-and proof generation at 10^6 leaves. Prints JSON.
+"""make bench-pcq: manifest build and sign (RFC 8785, with the legacy encoder as the baseline
+in the same run), the per-manifest integrity check, replay time by graph size, log append
+throughput, audit appends with and without the signed head, and proof generation at 10^6
+leaves. Prints JSON.
 
 Replay fixtures are connected scale-free graphs of ~1k, ~10k and ~100k edges (Barabási–Albert,
 fixed seed), queried with PageRank two hops out from a hub; replay = content hash + Merkle
@@ -22,6 +24,7 @@ import json
 import random
 import time
 import uuid
+from contextlib import nullcontext
 from typing import Any
 
 import networkx as nx
@@ -29,6 +32,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
 from apps.core import bench
+from apps.core.crypto.canonical import CURRENT, TF_JCS_1, canonicalize, digest
 from apps.graphs import engine
 from apps.graphs.ingest import Graph
 from apps.graphs.models import DatasetVersion
@@ -36,8 +40,8 @@ from apps.graphs.stats import build_networkx
 from apps.provenance.keys import signer
 from apps.provenance.pcq import manifest, merkle
 from apps.provenance.pcq import replay as replay_module
-from apps.provenance.pcq.canonical import canonicalize, digest
 from apps.provenance.pcq.replay import replay
+from apps.provenance.pcq.signing import verify
 
 
 def _pct(samples: list[float]) -> dict[str, float]:
@@ -97,6 +101,7 @@ def _manifest_for(doc: dict[str, Any]) -> dict[str, Any]:
                 "view": None,
                 "version": 1,
                 "content_hash": graph.content_hash(),
+                "canonicalization": CURRENT,
                 "checksum_tree": manifest.checksum_tree(doc),
             }
         ],
@@ -138,18 +143,31 @@ class Command(BaseCommand):
             body = _manifest_for(doc)
             build_ms = (time.perf_counter() - started) * 1000
             executor = signer("executor")
-            sign_samples = []
+            sign_samples, legacy_samples, check_samples = [], [], []
             for _ in range(50):
                 t0 = time.perf_counter()
                 manifest.validate(body)
                 executor.sign(canonicalize(body))
                 digest(body)
                 sign_samples.append((time.perf_counter() - t0) * 1000)
+                # Baseline, same run: the legacy tf-jcs-1 encoder this release replaced.
+                t0 = time.perf_counter()
+                manifest.validate(body)
+                executor.sign(canonicalize(body, TF_JCS_1))
+                digest(body, TF_JCS_1)
+                legacy_samples.append((time.perf_counter() - t0) * 1000)
+                # What integrity_verify and every verification do first, per manifest.
+                signature = executor.sign(manifest.body_bytes(body))
+                t0 = time.perf_counter()
+                assert manifest.body_digest(body) and verify(executor.public, signature, manifest.body_bytes(body))
+                check_samples.append((time.perf_counter() - t0) * 1000)
             builds.append(
                 {
                     "edges": len(doc["edges"]),
                     "build_incl_checksum_tree_and_execution_ms": round(build_ms, 2),
                     "validate_canonicalize_sign": _pct(sign_samples),
+                    "validate_canonicalize_sign_legacy_baseline": _pct(legacy_samples),
+                    "integrity_check_digest_and_signature": _pct(check_samples),
                 }
             )
             blob = DatasetVersion.pack(doc) if profile == "production" else None
@@ -175,7 +193,9 @@ class Command(BaseCommand):
                 }
             )
 
+        canon = self._canonicalization(10_000 if quick else 100_000)
         appends = self._appends(50 if quick else 1000, production=profile == "production")
+        audit = self._audit_appends(100 if quick else 500)
         proofs = self._proofs(10_000 if quick else 1_000_000)
         worst = max(r["p95_ms"] for r in replays) / 1000
         sustained = appends["batches_of_16_commit_4_processes"]["appends_per_second"]
@@ -186,7 +206,9 @@ class Command(BaseCommand):
             "database": connection.vendor,
             "manifest": builds,
             "replay": replays,
+            "canonicalization": canon,
             "log_append": appends,
+            "audit_append": audit,
             "proofs": proofs,
             "targets": {
                 "replay_p95_seconds_largest": bench.figure(
@@ -288,6 +310,50 @@ class Command(BaseCommand):
             "wall_seconds": round(wall, 3),
             "appends_per_second": round(processes * each / wall, 1),
         }
+
+    def _canonicalization(self, edges: int) -> dict[str, Any]:
+        """CPU seconds (not wall time: the machine is shared) to canonicalize a dataset and
+        build its checksum tree: RFC 8785 against the legacy encoder, same run, best of 3."""
+        doc = _graph_doc(edges)
+        out: dict[str, Any] = {"edges": len(doc["edges"])}
+        for version in (CURRENT, TF_JCS_1):
+            tree, whole = [], []
+            for _ in range(3):
+                t0 = time.process_time()
+                manifest.checksum_tree(doc, version)
+                tree.append(time.process_time() - t0)
+                t0 = time.process_time()
+                canonicalize(doc, version)
+                whole.append(time.process_time() - t0)
+            key = version if version == CURRENT else f"{version}_legacy_baseline"
+            out[key] = {"checksum_tree_cpu_s": round(min(tree), 3), "whole_dataset_cpu_s": round(min(whole), 3)}
+        return out
+
+    def _audit_appends(self, count: int) -> dict[str, Any]:
+        """audit_record with the signed head, and without it as the baseline (same run)."""
+        from unittest import mock
+
+        from apps.core import services as core_services
+        from apps.core.models import Tenant
+        from apps.core.tenancy import tenant_context
+
+        best: dict[str, float] = {}
+        # A warm-up round (connection, caches), then the two variants interleaved, best of 2.
+        rounds = [("warmup", None)] + [("with_signed_head", None), ("baseline_without_head", "_head_advance")] * 2
+        for label, patch in rounds:
+            with transaction.atomic():
+                tenant = Tenant.objects.create(slug=f"bench-{uuid.uuid4().hex[:8]}", name="bench")
+                ctx = mock.patch.object(core_services, patch, return_value=None) if patch else nullcontext()
+                with tenant_context(tenant), ctx:
+                    started = time.perf_counter()
+                    for i in range(count):
+                        core_services.audit_record("bench.event", payload={"i": i})
+                    rate = count / (time.perf_counter() - started)
+                best[label] = max(best.get(label, 0.0), rate)
+                transaction.set_rollback(True)
+        best.pop("warmup")
+        out = {label: {"appends": count, "appends_per_second": round(rate, 1)} for label, rate in best.items()}
+        return out
 
     def _proofs(self, leaves: int) -> dict[str, Any]:
         tree = merkle.MemoryTree()

@@ -1,0 +1,1 @@
+"""Cryptographic encodings shared by every app (pure: no Django imports)."""

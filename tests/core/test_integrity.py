@@ -1,0 +1,269 @@
+"""integrity_verify, as an attacker with database access would meet it: each kind of row is
+rewritten with the append-only triggers disabled, and each rewrite is detected by the
+command (named, non-zero exit), stored for the tenant's auditors, and shown on their pages."""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.urls import reverse
+
+from apps.core.models import AuditEvent
+from apps.core.tenancy import tenant_context
+from apps.provenance import services
+from apps.provenance.models import IntegrityReport, LogLeaf, Manifest, Verification
+from tests.conftest import demo_query, member, tamper, token_client
+
+
+def _verified_run(client, tenant, **query):
+    response = client.post("/api/queries/", demo_query(**query), format="json")
+    assert response.status_code == 201, response.content
+    run_id = response.json()["id"]
+    with tenant_context(tenant):
+        v = Verification.objects.get(manifest__query_run_id=run_id)
+        if v.finished_at is None:
+            v = services.verification_run(v.pk)
+    assert v.status == "match", v.message
+    return run_id, v
+
+
+@pytest.fixture
+def world(analyst_api_a, lac_a, auditor_a):
+    """Two witnessed runs in tenant A (so the newest leaf is not the only one)."""
+    first = _verified_run(analyst_api_a, lac_a, seeds=["grp12-0"], hops=2, metric="pagerank")
+    second = _verified_run(analyst_api_a, lac_a, seeds=["com-050"], hops=1, metric="degree")
+    return {"tenant": lac_a, "runs": [first, second], "auditor": auditor_a}
+
+
+def _verify(tenant=None) -> tuple[bool, str]:
+    out = io.StringIO()
+    try:
+        call_command("integrity_verify", *([] if tenant is None else ["--tenant", tenant.slug]), stdout=out)
+    except CommandError as exc:
+        return "Integrity problems in" not in str(exc), out.getvalue()
+    return True, out.getvalue()
+
+
+def _shown_to_auditors(world, kind: str, needle: str) -> None:
+    """The stored report, its page and its API all name the problem."""
+    tenant, auditor = world["tenant"], world["auditor"]
+    with tenant_context(tenant):
+        report = IntegrityReport.objects.order_by("-checked_at", "-id").first()
+    assert report is not None and not report.ok
+    assert needle in report.results[kind]["first"]
+    from django.test import Client
+
+    web = Client()
+    web.force_login(auditor)
+    page = html.unescape(web.get(reverse("integrity")).content.decode())
+    assert 'data-integrity="failed"' in page and needle in page
+    api = token_client(auditor, tenant).get("/api/pcq/integrity/").json()
+    assert api["latest"]["results"][kind]["ok"] is False and needle in api["latest"]["results"][kind]["first"]
+
+
+def test_an_intact_deployment_passes_and_auditors_see_it(world, client) -> None:
+    ok, out = _verify()
+    assert ok, out
+    assert "ok   agency-a: manifests (2 checked)" in out and "ok   agency-a: verdicts (2 checked)" in out
+    client.force_login(world["auditor"])
+    assert 'data-integrity="ok"' in client.get(reverse("integrity")).content.decode()
+
+
+def test_deleting_the_newest_audit_event_is_detected(world) -> None:
+    tenant = world["tenant"]
+    newest = AuditEvent.all_tenants.filter(tenant=tenant).order_by("-seq").first()
+    tamper("DELETE FROM core_auditevent WHERE id = %s", [newest.pk], "core_auditevent", "audit_append_only")
+    ok, out = _verify(tenant)
+    assert not ok and "FAIL agency-a: audit chain:" in out and "were removed from the tail" in out
+    _shown_to_auditors(world, "audit_chain", "were removed from the tail")
+
+
+def test_deleting_the_newest_log_leaf_is_detected(world) -> None:
+    size = LogLeaf.objects.count()
+    tamper('DELETE FROM provenance_logleaf WHERE "index" = %s', [size - 1], "provenance_logleaf")
+    ok, out = _verify(world["tenant"])
+    assert not ok and f"checkpoint at size {size} is larger than the stored tree ({size - 1} leaves)" in out
+    _shown_to_auditors(world, "transparency_log", "is larger than the stored tree")
+
+
+def test_deleting_the_newest_leaf_with_its_checkpoint_is_caught_by_the_audit_chain(world) -> None:
+    size = LogLeaf.objects.count()
+    tamper('DELETE FROM provenance_logleaf WHERE "index" = %s', [size - 1], "provenance_logleaf")
+    tamper("DELETE FROM provenance_logcheckpoint WHERE size = %s", [size], "provenance_logcheckpoint")
+    tamper("DELETE FROM provenance_lognode WHERE level = 0 AND position = %s", [size - 1], "provenance_lognode")
+    ok, out = _verify(world["tenant"])
+    assert not ok and f"witnessed at log leaf {size - 1}, which is no longer in the log" in out
+    # The subtree hash written when that leaf arrived still names it, too.
+    assert "covers leaves beyond the stored tree" in out
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("jit_grant", {"id": 999, "request": 1, "reason_sha256": "0" * 64}),
+        ("tenant", "mallory"),
+        ("random_seed", 8),
+    ],
+)
+def test_editing_a_manifest_body_is_detected(world, field, value) -> None:
+    run_id, _ = world["runs"][0]
+    with tenant_context(world["tenant"]):
+        m = Manifest.objects.get(query_run_id=run_id)
+    body = {**m.body, field: value}
+    tamper("UPDATE provenance_manifest SET body = %s WHERE id = %s", [json.dumps(body), m.pk], "provenance_manifest")
+    ok, out = _verify(world["tenant"])
+    needle = "the stored body does not match its signed digest"
+    assert not ok and needle in out
+    _shown_to_auditors(world, "manifests", needle)
+
+
+def test_editing_a_manifest_body_and_its_digest_is_detected_by_the_signature(world) -> None:
+    from apps.core.crypto.canonical import digest
+
+    run_id, _ = world["runs"][0]
+    with tenant_context(world["tenant"]):
+        m = Manifest.objects.get(query_run_id=run_id)
+    body = {**m.body, "jit_grant": {"id": 7, "request": 7, "reason_sha256": "1" * 64}}
+    tamper(
+        "UPDATE provenance_manifest SET body = %s, digest = %s WHERE id = %s",
+        [json.dumps(body), digest(body), m.pk],
+        "provenance_manifest",
+    )
+    ok, out = _verify(world["tenant"])
+    assert not ok and "the executor's signature does not verify" in out
+
+
+def test_a_manifest_edited_before_its_verification_is_not_replayed(world, analyst_api_a) -> None:
+    tenant = world["tenant"]
+    response = analyst_api_a.post("/api/queries/", demo_query(seeds=["grp12-0"], metric="degree"), format="json")
+    with tenant_context(tenant):
+        m = Manifest.objects.get(query_run_id=response.json()["id"])
+        body = {**m.body, "jit_grant": {"id": 1, "request": 1, "reason_sha256": "2" * 64}}
+        tamper(
+            "UPDATE provenance_manifest SET body = %s WHERE id = %s", [json.dumps(body), m.pk], "provenance_manifest"
+        )
+        v = services.verification_run(Verification.objects.create(manifest=m).pk)
+    assert v.status == "error" and "does not match its signed digest" in v.message
+    assert not hasattr(v, "entry") or v.entry is None
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "needle"),
+    [
+        ("status", "variance", "the stored verdict 'variance' differs from the witnessed 'match'"),
+        ("verifier_evidence", '{"claims": {}, "signature": ""}', "stored verifier attestation differs"),
+    ],
+)
+def test_editing_a_witnessed_verdict_row_is_detected(world, client, column, value, needle) -> None:
+    run_id, v = world["runs"][0]
+    Verification.all_tenants.filter(pk=v.pk).update(**{column: json.loads(value) if "{" in value else value})
+    ok, out = _verify(world["tenant"])
+    assert not ok and needle in out
+    _shown_to_auditors(world, "verdicts", needle)
+    client.force_login(world["auditor"])
+    page = html.unescape(client.get(reverse("evidence-detail", args=[run_id])).content.decode())
+    assert 'data-verdict="integrity_failed"' in page and needle in page
+
+
+def test_a_verdict_edited_into_a_match_is_not_shown_as_one(world, analyst_api_a, client) -> None:
+    tenant = world["tenant"]
+    response = analyst_api_a.post("/api/queries/", demo_query(seeds=["grp12-0"], metric="degree"), format="json")
+    run_id = response.json()["id"]
+    with tenant_context(tenant):
+        v = Verification.objects.get(manifest__query_run_id=run_id)
+    # A verification that never ran (nothing witnessed) rewritten to a match.
+    Verification.all_tenants.filter(pk=v.pk).update(status="match", finished_at=None)
+    ok, out = _verify(tenant)
+    assert not ok and "the stored verdict is 'match' but no witnessed envelope exists" in out
+    client.force_login(world["auditor"])
+    listing = client.get(reverse("evidence")).content.decode()
+    assert 'data-verdict="integrity_failed"' in listing
+    api = token_client(world["auditor"], tenant).get(f"/api/evidence/{run_id}/").json()
+    assert api["verification"]["status"] == "integrity_failed" and api["verification"]["integrity_problem"]
+
+
+def test_reports_are_per_tenant(world, tenant_b) -> None:
+    auditor_b = member(tenant_b, "auditor-b", "auditor")
+    newest = AuditEvent.all_tenants.filter(tenant=world["tenant"]).order_by("-seq").first()
+    tamper("DELETE FROM core_auditevent WHERE id = %s", [newest.pk], "core_auditevent", "audit_append_only")
+    ok, out = _verify()
+    assert not ok and "ok   agency-b: audit chain" in out
+    body = token_client(auditor_b, tenant_b).get("/api/pcq/integrity/").json()
+    assert body["latest"]["results"]["audit_chain"]["ok"] is True
+    from django.test import Client
+
+    web = Client()
+    web.force_login(auditor_b)
+    page = web.get(reverse("integrity")).content.decode()
+    assert 'data-integrity="ok"' in page and "removed from the tail" not in page
+    assert all(
+        r["id"] not in {x.pk for x in IntegrityReport.all_tenants.filter(tenant=world["tenant"])}
+        for r in body["reports"]
+    )
+
+
+def test_integrity_api_needs_an_evidence_role_and_validates_limit(world, analyst_a) -> None:
+    from tests.core.test_api import assert_envelope
+
+    _verify()
+    assert token_client(analyst_a, world["tenant"]).get("/api/pcq/integrity/").status_code == 403
+    auditor = token_client(world["auditor"], world["tenant"])
+    assert_envelope(auditor.get("/api/pcq/integrity/", {"limit": 0}), 400, "validation_error")
+    assert len(auditor.get("/api/pcq/integrity/", {"limit": 1}).json()["reports"]) == 1
+
+
+def test_the_nightly_task_stores_a_report_per_tenant(world, tenant_b) -> None:
+    from apps.provenance.tasks import integrity_verify_all
+    from trustfabric.celery import app
+
+    result = integrity_verify_all.delay().get()
+    assert result["failed"] == [] and result["tenants"] == 2
+    assert IntegrityReport.all_tenants.filter(trigger="nightly").count() == 2
+    schedule = app.conf.beat_schedule["integrity-verify-nightly"]
+    assert schedule["task"] == "provenance.integrity_verify_all"
+
+
+def test_rolling_a_chain_back_to_an_older_signed_head_is_caught_by_its_log_anchor(tenant_a) -> None:
+    """The signed head alone cannot tell an old head from the current one; the log can, once
+    the newer head was anchored in it (hourly, and after every integrity run)."""
+    from apps.core.models import AuditHead
+    from apps.core.services import audit_chain_walk
+    from apps.provenance.models import AuditHeadAnchor
+    from tests.factories import audit_event_in
+
+    for i in range(3):
+        audit_event_in(tenant_a, f"test.step{i}")
+    old = AuditHead.all_tenants.get(tenant=tenant_a)
+    newer = [audit_event_in(tenant_a, f"test.later{i}") for i in range(2)]
+    [anchor] = services.audit_heads_anchor([tenant_a])
+    assert (anchor.seq, anchor.head_hash) == (5, newer[-1].hash)
+    assert services.audit_heads_anchor([tenant_a]) == []  # unchanged head: not anchored twice
+    for event in newer:
+        tamper("DELETE FROM core_auditevent WHERE id = %s", [event.pk], "core_auditevent", "audit_append_only")
+    AuditHead.all_tenants.filter(tenant=tenant_a).update(seq=old.seq, hash=old.hash, note=old.note)
+    assert audit_chain_walk(tenant_a).ok  # the chain and the restored head agree with each other
+    ok, out = _verify(tenant_a)
+    assert not ok and "the log anchors event #5" in out and "the chain was rolled back" in out
+    assert AuditHeadAnchor.all_tenants.filter(tenant=tenant_a).count() >= 1
+
+
+def test_an_edited_anchor_is_detected(tenant_a) -> None:
+    from apps.provenance.models import AuditHeadAnchor
+    from tests.factories import audit_event_in
+
+    audit_event_in(tenant_a, "test.step")
+    [anchor] = services.audit_heads_anchor([tenant_a])
+    statement = {**anchor.statement, "seq": 1, "hash": "0" * 64}
+    tamper(
+        "UPDATE provenance_auditheadanchor SET statement = %s, head_hash = %s WHERE id = %s",
+        [json.dumps(statement), "0" * 64, anchor.pk],
+        "provenance_auditheadanchor",
+    )
+    ok, out = _verify(tenant_a)
+    assert not ok and f"leaf {anchor.leaf_index}: the leaf hash does not match its audit-head anchor" in out
+    assert AuditHeadAnchor.all_tenants.get(pk=anchor.pk).head_hash == "0" * 64
