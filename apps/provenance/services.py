@@ -20,7 +20,7 @@ from apps.graphs.ingest import Graph
 from apps.graphs.models import DatasetVersion
 from apps.policy_studio.models import Decision, QueryRun
 
-from . import attest, witness
+from . import attest, log_sources, witness
 from .keys import public_keys, signer
 from .log_append import log_append, log_size  # noqa: F401 - the append path lives in its own module
 from .models import AuditHeadAnchor, LogCheckpoint, LogLeaf, LogNode, Manifest, Verification, WitnessedEntry
@@ -334,12 +334,19 @@ def log_audit() -> list[str]:
     leaves = {leaf.index: leaf.leaf_hash for leaf in LogLeaf.objects.order_by("index")}
     entries = {e.leaf_index: e for e in WitnessedEntry.all_tenants.order_by("leaf_index")}
     anchors = {a.leaf_index: a for a in AuditHeadAnchor.all_tenants.order_by("leaf_index")}
+    others = log_sources.registered_leaves()
     tree = merkle.MemoryTree()
     for index in range(len(leaves)):
         entry = entries.get(index)
         if index not in leaves:
             problems.append(f"leaf {index} is missing")
             break
+        if entry is None and index in others:
+            source, data = others[index]
+            if merkle.leaf_hash(data).hex() != leaves[index]:
+                problems.append(f"leaf {index}: the leaf hash does not match its {source} entry (one was altered)")
+            tree.append(data)
+            continue
         if entry is None and index in anchors:
             data = canonicalize(anchors[index].statement)
             if merkle.leaf_hash(data).hex() != leaves[index]:

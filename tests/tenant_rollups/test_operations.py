@@ -4,12 +4,14 @@ an altered leaf); one tenant's failing build does not stop the others."""
 from __future__ import annotations
 
 from datetime import timedelta
+import json
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from apps.core.tenancy import tenant_context
+from apps.provenance.services import log_audit
 from apps.tenant_rollups import periods, services
 from apps.tenant_rollups.models import Digest
 from tests.conftest import tamper
@@ -38,6 +40,17 @@ def test_digest_build_command_and_log_check(digest_world, smtp, django_capture_o
     ok = StringIO()
     call_command("digest_log_verify", stdout=ok)
     assert "ok   1 digests are signed and in the log" in ok.getvalue()
+    # The shared log's own audit reads the digest leaf back (a registered log source) ...
+    assert log_audit() == []
+    with tenant_context(w["tenant"]):
+        envelope = dict(digest.envelope, payload=digest.envelope["payload"][:-4] + "AAA=")
+    tamper(
+        "UPDATE tenant_rollups_digest SET envelope = %s WHERE id = %s",
+        [json.dumps(envelope), digest.pk],
+        "tenant_rollups_digest",
+    )
+    # ... so an edited digest is a leaf that no longer matches.
+    assert any("tenant digest" in p for p in log_audit())
     tamper(
         'UPDATE provenance_logleaf SET leaf_hash = %s WHERE "index" = %s',
         ["0" * 64, digest.leaf_index],
