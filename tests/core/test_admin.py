@@ -31,6 +31,9 @@ PILOT_FORM = {
     "min_set_size": "100",
     "k_floor": "5",
     "sessions_per_pair_per_day": "10",
+    "default_region": "GB",
+    "count_min_k": "50",
+    "count_releases_per_pair_per_day": "1",
     "updated_at_0": "2026-12-01",
     "updated_at_1": "12:00:00",
 }

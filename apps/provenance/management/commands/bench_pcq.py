@@ -37,6 +37,7 @@ from apps.graphs import engine
 from apps.graphs.ingest import Graph
 from apps.graphs.models import DatasetVersion
 from apps.graphs.stats import build_networkx
+from apps.policy_studio.lac import minimize
 from apps.provenance.keys import signer
 from apps.provenance.pcq import manifest, merkle
 from apps.provenance.pcq import replay as replay_module
@@ -90,7 +91,9 @@ def _manifest_for(doc: dict[str, Any]) -> dict[str, Any]:
     }
     g = build_networkx(graph)
     execution = engine.execute(g, spec)
-    result = engine.render(g, execution, spec["fields"], spec["metric"])
+    # As the pipeline does: the rendered result goes through minimization (no rules here),
+    # which also drops the internal group labels the replay recomputes.
+    result, _ = minimize.apply(engine.render(g, execution, spec["fields"], spec["metric"]), (), {}, b"")
     return {
         "schema": manifest.SCHEMA_ID,
         "kind": "execution",
