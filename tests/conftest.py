@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -236,7 +237,6 @@ def _reset_celery_router(app: Any) -> None:
 @pytest.fixture
 def celery_worker_queue():
     """A real worker process on a private queue; tasks sent from the test go there."""
-    from trustfabric.celery import app
 
     broker = settings.CELERY_BROKER_URL
     require_service(broker.startswith("redis://"), "CELERY_BROKER_URL must point at Redis for the worker test")
@@ -247,17 +247,28 @@ def celery_worker_queue():
          "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+    try:
+        with tasks_routed_to(queue):
+            yield queue
+    finally:
+        worker.terminate()
+        worker.communicate(timeout=30)
+
+
+@contextmanager
+def tasks_routed_to(queue: str) -> Iterator[None]:
+    """Every task the test sends goes to ``queue`` (its private worker), whatever queue the
+    settings route it to."""
+    from trustfabric.celery import app
+
     previous = app.conf.task_default_queue, app.conf.task_routes
-    # Every task this test sends goes to its private worker, whatever queue it is routed to.
     app.conf.task_default_queue, app.conf.task_routes = queue, {"*": {"queue": queue}}
     _reset_celery_router(app)
     try:
-        yield queue
+        yield
     finally:
         app.conf.task_default_queue, app.conf.task_routes = previous
         _reset_celery_router(app)
-        worker.terminate()
-        worker.communicate(timeout=30)
 
 
 def tamper(sql: str, params: list, table: str, trigger: str | None = None) -> None:

@@ -15,23 +15,19 @@ from django.conf import settings as django_settings
 from apps.core.models import AuditEvent
 from apps.provenance import services
 from apps.provenance.models import LogLeaf, Verification, WitnessedEntry
-from tests.conftest import demo_query, load_calls_demo, require_service, start_worker, token_client
+from tests.conftest import demo_query, load_calls_demo, require_service, start_worker, tasks_routed_to, token_client
 
 LEASE = 4
 
 
 @pytest.fixture
 def private_queue(settings):
-    from trustfabric.celery import app
-
     require_service(django_settings.CELERY_BROKER_URL.startswith("redis://"), "CELERY_BROKER_URL must point at Redis")
     settings.PCQ_VERIFY_LEASE_SECONDS = LEASE
     settings.PCQ_VERIFY_REQUEUE_AFTER_SECONDS = 600
     queue = f"test-crash-{uuid.uuid4().hex[:8]}"
-    previous = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
-    yield queue
-    app.conf.task_default_queue = previous
+    with tasks_routed_to(queue):  # the settings route verification to its own queue
+        yield queue
 
 
 def _stop(worker) -> None:

@@ -3,8 +3,8 @@ an altered leaf); one tenant's failing build does not stop the others."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 import json
+from datetime import timedelta
 from io import StringIO
 
 import pytest
