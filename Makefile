@@ -50,8 +50,9 @@ run: seed
 	@echo "Serving on http://$(HOST):$(PORT)/ (demo logins above)"
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-# Two processes (pytest-xdist) by default: the machine's two cores. PYTEST_ARGS= runs serially.
-PYTEST_ARGS ?= -n 2
+# Serial by default; PYTEST_ARGS="-n 2" runs on two processes (pytest-xdist; the log scan
+# covers every worker).
+PYTEST_ARGS ?=
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
