@@ -98,11 +98,10 @@ def verify(acks: Path, kill_time: float) -> dict[str, Any]:
     from apps.core.models import AuditEvent, Tenant
     from apps.core.services import audit_chain_walk
     from apps.policy_studio.models import QueryRun
+    from apps.provenance.integrity import manifest_problem
     from apps.provenance.keys import signer
     from apps.provenance.models import LogCheckpoint, Manifest
     from apps.provenance.pcq import checkpoint, merkle
-    from apps.provenance.pcq.canonical import canonicalize, digest
-    from apps.provenance.pcq.signing import verify as verify_sig
     from apps.provenance.services import consistency_proof, log_audit, log_size
 
     lines = [json.loads(line) for line in acks.read_text().splitlines() if line.strip()]
@@ -139,12 +138,8 @@ def verify(acks: Path, kill_time: float) -> dict[str, Any]:
             log["consistent_with_anchor"] = ok
             if not ok:
                 log["problems"].append(f"the log does not extend the signed checkpoint at size {cp.size} (fork)")
-    executor = signer("executor").public
-    bad_manifests = [
-        m.pk
-        for m in Manifest.all_tenants.all()
-        if digest(m.body) != m.digest or not verify_sig(executor, m.signature, canonicalize(m.body))
-    ]
+    # The same check integrity_verify and every verification run (digest, then signature).
+    bad_manifests = [m.pk for m in Manifest.all_tenants.all() if manifest_problem(m) is not None]
     return {
         "acknowledged_before_kill": len(before),
         "missing_after_failover": len(missing),
