@@ -370,3 +370,11 @@ def render(g: nx.Graph, execution: Execution, fields: list[str], metric: str) ->
         edges.append(record)
     # ``groups`` is consumed by minimization (rows are counted per group) and never returned.
     return {"metric": metric, "nodes": nodes, "edges": edges, "groups": dict(execution.groups)}
+
+
+def attribute_lookups(g: nx.Graph) -> tuple[Callable[[Any], dict[str, Any]], Callable[[Any, Any], dict[str, Any]]]:
+    """A node's and an edge's stored attributes, for minimization rules that must look at
+    values the result does not return (a filtered attribute that is not a field)."""
+    return (lambda n: dict(g.nodes[n]) if n in g else {}), (
+        lambda s, t: dict(g.edges[s, t]) if g.has_edge(s, t) else {}
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from datetime import date
 from typing import Any
 
 import jsonschema
@@ -54,6 +56,20 @@ _StrictValidator = jsonschema.validators.extend(jsonschema.Draft202012Validator,
 _validator = _StrictValidator(QUERY_SCHEMA)
 
 
+# A filter value shaped like a period ("2026", "2026-06", "2026-06-01") is read as one, so it
+# must be a real one: "2026-13" or "0000" is a 400, not a filter that silently matches nothing.
+_PERIOD_SHAPE = re.compile(r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$")
+
+
+def _valid_period(v: str) -> bool:
+    parts = [int(p) for p in v.split("-")]
+    try:
+        date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
+    except ValueError:
+        return False
+    return True
+
+
 class QuerySpecError(ValueError):
     def __init__(self, errors: dict[str, list[str]]) -> None:
         self.errors = errors
@@ -81,6 +97,16 @@ def validate_query_spec(spec: Any) -> dict[str, Any]:
                 values = value if isinstance(value, list) else [value]
                 if any(isinstance(v, float) and not math.isfinite(v) for v in values):
                     errors.setdefault(f"{name}/{key}", []).append("numbers must be finite (no NaN or Infinity)")
+        reason = spec.get("reason")
+        if isinstance(reason, str) and len(reason.strip()) < 3:
+            errors.setdefault("reason", []).append("give a reason of at least 3 characters other than spaces")
+        for name in ("node_filter", "edge_filter"):
+            for key, value in (spec.get(name) or {}).items() if isinstance(spec.get(name), dict) else ():
+                for v in value if isinstance(value, list) else [value]:
+                    if isinstance(v, str) and _PERIOD_SHAPE.match(v) and not _valid_period(v):
+                        errors.setdefault(f"{name}/{key}", []).append(
+                            f"{v!r} is not a valid period (a year 0001-9999, a month 01-12, a real day)"
+                        )
     if errors:
         raise QuerySpecError(errors)
     if spec["metric"] == "shortest_paths" and "target" not in spec:

@@ -132,6 +132,9 @@ class DatasetDetailView(TenantRoleRequiredMixin, View):
                 "dataset": dataset,
                 "versions": versions,
                 "latest": versions[0] if versions else None,
+                "stats": selectors.visible_stats_summary(versions[0], getattr(request, "tenant_roles", frozenset()))
+                if versions
+                else {},
                 "form": form,
                 "can_write": has_role(request, DATA_STEWARDS),
                 **extra,

@@ -417,7 +417,14 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
             if not blocked:
                 rendered = engine.render(loaded.graph, execution, spec["fields"], spec["metric"])
                 result, steps = lac_minimize.apply(
-                    rendered, enforce_rules, node_classes, tenant_key("minimize"), edge_classes=edge_classes
+                    rendered,
+                    enforce_rules,
+                    node_classes,
+                    tenant_key("minimize"),
+                    edge_classes=edge_classes,
+                    node_filtered=spec["node_filter"],
+                    edge_filtered=spec["edge_filter"],
+                    source_attrs=engine.attribute_lookups(loaded.graph),
                 )
                 returned = [n["id"] for n in result["nodes"]]
                 revealed = exposure.as_json(execution.revealed_nodes, execution.revealed_edges)

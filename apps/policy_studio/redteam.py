@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import time
 import uuid
@@ -119,6 +120,24 @@ class Step:
     @property
     def denied(self) -> bool:
         return self.run is None or self.run.status == QueryRun.Status.DENIED
+
+
+def _bucket_inversions(case: dict[str, Any], run: QueryRun | None) -> list[str]:
+    """Rows a filter on a min_count bucket let through whose bucket is not released: shown
+    "suppressed", or (the attribute not a field) held by fewer than min_count returned rows, so
+    fewer in their group. Either way passing the filter gives the bucket away."""
+    if run is None or run.status == QueryRun.Status.DENIED or not run.result:
+        return []
+    attribute, width, n = case["attribute"], case["width"], case["min_count"]
+    truth = case["true_values"]
+    rows = [row for row in run.result["nodes"] if row["id"] in truth]
+    labels = {row["id"]: math.floor(truth[row["id"]] / width) * width for row in rows}
+    counts = Counter(labels.values())
+    return [
+        f"{row['id']} passed the filter in a bucket of {counts[labels[row['id']]]}"
+        for row in rows
+        if row.get(attribute) == SUPPRESSED or counts[labels[row["id"]]] < n
+    ]
 
 
 def _leaks(run: QueryRun | None, node: str, attribute: str) -> bool:
@@ -340,6 +359,9 @@ def _score(case: dict[str, Any], steps: list[Step]) -> CaseOutcome:
             for row in r.result["nodes"]
         )
         return _outcome(case, "false_negative" if leaked else "pass", got, codes)
+    if expect == "no_bucket_inversion":
+        inverted = [f for r in runs for f in _bucket_inversions(case, r)]
+        return _outcome(case, "false_negative" if inverted else "pass", got, codes, "; ".join(inverted[:3]))
     if expect == "no_count_oracle":
         counted = any(r is not None and isinstance((r.result or {}).get("withheld"), int) for r in runs)
         return _outcome(case, "false_negative" if counted else "pass", got, codes)

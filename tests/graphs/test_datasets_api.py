@@ -124,3 +124,39 @@ def test_readers_see_but_cannot_upload_in_pages(client, lac_a, role) -> None:
     client.force_login(user)
     page = client.get(reverse("datasets")).content.decode()
     assert "calls-demo" in page and "Upload a dataset" not in page
+
+
+PLANNER_KEYS = {"max_degree", "max_degree_node", "degree_histogram", "components", "largest_component",
+                "component_size_histogram"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("role", "sees_planner"),
+    [
+        (Role.ANALYST, False),
+        (Role.PARTNER, False),
+        (Role.AUDITOR, True),
+        (Role.POLICY_AUTHOR, True),
+        (Role.ADMIN, True),
+    ],
+)
+def test_planner_statistics_only_for_policy_roles(client, lac_a, role, sees_planner) -> None:
+    """The hub, its degree, the histograms and the largest component are what the graph
+    constraints protect: analysts and partners see node and edge counts only, in the API
+    (list and detail) and in the pages, through the one selector rule."""
+    user = member(lac_a, f"stats-{role}", role)
+    api = token_client(user, lac_a)
+    listed = api.get("/api/datasets/").json()
+    rows = listed["results"] if isinstance(listed, dict) and "results" in listed else listed
+    summaries = [r["latest_version"]["stats_summary"] for r in rows if r["slug"] == "calls-demo"]
+    summaries.append(api.get("/api/datasets/calls-demo/").json()["latest_version"]["stats_summary"])
+    for summary in summaries:
+        assert summary["nodes"] == 504
+        assert bool(PLANNER_KEYS & set(summary)) is sees_planner, summary
+        if not sees_planner:
+            assert set(summary) == {"nodes", "edges"}
+    client.force_login(user)
+    detail = client.get(reverse("dataset-page", args=["calls-demo"])).content.decode()
+    assert "504" in detail
+    assert ("hub-a" in detail) is sees_planner
+    assert ("Degree distribution" in detail) is sees_planner

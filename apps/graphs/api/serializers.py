@@ -1,13 +1,22 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from apps.core.api.base import StrictSerializer
 
 from ..models import DATA_CLASS_CHOICES, Dataset, DatasetVersion, GraphView
+from ..selectors import visible_stats_summary
 
 
 class DatasetVersionSerializer(serializers.ModelSerializer):
+    stats_summary = serializers.SerializerMethodField()
+
+    def get_stats_summary(self, version: DatasetVersion) -> dict[str, Any]:
+        request = self.context.get("request")
+        return visible_stats_summary(version, getattr(request, "tenant_roles", frozenset()))
+
     class Meta:
         model = DatasetVersion
         fields = [

@@ -51,7 +51,10 @@ class DatasetViewSet(TenantReadOnlyViewSet):
         for key in ("graph", "nodes", "edges"):
             data.pop(key, None)
         version = services.dataset_create(actor=request.user, files=files, **data)
-        return Response(DatasetSerializer(version.dataset).data, status=status.HTTP_201_CREATED)
+        return Response(
+            DatasetSerializer(version.dataset, context=self.get_serializer_context()).data,
+            status=status.HTTP_201_CREATED,
+        )
 
     @extend_schema(request={"multipart/form-data": UploadSerializer}, responses={201: DatasetVersionSerializer})
     @action(detail=True, methods=["post"])
@@ -63,7 +66,10 @@ class DatasetViewSet(TenantReadOnlyViewSet):
         version, created = services.dataset_version_upload(
             actor=request.user, dataset=dataset, files=files_from(incoming.validated_data)
         )
-        return Response(DatasetVersionSerializer(version).data, status=201 if created else 200)
+        return Response(
+            DatasetVersionSerializer(version, context=self.get_serializer_context()).data,
+            status=201 if created else 200,
+        )
 
 
 class GraphViewViewSet(TenantReadOnlyViewSet):

@@ -14,6 +14,12 @@ connected components of the traversal graph T, and
   withheld: a count, or even a flag, would be an oracle bit about hidden records.
 * ``bucket`` with ``min_count`` n: a bucket value held by fewer than n rows *of the same group*
   is shown as ``suppressed``.
+* A filter on an attribute released with ``min_count`` (bucket or truncate_date): every row
+  that passed the filter is known to hold one of the filtered values, so "suppressed" would be
+  inverted (the other filtered values are shown, the row holds the remaining one). Rows that
+  passed such a filter and whose released value has fewer than n rows in their group are
+  therefore withheld entirely (nodes with the edges touching them), never shown as
+  ``suppressed``, and, as for ``min_results``, nothing says whether or how many were withheld.
 
 Filters may be no finer than the release of the attribute they test (``filter_violations``).
 """
@@ -24,6 +30,7 @@ import hashlib
 import hmac
 import math
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -111,13 +118,25 @@ def apply(
     key: bytes,
     *,
     edge_classes: dict[str, str] | None = None,
+    node_filtered: Iterable[str] = (),
+    edge_filtered: Iterable[str] = (),
+    source_attrs: tuple[Callable[[Any], dict[str, Any]], Callable[[Any, Any], dict[str, Any]]] | None = None,
 ) -> tuple[dict[str, Any], list[AppliedStep]]:
     """Minimize ``result`` (from ``engine.render``). ``attribute_classes`` are the node classes;
-    ``edge_classes`` the edge classes (absent: one map for both, as older manifests recorded)."""
+    ``edge_classes`` the edge classes (absent: one map for both, as older manifests recorded).
+    ``node_filtered`` / ``edge_filtered``: the attributes the executed node and edge filters
+    tested (rows passing a filter on a ``min_count`` release are withheld rather than shown
+    ``suppressed``, see the module docstring); ``source_attrs`` looks up a node's / an edge's
+    stored attributes, so the rule holds when the filtered attribute is not a returned field."""
     result = dict(result)
     groups: dict[str, Any] = result.pop("groups", None) or {}
     edge_classes = attribute_classes if edge_classes is None else edge_classes
     steps: list[AppliedStep] = []
+    node_filtered, edge_filtered = set(node_filtered) - {"type"}, set(edge_filtered) - {"type"}
+    if node_filtered or edge_filtered:
+        result = _withhold_filtered_small_values(
+            result, groups, rules, attribute_classes, edge_classes, node_filtered, edge_filtered, source_attrs
+        )
     result_wide = next((r for r in rules if r.transform == "min_results"), None)
     if result_wide is not None:
         result = _withhold_small_groups(result, groups, result_wide.params["min_count"])
@@ -143,6 +162,71 @@ def apply(
         )
     steps += [merged[k] for k in sorted(merged)]
     return result, steps
+
+
+def _released(rule: MinimizeRule, value: Any) -> Any:
+    if rule.transform == "bucket":
+        return bucket(value, rule.params.get("width"), rule.params.get("edges"))
+    return truncate_date(value, rule.params["unit"])
+
+
+def _withhold_filtered_small_values(
+    result: dict[str, Any],
+    groups: dict[str, Any],
+    rules: tuple[MinimizeRule, ...],
+    node_classes: dict[str, str],
+    edge_classes: dict[str, str],
+    node_filtered: set[str],
+    edge_filtered: set[str],
+    source_attrs: Any,
+) -> dict[str, Any]:
+    """Withhold the rows that passed a filter on a ``min_count`` release and whose released
+    value is held by fewer than min_count rows of their group. Withholding nodes can thin
+    another filtered value's count, so this runs to a fixed point."""
+
+    node_of, edge_of = source_attrs or ((lambda n: {}), (lambda s, t: {}))
+
+    def counted(classes: dict[str, str], filtered: set[str]) -> list[Any]:
+        present = {k for k in filtered if k in classes}
+        chosen, _ = plan_steps(rules, classes, present)
+        return [
+            (a, r) for a, r in sorted(chosen.items())
+            if r.transform in ("bucket", "truncate_date") and "min_count" in r.params
+        ]  # fmt: skip
+
+    nodes, edges = list(result["nodes"]), list(result["edges"])
+    node_rules = counted(node_classes, node_filtered)
+    edge_rules = counted(edge_classes, edge_filtered)
+    node_raw = {n["id"]: {**node_of(n["id"]), **n} for n in nodes}
+    edge_raw = {(e["source"], e["target"]): {**edge_of(e["source"], e["target"]), **e} for e in edges}
+    if not node_rules and not edge_rules:
+        return result
+    while True:
+        drop_nodes: set[Any] = set()
+        for attribute, rule in node_rules:
+            values = {
+                n["id"]: _released(rule, node_raw[n["id"]][attribute]) for n in nodes if attribute in node_raw[n["id"]]
+            }
+            counts = Counter((groups.get(i, 0), v) for i, v in values.items())
+            drop_nodes |= {i for i, v in values.items() if counts[(groups.get(i, 0), v)] < rule.params["min_count"]}
+        nodes = [n for n in nodes if n["id"] not in drop_nodes]
+        kept = {n["id"] for n in nodes}
+        before = len(edges)
+        edges = [e for e in edges if e["source"] in kept and e["target"] in kept]
+        drop_edges: set[int] = set()
+        for attribute, rule in edge_rules:
+            raw = [edge_raw[(e["source"], e["target"])] for e in edges]
+            values = {k: _released(rule, r[attribute]) for k, r in enumerate(raw) if attribute in r}
+            counts = Counter((groups.get(edges[k]["source"], 0), v) for k, v in values.items())
+            drop_edges |= {
+                k
+                for k, v in values.items()
+                if counts[(groups.get(edges[k]["source"], 0), v)] < rule.params["min_count"]
+            }
+        edges = [e for k, e in enumerate(edges) if k not in drop_edges]
+        if not drop_nodes and len(edges) == before:
+            break
+    return {**result, "nodes": nodes, "edges": edges}
 
 
 def _withhold_small_groups(result: dict[str, Any], groups: dict[str, Any], min_count: int) -> dict[str, Any]:

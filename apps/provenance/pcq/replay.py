@@ -152,7 +152,15 @@ def replay(manifest: dict[str, Any], graph_doc: dict[str, Any], *, key: bytes | 
     else:
         rendered = engine.render(g, execution, spec["fields"], spec["metric"])
         classes = {**graph.node_classes, **graph.edge_classes}
-        result, _ = minimize.apply(rendered, _rules(manifest["minimization"]), classes, key or b"")
+        result, _ = minimize.apply(
+            rendered,
+            _rules(manifest["minimization"]),
+            classes,
+            key or b"",
+            node_filtered=spec.get("node_filter") or {},
+            edge_filtered=spec.get("edge_filter") or {},
+            source_attrs=engine.attribute_lookups(g),
+        )
         if digest(result, canon) != outputs["result_digest"]:
             problems.append("the minimized result differs")
             diff["structure"]["result_digest"] = {
