@@ -1,6 +1,10 @@
 """The standalone offline verifier: no Django, no database, no network.
 
-    python -m apps.provenance.offline verify evidence.tar.gz [--keys trusted-keys.json] [--inputs calls-demo.json]
+    python -m apps.provenance.offline verify evidence.tar.gz --keys trusted-keys.json [--inputs calls-demo.json]
+
+The keys are always pinned: ``--keys`` (GET /api/pcq/keys/, fingerprints checked out of band) must
+give every role the bundle's signatures need; without it, or with a pin file that misses a role or
+is malformed, the bundle is not verified (the bundle's own keys.json is never trusted).
 
 Checks the bundle's archive, manifest schema and executor signature, the verifier's and the
 witness's DSSE signatures, both simulated attestations (bound to the manifest, measurements
@@ -33,13 +37,23 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     v = sub.add_parser("verify", help="verify an evidence bundle")
     v.add_argument("bundle", type=Path)
-    v.add_argument("--keys", type=Path, help="JSON of trusted public keys (role -> base64), e.g. from /api/pcq/keys/")
+    v.add_argument(
+        "--keys", type=Path, help="required: JSON of pinned public keys (role -> base64) from /api/pcq/keys/"
+    )
     v.add_argument("--inputs", type=Path, help="the input dataset's JSON, to replay the query too")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
 
     data = args.bundle.read_bytes()
-    trusted = json.loads(args.keys.read_text()) if args.keys else None
+    trusted = None
+    if args.keys:
+        try:
+            trusted = json.loads(args.keys.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            print(
+                f"NOT VERIFIED — not verified: the pin file {args.keys} cannot be read as JSON ({exc}); key not pinned"
+            )
+            return 1
     report = verify_bundle(data, trusted)
     replay_result = None
     if args.inputs and report.ok:

@@ -4,6 +4,7 @@ download the bundle and verify it offline from the command line."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -44,8 +45,12 @@ def test_evidence_page_and_offline_bundle(page, tenant_a, tmp_path) -> None:
     bundle = tmp_path / "evidence.tar.gz"
     download.value.save_as(bundle)
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    from apps.provenance.keys import public_keys
+
+    keys = tmp_path / "trusted-keys.json"
+    keys.write_text(json.dumps(public_keys()))
     result = subprocess.run(
-        [sys.executable, "-m", "apps.provenance.offline", "verify", str(bundle)],
+        [sys.executable, "-m", "apps.provenance.offline", "verify", str(bundle), "--keys", str(keys)],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -124,7 +124,8 @@ def test_a_bundle_from_the_previous_release_still_verifies_and_replays() -> None
     """tests/provenance/vectors/v1-evidence-bundle.tar.gz was exported by the release before
     RFC 8785 (schema v1, legacy encoder; its PageRank manifest carries 1e-6)."""
     data = (VECTORS / "v1-evidence-bundle.tar.gz").read_bytes()
-    report = verify_bundle(data)
+    # Exported under that deployment's keys: pin those (its keys.json), as its auditor would.
+    report = verify_bundle(data, json.loads(_member(data, "keys.json")))
     assert report.ok, report.failures
     body = json.loads(_member(data, "manifest.json"))["manifest"]
     assert body["schema"] == manifest.SCHEMA_ID_V1 and manifest.canonicalization(body) == canonical.TF_JCS_1

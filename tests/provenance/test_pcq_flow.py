@@ -14,6 +14,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
@@ -23,7 +24,7 @@ from apps.core.crypto.canonical import canonicalize, digest
 from apps.core.models import AuditEvent
 from apps.core.tenancy import tenant_context
 from apps.provenance import services
-from apps.provenance.keys import signer
+from apps.provenance.keys import public_keys, signer
 from apps.provenance.models import LogCheckpoint, LogLeaf, Manifest, Verification, WitnessedEntry
 from apps.provenance.pcq import bundle as bundle_mod
 from apps.provenance.pcq import manifest as manifest_mod
@@ -137,10 +138,14 @@ def witnessed(analyst_api_a, lac_a):
 
 def test_bundle_verifies_offline_and_fails_after_any_byte_changes(witnessed) -> None:
     _, _, data = witnessed
-    assert verify_bundle(data).ok
-    undetected = [i for i in range(len(data)) if verify_bundle(data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :]).ok]
+    assert verify_bundle(data, public_keys()).ok
+    undetected = [
+        i
+        for i in range(len(data))
+        if verify_bundle(data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :], public_keys()).ok
+    ]
     assert undetected == []
-    assert not verify_bundle(data + b"\x00").ok and not verify_bundle(data[:-1]).ok
+    assert not verify_bundle(data + b"\x00", public_keys()).ok and not verify_bundle(data[:-1], public_keys()).ok
 
 
 def _members(data: bytes) -> dict:
@@ -157,7 +162,7 @@ def _rebuilt(data: bytes, name: str, change) -> bytes:
 
 
 def _failed(data: bytes) -> dict[str, str]:
-    return {c["check"]: c["message"] for c in verify_bundle(data).failures}
+    return {c["check"]: c["message"] for c in verify_bundle(data, public_keys()).failures}
 
 
 def test_each_kind_of_tampering_names_what_failed(witnessed) -> None:
@@ -219,15 +224,69 @@ def test_offline_cli_needs_no_django_and_checks_replay(witnessed, tmp_path) -> N
         "apps.provenance.offline",
         "verify",
         str(path),
+        "--keys",
+        str(tmp_path / "trusted-keys.json"),
         "--inputs",
         str(FIXTURES / "datasets" / "calls-demo.json"),
     ]
+    keys = tmp_path / "trusted-keys.json"
+    keys.write_text(json.dumps(public_keys()))
     ok = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "ok   replay" in ok.stdout and "VERIFIED (attestation mode: sim)" in ok.stdout
     path.write_bytes(_rebuilt(data, "manifest.json", lambda m: {**m, "signature": m["signature"][::-1]}))
     bad = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     assert bad.returncode == 1 and "FAIL manifest signature" in bad.stdout and "NOT VERIFIED" in bad.stdout
+
+
+def _forged(data: bytes) -> tuple[bytes, dict]:
+    """The bundle re-signed by an attacker with their own executor key, shipped in keys.json."""
+    from apps.provenance.pcq.signing import Signer, b64, public_bytes
+
+    forged = {role: Signer(role, Ed25519PrivateKey.generate()) for role in ("executor",)}
+    files = {k: (v.decode() if k.endswith(".txt") else json.loads(v)) for k, v in _members(data).items()}
+    executor = forged["executor"]
+    body = files["manifest.json"]["manifest"]
+    files["manifest.json"] = {**files["manifest.json"], "signature": executor.sign(manifest_mod.body_bytes(body))}
+    files["keys.json"] = {**files["keys.json"], "executor": b64(public_bytes(executor.public))}
+    return bundle_mod.build(files), files["keys.json"]
+
+
+@pytest.mark.parametrize("pins", ["none", "{}", "[]", "partial", "not json", "bad key", "missing file"])
+def test_offline_cli_requires_every_key_pinned(witnessed, tmp_path, pins) -> None:
+    _, _, data = witnessed
+    forged, forged_keys = _forged(data)
+    path = tmp_path / "evidence.tar.gz"
+    path.write_bytes(forged)
+    pin = tmp_path / "pins.json"
+    content = {
+        "{}": "{}",
+        "[]": "[]",
+        "partial": json.dumps({"verifier": forged_keys["verifier"]}),
+        "not json": "{nope",
+        "bad key": json.dumps({**forged_keys, "executor": 7}),
+    }.get(pins)
+    if content is not None:
+        pin.write_text(content)
+    argv = ["verify", str(path)] + ([] if pins == "none" else ["--keys", str(pin)])
+    from apps.provenance.offline import main
+
+    cmd = [sys.executable, "-m", "apps.provenance.offline", *argv]
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr and "VERIFIED (" not in out.stdout
+    assert "not verified" in out.stdout and ("not pinned" in out.stdout or pins == "not json")
+    assert main(argv) == 1
+
+
+def test_a_re_signed_bundle_fails_against_the_pinned_keys(witnessed, tmp_path) -> None:
+    _, _, data = witnessed
+    forged, forged_keys = _forged(data)
+    assert verify_bundle(forged, forged_keys).ok  # sanity: the forgery is self-consistent
+    failures = {c["check"] for c in verify_bundle(forged, public_keys()).failures}
+    assert {"trusted keys", "manifest signature"} <= failures
+    assert not verify_bundle(forged).ok and not verify_bundle(forged, {}).ok and not verify_bundle(forged, []).ok  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -279,7 +338,7 @@ def test_evidence_pages_show_verdict_sim_log_index_and_bundle(client, witnessed,
     assert 'data-verdict="match"' in page and "sim" in page and f"data-leaf-index>{v.entry.leaf_index}<" in page
     assert 'Server check: <span class="pill ok">included</span>' in page
     download = client.get(reverse("evidence-bundle", args=[run_id]))
-    assert download["Content-Type"] == "application/gzip" and verify_bundle(download.content).ok
+    assert download["Content-Type"] == "application/gzip" and verify_bundle(download.content, public_keys()).ok
 
 
 def test_evidence_api_and_log_endpoints(witnessed, lac_a, auditor_a) -> None:

@@ -35,12 +35,15 @@ MEMBERS = (
     "inputs.json",
     "keys.json",
 )
+REQUIRED_ROLES = ("executor", "verifier", "witness", "tee_device", "log")  # every key a bundle's checks use
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
 README = """Trust Fabric evidence bundle (PCQ).
 
 Verify offline, with no database and no network:
 
-    python -m apps.provenance.offline verify <this file> [--keys trusted-keys.json]
+    python -m apps.provenance.offline verify <this file> --keys trusted-keys.json
+
+The keys are always pinned: trusted-keys.json is GET /api/pcq/keys/ (check its fingerprints\nout of band); the bundle's own keys.json is never trusted.
 
 Attestation in this build is SIMULATED (mode "sim"): it shows which code and configuration
 produced the verdict, bound to this manifest, signed by a software device key. It is not
@@ -130,21 +133,25 @@ def verify_bundle(data: bytes, trusted_keys: dict[str, str] | None = None) -> Re
         inputs = json.loads(files["inputs.json"])
         keys_b64 = json.loads(files["keys.json"])
         note = files["checkpoint.txt"].decode()
-        keys = {role: load_public(k) for role, k in keys_b64.items()}
+        if not isinstance(keys_b64, dict):
+            raise TypeError("keys.json is not an object")
     except (ValueError, KeyError, TypeError) as exc:
         report.check("contents", False, f"a member is not valid JSON or a key is malformed: {exc}")
         return report
-    if trusted_keys is None:
-        report.warnings.append("Public keys were taken from the bundle itself; pass --keys to pin trusted keys.")
-    else:
-        mismatched = sorted(r for r, k in trusted_keys.items() if keys_b64.get(r) != k)
-        report.check(
-            "trusted keys",
-            not mismatched,
-            "bundle keys match the trusted keys"
-            if not mismatched
-            else f"keys differ from the trusted ones: {mismatched}",
-        )
+    # Keys are always pinned: every signature is checked against the trusted keys, never against
+    # the bundle's own keys.json (a forger re-signs everything and ships their own keys).
+    keys, problem = _pinned(trusted_keys)
+    if problem:
+        report.check("trusted keys", False, f"not verified: {problem}")
+        return report
+    mismatched = sorted(r for r in REQUIRED_ROLES if keys_b64.get(r) != trusted_keys[r])  # type: ignore[index]
+    report.check(
+        "trusted keys",
+        not mismatched,
+        "bundle keys match the pinned keys"
+        if not mismatched
+        else f"the bundle's keys differ from the pinned ones: {mismatched}",
+    )
 
     body = signed.get("manifest")
     try:
@@ -229,6 +236,32 @@ def verify_bundle(data: bytes, trusted_keys: dict[str, str] | None = None) -> Re
         else "inputs.json differs from the manifest's inputs",
     )
     return report
+
+
+def _pinned(trusted_keys: Any) -> tuple[dict[str, Any], str]:
+    """The pinned public keys for every role the bundle's signatures need, or a problem."""
+    if trusted_keys is None:
+        return (
+            {},
+            f"{', '.join(REQUIRED_ROLES)} key not pinned (pass --keys trusted-keys.json, from GET /api/pcq/keys/)",
+        )
+    if not isinstance(trusted_keys, dict):
+        return (
+            {},
+            f"the pin file is not a JSON object of role -> base64 key; {', '.join(REQUIRED_ROLES)} key not pinned",
+        )
+    missing = [r for r in REQUIRED_ROLES if r not in trusted_keys]
+    if missing:
+        return {}, f"{', '.join(missing)} key not pinned (the pin file must cover every role)"
+    keys = {}
+    for role in REQUIRED_ROLES:
+        try:
+            if not isinstance(trusted_keys[role], str):
+                raise TypeError("not a string")
+            keys[role] = load_public(trusted_keys[role])
+        except (ValueError, TypeError) as exc:
+            return {}, f"the pinned {role} key is malformed ({exc}); {role} key not pinned"
+    return keys, ""
 
 
 def _kid(key: Any) -> str:
