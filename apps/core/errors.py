@@ -9,7 +9,7 @@ from typing import Any
 
 class DomainError(Exception):
     status = 400
-    code = "invalid_request"
+    code = "validation_error"  # subclasses and callers name a more precise code
 
     def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
         super().__init__(message)

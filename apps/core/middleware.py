@@ -11,7 +11,7 @@ from collections.abc import Callable
 import structlog
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 
 from . import selectors
 from .logging import bind_log_context
@@ -70,15 +70,12 @@ class RequestSizeLimitMiddleware:
             length = -1
         limit = settings.TF_MAX_REQUEST_BYTES
         if length < 0 or length > limit:
-            return JsonResponse(
-                {
-                    "code": "request_too_large" if length > limit else "bad_content_length",
-                    "message": f"The request body must be at most {limit} bytes."
-                    if length > limit
-                    else "The Content-Length header is not a number.",
-                    "details": {"max_bytes": limit},
-                },
-                status=413 if length > limit else 400,
+            from .api.errors import error_http_response, too_large_body  # the API imports this module
+
+            if length > limit:
+                return error_http_response(413, **too_large_body())
+            return error_http_response(
+                400, "bad_content_length", "The Content-Length header is not a number.", {"max_bytes": limit}
             )
         return self.get_response(request)
 
@@ -108,7 +105,9 @@ def database_unavailable_response(request: HttpRequest) -> HttpResponse:
         "details": {"retry_after_seconds": RETRY_AFTER_SECONDS},
     }
     if request.path.startswith("/api/"):
-        response: HttpResponse = JsonResponse(body, status=503)
+        from .api.errors import error_http_response
+
+        response: HttpResponse = error_http_response(503, **body)
     else:
         response = HttpResponse(render_to_string("core/database_unavailable.html", {"error": body}), status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
@@ -189,7 +188,9 @@ class DomainErrorMiddleware:
             return None
         body = {"code": exception.code, "message": exception.message, "details": exception.details}
         if request.path.startswith("/api/"):
-            return JsonResponse(body, status=exception.status)
+            from .api.errors import error_http_response
+
+            return error_http_response(exception.status, **body)
         return render(request, "error.html", {"error": body, "status": exception.status}, status=exception.status)
 
     def _database_unavailable(self, request: HttpRequest) -> HttpResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -116,16 +117,59 @@ def _chain_rows(tenant: Tenant):
     return AuditEvent.all_tenants.filter(tenant=tenant).order_by("seq").values(*fields).iterator(chunk_size=2000)
 
 
+# Rows outside the chain that name an audit seq are evidence that the chain once reached at
+# least that far. Each source takes a tenant and answers (highest seq referenced, what
+# references it), or ``None``. Apps register theirs in ``AppConfig.ready`` (provenance: the
+# audit-head anchors in the transparency log; policy studio: ``QueryRun.audit_seq``), so
+# apps.core imports none of them.
+AuditEvidenceSource = Callable[[Tenant], "tuple[int, str] | None"]
+_AUDIT_EVIDENCE: list[AuditEvidenceSource] = []
+
+
+def register_audit_evidence(source: AuditEvidenceSource) -> AuditEvidenceSource:
+    if source not in _AUDIT_EVIDENCE:
+        _AUDIT_EVIDENCE.append(source)
+    return source
+
+
+def _past_chain_checks(tenant: Tenant) -> tuple[int, str] | None:
+    seen = AuditChainCheck.all_tenants.filter(tenant=tenant, ok=True).aggregate(m=models.Max("events_checked"))["m"]
+    return (seen, "an earlier passing chain check") if seen else None
+
+
+register_audit_evidence(_past_chain_checks)
+
+
+def audit_evidence(tenant: Tenant) -> tuple[int, str] | None:
+    """The highest audit seq any registered source says existed, and what says so."""
+    found = [hit for source in _AUDIT_EVIDENCE if (hit := source(tenant))]
+    return max(found, key=lambda hit: hit[0]) if found else None
+
+
 def audit_chain_walk(tenant: Tenant) -> audit_chain.ChainReport:
     """Read-only walk of one tenant's chain and its signed head (used by the command and the
-    check service). The head check is what catches events removed from the tail."""
+    check service). The head check is what catches events removed from the tail; the
+    registered evidence sources catch the tail (or the whole chain) removed together with
+    the head."""
     report = audit_chain.verify_chain(_chain_rows(tenant))
     head_seq, head_hash, problem = audit_head_problem(tenant)
     if problem and report.ok:
         return audit_chain.ChainReport(
             report.events_checked, report.head_hash, audit_chain.ChainBreak(report.events_checked, "-", problem)
         )
-    return audit_chain.check_head(report, head_seq, head_hash)
+    report = audit_chain.check_head(report, head_seq, head_hash)
+    if report.ok:
+        evidence = audit_evidence(tenant)
+        if evidence and evidence[0] > report.events_checked:
+            seq, source = evidence
+            problem = (
+                f"the chain ends at #{report.events_checked} but {source} references event #{seq}: "
+                "events were removed (and the signed head with them)"
+            )
+            return audit_chain.ChainReport(
+                report.events_checked, report.head_hash, audit_chain.ChainBreak(report.events_checked, "-", problem)
+            )
+    return report
 
 
 def audit_chain_check(tenant: Tenant) -> AuditChainCheck:

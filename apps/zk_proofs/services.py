@@ -43,7 +43,7 @@ def refuse_invalid_request(errors: dict[str, Any], session: str | None = None) -
     fields = sorted(errors) if isinstance(errors, dict) else []
     extra = {"session": session} if session else {}
     return _refuse(
-        "invalid_request", "The request does not match the schema.", 400, details=errors, fields=fields, **extra
+        "validation_error", "The request has invalid fields; see details.", 400, details=errors, fields=fields, **extra
     )
 
 

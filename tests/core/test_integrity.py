@@ -246,9 +246,10 @@ def test_rolling_a_chain_back_to_an_older_signed_head_is_caught_by_its_log_ancho
     for event in newer:
         tamper("DELETE FROM core_auditevent WHERE id = %s", [event.pk], "core_auditevent", "audit_append_only")
     AuditHead.all_tenants.filter(tenant=tenant_a).update(seq=old.seq, hash=old.hash, note=old.note)
-    assert audit_chain_walk(tenant_a).ok  # the chain and the restored head agree with each other
+    # The chain and the restored head agree, but the anchored seq (#5) is evidence: the walk sees it too.
+    assert "references event #5" in audit_chain_walk(tenant_a).first_break.problem
     ok, out = _verify(tenant_a)
-    assert not ok and "the log anchors event #5" in out and "the chain was rolled back" in out
+    assert not ok and "audit-head anchor at log leaf" in out and "references event #5" in out
     assert AuditHeadAnchor.all_tenants.filter(tenant=tenant_a).count() >= 1
 
 

@@ -153,7 +153,7 @@ def test_pilot_controls_refuse_with_a_clear_4xx_and_an_audit_event(zk_pair, sett
         )
 
     assert_envelope(propose(k=2), 400, "k_floor")
-    assert_envelope(propose(k=-1), 400, "invalid_request")  # serializer refusals are audited too
+    assert_envelope(propose(k=-1), 400, "validation_error")  # serializer refusals are audited too
     assert_envelope(propose(selector_type="account"), 400, "selector_type")
     assert_envelope(propose(partner="nobody"), 404, "partner_unknown")
     with tenant_context(zk_pair["tb"]):
@@ -168,7 +168,7 @@ def test_pilot_controls_refuse_with_a_clear_4xx_and_an_audit_event(zk_pair, sett
     assert_envelope(propose(), 403, "no_agreement")
     refused = AuditEvent.all_tenants.filter(tenant=zk_pair["ta"], action="zk.refused")
     assert {e.payload["code"] for e in refused} == {
-        "invalid_request",
+        "validation_error",
         "k_floor",
         "selector_type",
         "partner_unknown",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import QueryDict
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.views import APIView
 
@@ -98,12 +99,61 @@ class TenantReadOnlyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
     pass
 
 
+def _json_type_error(field: serializers.Field, value: Any) -> str | None:
+    """Why ``value`` (as decoded from JSON) is the wrong type for ``field``, or ``None``.
+
+    DRF coerces: a CharField takes ``123`` as ``"123"``, a BooleanField takes ``"yes"``, an
+    IntegerField takes ``"7"`` and ``7.0``. A JSON API should refuse those instead."""
+    if value is None or value is serializers.empty:
+        return None  # required / allow_null are DRF's to judge
+    if isinstance(field, serializers.BooleanField):
+        return None if isinstance(value, bool) else "Must be a boolean (true or false)."
+    if isinstance(field, serializers.IntegerField):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "Must be an integer."
+    if isinstance(field, (serializers.FloatField, serializers.DecimalField)):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return None if ok else "Must be a number."
+    if isinstance(field, (serializers.CharField, serializers.ChoiceField, serializers.DateTimeField)):
+        if isinstance(field, serializers.FileField):
+            return None
+        return None if isinstance(value, str) else "Not a valid string."
+    if isinstance(field, serializers.ListField):
+        if not isinstance(value, list):
+            return None  # DRF refuses non-lists itself ("Expected a list of items")
+        for item in value:
+            problem = _json_type_error(field.child, item)
+            if problem:
+                return problem
+        return None
+    if isinstance(field, serializers.DictField):
+        if not isinstance(value, dict):
+            return None
+        for item in value.values():
+            problem = _json_type_error(field.child, item)
+            if problem:
+                return problem
+    return None
+
+
 class StrictSerializer(serializers.Serializer):
-    """Rejects fields it does not know, instead of silently dropping them."""
+    """Rejects fields it does not know, instead of silently dropping them, and values of the
+    wrong JSON type (a number for a string, ``"true"`` for a boolean, ``7.0`` for an integer)
+    instead of coercing them. Form and multipart bodies (a ``QueryDict``, where every value is
+    a string) keep DRF's parsing of their text."""
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+            if not isinstance(data, QueryDict):
+                wrong = {
+                    name: [problem]
+                    for name, field in self.fields.items()
+                    if not field.read_only and name in data
+                    for problem in [_json_type_error(field, data[name])]
+                    if problem
+                }
+                if wrong:
+                    raise serializers.ValidationError(wrong)
         return super().to_internal_value(data)

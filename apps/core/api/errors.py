@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from rest_framework import exceptions as drf
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from ..errors import DomainError
@@ -33,6 +35,18 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"code": code, "message": message, "details": details if details is not None else {}}
 
 
+def error_http_response(status: int, code: str, message: str, details: Any = None) -> HttpResponse:
+    """The envelope for answers given outside DRF (middleware), rendered by DRF's JSON
+    renderer so the bytes match a DRF error exactly (compact, UTF-8, same content type)."""
+    body = JSONRenderer().render(error_body(code, message, details))
+    return HttpResponse(body, status=status, content_type="application/json")
+
+
+def too_large_body() -> dict[str, Any]:
+    limit = settings.TF_MAX_REQUEST_BYTES
+    return error_body("request_too_large", f"The request body must be at most {limit} bytes.", {"max_bytes": limit})
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     headers: dict[str, str] = {}
     if isinstance(exc, DomainError):
@@ -46,7 +60,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, DjangoPermissionDenied):
         exc = drf.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):
-        return Response(error_body("request_too_large", "The request body is too large."), status=413)
+        return Response(too_large_body(), status=413)
     elif isinstance(exc, DjangoValidationError):
         exc = drf.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     if not isinstance(exc, drf.APIException):

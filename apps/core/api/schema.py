@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .pagination import StandardPagination
+from .pagination import MAX_PAGE, StandardPagination
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -68,5 +68,5 @@ def document_error_answers(result: dict[str, Any], generator: Any, request: Any,
                 if parameter.get("name") == "page_size" and parameter.get("in") == "query":
                     parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": StandardPagination.max_page_size}
                 elif parameter.get("name") == "page" and parameter.get("in") == "query":
-                    parameter["schema"] = {"type": "integer", "minimum": 1}
+                    parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}
     return result

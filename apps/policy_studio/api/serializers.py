@@ -95,6 +95,12 @@ class QueryRunSerializer(serializers.ModelSerializer):
         ]
 
 
+class ProvChainSerializer(StrictSerializer):
+    """The ``prov`` member of POST /api/queries/ (the rest of the body is the query spec)."""
+
+    prov = serializers.CharField(max_length=50_000, trim_whitespace=False)
+
+
 class SimulationRequestSerializer(StrictSerializer):
     policy = serializers.SlugField()
     version_a = serializers.IntegerField(min_value=1)

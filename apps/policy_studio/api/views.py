@@ -23,6 +23,7 @@ from .serializers import (
     PolicySerializer,
     PolicySourceSerializer,
     PolicyVersionSerializer,
+    ProvChainSerializer,
     QueryRunSerializer,
     SimulationRequestSerializer,
 )
@@ -113,7 +114,9 @@ class QueryRunViewSet(TenantReadOnlyViewSet):
             from apps.provenance.dsl_compiler import query_spec
 
             extra = {k: v for k, v in spec.items() if k != "prov"}
-            spec = {**query_spec(str(spec["prov"])), **extra}
+            prov = ProvChainSerializer(data={"prov": spec["prov"]})
+            prov.is_valid(raise_exception=True)  # a number or list is a 400 validation_error, not DSL
+            spec = {**query_spec(prov.validated_data["prov"]), **extra}
         run = query_run_execute(actor=request.user, roles=request.tenant_roles, spec=spec)
         run = selectors.query_runs().prefetch_related("decisions__policy_version__policy").get(pk=run.pk)
         if run.status == QueryRun.Status.DENIED:
