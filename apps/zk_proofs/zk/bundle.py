@@ -84,6 +84,12 @@ def verify_l2(
                 continue
             if not proofs.verify_dleq(b, key, pts_u, pts_v, proofs.Proof.from_dict(proof), header["session"], index):
                 problems.append(f"tenant {role}'s DLEQ proof for chunk {index} does not verify")
+    return problems + recount_problems(transcript, header)
+
+
+def recount_problems(transcript: dict[str, Any], header: dict[str, Any]) -> list[str]:
+    """L2's recount, the same in every suite: |V_A ∩ V_B| against the verdict and any count."""
+    problems: list[str] = []
     v_a = {p for c in transcript["B"]["round2"]["chunks"] for p in c}
     v_b = {p for c in transcript["A"]["round2"]["chunks"] for p in c}
     count = len(v_a & v_b)

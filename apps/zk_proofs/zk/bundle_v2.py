@@ -27,6 +27,7 @@ from apps.provenance.pcq.manifest import root_of
 from apps.provenance.pcq.merkle import leaf_hash
 
 from . import group, sswu, v2
+from .bundle import recount_problems
 
 TYPE = "trustfabric/zktx-bundle/v2"
 TRUST_TYPE = "trustfabric/zktx-trust/v1"
@@ -263,11 +264,4 @@ def verify_l2(
                 continue
             if not v2.verify_dleq_ref(b, key, other_key, pts_u, pts_v, parsed, header["session"], index, role):
                 problems.append(f"tenant {role}'s DLEQ proof for chunk {index} does not verify")
-    v_a = {p for c in transcript["B"]["round2"]["chunks"] for p in c}
-    v_b = {p for c in transcript["A"]["round2"]["chunks"] for p in c}
-    count = len(v_a & v_b)
-    if (count <= header["k"]) != header["verdict"]:
-        problems.append("the recount contradicts the verdict")
-    if "count" in header and header["count"] != count:
-        problems.append("the recount differs from the disclosed count")
-    return problems
+    return problems + recount_problems(transcript, header)
