@@ -285,9 +285,6 @@ CELERY_TASK_ROUTES = {
 }
 # Declared, so a worker started without -Q consumes all four (the single-machine setup).
 CELERY_TASK_QUEUES = tuple(Queue(name) for name in ("default", "notifications", "verification", "zk"))
-# Redis redelivers an unacknowledged task (acks_late) after the visibility timeout: it must
-# exceed the longest task time limit (provenance.verify, 900 s) or a slow task runs twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 
 # --- E-mail ----------------------------------------------------------------------------
 _email = env.email_url("EMAIL_URL", default="filemail://")
