@@ -24,14 +24,6 @@ class DatasetListView(TenantRoleRequiredMixin, View):
         return self._render(request, DatasetCreateForm(), ViewCreateForm())
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        if not has_role(request, DATA_STEWARDS):
-            return self._render(
-                request,
-                DatasetCreateForm(),
-                ViewCreateForm(),
-                status=403,
-                error="Only admins and policy authors can add data.",
-            )
         if request.POST.get("form") == "view":
             return self._create_view(request)
         form = DatasetCreateForm(request.POST, request.FILES)
@@ -99,10 +91,6 @@ class DatasetDetailView(TenantRoleRequiredMixin, View):
 
     def post(self, request: HttpRequest, slug: str) -> HttpResponse:
         dataset = get_object_or_404(selectors.datasets(), slug=slug)
-        if not has_role(request, DATA_STEWARDS):
-            return self._render(
-                request, slug, UploadFilesForm(), status=403, error="Only admins and policy authors can add data."
-            )
         form = UploadFilesForm(request.POST, request.FILES)
         if form.is_valid():
             try:

@@ -86,8 +86,25 @@ def test_every_format_suffix_route_answers_without_a_server_error(api_a) -> None
         ('{"a":' * 5000 + "1" + "}" * 5000, "too_deeply_nested"),
     ],
 )
-def test_bodies_refused_by_the_parser(api_a, body, code) -> None:
-    assert_envelope(api_a.post("/api/tokens/", body, content_type="application/json"), 400, code)
+@pytest.mark.parametrize("route", ["/api/tokens/", "/api/datasets/"])
+def test_bodies_refused_by_the_parser(api_a, body, code, route) -> None:
+    assert_envelope(api_a.post(route, body, content_type="application/json"), 400, code)
+
+
+def test_every_api_view_parses_json_with_the_safe_parser() -> None:
+    """A view that lists its own ``parser_classes`` must not bring back the plain JSONParser."""
+    from django.urls import get_resolver
+
+    from apps.core.api.parsers import SafeJSONParser
+    from apps.core.permissions import _walk
+
+    unsafe = set()
+    for route, callback in _walk(get_resolver().url_patterns):
+        cls = getattr(callback, "cls", None)
+        for parser in getattr(cls, "parser_classes", ()):
+            if "json" in parser.media_type and not issubclass(parser, SafeJSONParser):
+                unsafe.add(f"{route} {cls.__name__}: {parser.__name__}")
+    assert not unsafe, sorted(unsafe)
 
 
 def test_nul_and_lone_surrogates_in_a_json_column_are_refused(lac_a, analyst_api_a) -> None:
@@ -144,11 +161,14 @@ def test_parser_round_trips_clean_json_and_refuses_dirty(value) -> None:
 
 
 @pytest.mark.parametrize("instant", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:00"])
-def test_audit_filter_instants_outside_utc_range_are_400(api_a, instant, client, admin_a) -> None:
-    body = assert_envelope(api_a.get("/api/audit-events/", {"since": instant}), 400, "validation_error")
+@pytest.mark.parametrize(
+    ("api", "page", "param"), [("/api/audit-events/", "/audit/", "until"), ("/api/evidence/", "/evidence/", "since")]
+)
+def test_list_filter_instants_outside_utc_range_are_400(api_a, instant, client, admin_a, api, page, param) -> None:
+    body = assert_envelope(api_a.get(api, {"since": instant}), 400, "validation_error")
     assert "since" in body["details"]
     client.force_login(admin_a)
-    assert client.get("/audit/", {"until": instant}).status_code == 200  # the form shows the error
+    assert client.get(page, {param: instant}).status_code == 200  # the form shows the error
 
 
 def test_audit_filter_with_a_large_but_valid_offset_works(api_a) -> None:

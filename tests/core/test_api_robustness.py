@@ -63,6 +63,37 @@ def test_strict_serializer_refuses_coercions() -> None:
     assert good.is_valid(), good.errors
 
 
+def test_every_serializer_that_reads_input_is_strict() -> None:
+    """Audit: each ``X(data=...)`` in the apps, and each serializer handed to the zk
+    ``validated`` helper, is a StrictSerializer (the others only render output)."""
+    import ast
+    import importlib
+
+    from apps.core.api.base import StrictSerializer
+
+    loose, seen = [], 0
+    for path in sorted((ROOT / "apps").rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        tree = ast.parse(path.read_text())
+        names = set()
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+                continue
+            if any(k.arg == "data" for k in node.keywords) and node.func.id.endswith("Serializer"):
+                names.add(node.func.id)
+            if node.func.id == "validated" and node.args and isinstance(node.args[0], ast.Name):
+                names.add(node.args[0].id)
+        if not names:
+            continue
+        module = importlib.import_module(".".join(path.relative_to(ROOT).with_suffix("").parts))
+        for name in names:
+            seen += 1
+            if not issubclass(getattr(module, name), StrictSerializer):
+                loose.append(f"{path.relative_to(ROOT)}: {name}")
+    assert seen > 10 and not loose, loose
+
+
 def test_form_bodies_keep_text_parsing() -> None:
     from django.http import QueryDict
     from rest_framework import serializers

@@ -124,6 +124,9 @@ def test_readers_see_but_cannot_upload_in_pages(client, lac_a, role) -> None:
     client.force_login(user)
     page = client.get(reverse("datasets")).content.decode()
     assert "calls-demo" in page and "Upload a dataset" not in page
+    # Posting is refused by the declared roles, before the view runs.
+    assert client.post(reverse("datasets"), {"slug": "x", "name": "x"}).status_code == 403
+    assert client.post(reverse("dataset-page", args=["calls-demo"]), {}).status_code == 403
 
 
 PLANNER_KEYS = {"max_degree", "max_degree_node", "degree_histogram", "components", "largest_component",

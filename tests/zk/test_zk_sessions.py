@@ -421,3 +421,17 @@ def test_sets_under_the_minimum_size_are_refused(zk_pair) -> None:
     assert AuditEvent.all_tenants.filter(
         tenant=zk_pair["ta"], action="zk.refused", payload__code="set_too_small"
     ).exists()
+
+
+def test_readers_cannot_propose_sessions_or_change_keys_in_pages(tenant_a, client) -> None:
+    """The pages' writes are refused by their declared roles (403), before the handler runs."""
+    from django.urls import reverse
+
+    from apps.core.models import Role
+    from tests.conftest import member
+
+    client.force_login(member(tenant_a, "zk-auditor", Role.AUDITOR))
+    assert client.get(reverse("zk-sessions")).status_code == 200
+    assert client.post(reverse("zk-sessions"), {"partner": "agency-b", "k": "5"}).status_code == 403
+    client.force_login(member(tenant_a, "zk-partner", Role.PARTNER))
+    assert client.post(reverse("zk-keys"), {"label": "x", "public_key": "AAAA"}).status_code == 403

@@ -5,10 +5,11 @@ from typing import Any
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from apps.core.api.base import TenantReadOnlyViewSet
+from apps.core.api.parsers import SafeJSONParser
 
 from .. import selectors, services
 from ..forms import files_from
@@ -31,7 +32,7 @@ class DatasetViewSet(TenantReadOnlyViewSet):
     serializer_class = DatasetSerializer
     queryset = Dataset.all_tenants.none()  # for the schema; get_queryset is the real one
     lookup_field = "slug"
-    parser_classes = [MultiPartParser, JSONParser]
+    parser_classes = [MultiPartParser, SafeJSONParser]
     required_roles = {
         "list": DATA_READERS,
         "retrieve": DATA_READERS,
