@@ -10,9 +10,11 @@ by a pinned key, or a signed head or checkpoint that names what must exist:
   checkpoint (a checkpoint larger than the stored tree means leaves were removed);
 * ``manifests``: each body against its signed digest and the executor's signature;
 * ``verdicts``: each verification row against the envelope the verifier and the witness
-  signed (status, manifest, run, tenant and both attestations).
+  signed (status, manifest, run, tenant and both attestations);
+* ``reports``: each earlier integrity report against its signature, and against the
+  ``integrity.checked`` audit event written with it (a deleted or inserted report is caught).
 
-``integrity_run`` stores one :class:`IntegrityReport` per tenant, shown to its auditors.
+``integrity_run`` stores one signed :class:`IntegrityReport` per tenant, shown to its auditors.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from datetime import UTC
 from typing import Any
 
 from django.db import DatabaseError, transaction
+from django.utils import timezone
 
-from apps.core.crypto.canonical import digest
+from apps.core.crypto.canonical import CanonicalizationError, canonicalize, digest
 from apps.core.models import Tenant
 from apps.core.services import audit_chain_walk, audit_record
 from apps.core.tenancy import tenant_context
@@ -32,16 +36,20 @@ from apps.core.tenancy import tenant_context
 from .keys import signer
 from .models import IntegrityReport, Manifest, Verification
 from .pcq import manifest as manifest_mod
-from .pcq.signing import verify, verify_envelope
+from .pcq.signing import pae, verify, verify_envelope
 
 logger = logging.getLogger(__name__)
-KINDS = ("audit_chain", "transparency_log", "manifests", "verdicts")
+KINDS = ("audit_chain", "transparency_log", "manifests", "verdicts", "reports")
 LABELS = {
     "audit_chain": "Audit chain",
     "transparency_log": "Transparency log",
     "manifests": "Manifests",
     "verdicts": "Verdicts",
+    "reports": "Integrity reports",
 }
+REPORT_PAYLOAD_TYPE = "application/vnd.trustfabric.integrity-report+json"
+REPORT_TYPE = "trustfabric/integrity-report/v1"
+REPORT_SIGNER = "verifier"
 
 
 def manifest_problem(m: Manifest) -> str | None:
@@ -120,6 +128,100 @@ def witnessed_verdict(v: Verification | None, tenant_slug: str) -> dict[str, Any
     return {"status": v.status, "label": v.get_status_display(), "witnessed": False, "problem": None}
 
 
+# --- Signed reports -------------------------------------------------------------------------
+
+
+def report_statement(r: Any) -> dict[str, Any]:
+    """What a report's signature covers: tenant, time, trigger, outcome and every result."""
+    return {
+        "type": REPORT_TYPE,
+        "tenant_id": r.tenant_id,
+        "checked_at": r.checked_at.astimezone(UTC).isoformat(),
+        "trigger": r.trigger,
+        "ok": r.ok,
+        "problems": r.problems,
+        "results": r.results,
+    }
+
+
+def _report_bytes(r: Any) -> bytes:
+    # DSSE's pre-authentication encoding with its own payload type: a report signature can
+    # never be taken for a verdict envelope's, nor the other way round.
+    return pae(REPORT_PAYLOAD_TYPE, canonicalize(report_statement(r)))
+
+
+def report_sign(r: Any) -> None:
+    """Sign ``r`` (an unsaved report, or a historical row in a migration) in place."""
+    key = signer(REPORT_SIGNER)
+    r.signature, r.key_id = key.sign(_report_bytes(r)), key.key_id
+
+
+def report_problem(r: IntegrityReport) -> str | None:
+    """Why the stored report ``r`` cannot be trusted (edited, inserted, moved), or None."""
+    where = f"integrity report {r.pk} of {r.checked_at:%Y-%m-%d %H:%M:%S} UTC"
+    if not r.signature:
+        return f"{where} is unsigned: it was not written by an integrity run (inserted or edited)"
+    key = signer(REPORT_SIGNER)
+    if r.key_id != key.key_id:
+        return f"{where}: signed by key {r.key_id}, not the pinned {REPORT_SIGNER} key"
+    try:
+        data = _report_bytes(r)
+    except (CanonicalizationError, TypeError, ValueError, AttributeError):
+        return f"{where}: its contents cannot be canonicalized (the row was edited)"
+    if not verify(key.public, r.signature, data):
+        return f"{where}: the signature does not verify (the report was edited)"
+    return None
+
+
+def report_problems(tenant: Tenant) -> tuple[int, list[str]]:
+    """Every stored report of ``tenant`` against its signature and against the audit event
+    written in the same transaction (audit chain anchored): a report deleted (say, the failing
+    one, so an older green one shows as the latest), copied or inserted is named."""
+    from apps.core.models import AuditEvent
+
+    reports = list(IntegrityReport.all_tenants.filter(tenant=tenant).order_by("checked_at", "id"))
+    problems = [p for p in map(report_problem, reports) if p]
+    by_id = {r.pk: r for r in reports}
+    recorded = set()
+    events = AuditEvent.all_tenants.filter(tenant=tenant, action="integrity.checked").order_by("seq")
+    for seq, target, payload in events.values_list("seq", "target_id", "payload").iterator(chunk_size=2000):
+        pk = int(target) if str(target).isdigit() else None
+        recorded.add(pk)
+        r = by_id.get(pk)  # type: ignore[arg-type]
+        if r is None:
+            problems.append(f"audit event #{seq} records integrity report {target}, which no longer exists (deleted)")
+        elif not isinstance(payload, dict) or (payload.get("ok"), payload.get("problems")) != (r.ok, r.problems):
+            problems.append(f"integrity report {r.pk} differs from the outcome audit event #{seq} recorded")
+    problems += [
+        f"integrity report {r.pk} has no integrity.checked audit event (it was inserted)"
+        for r in reports
+        if r.pk not in recorded
+    ]
+    return len(reports), problems
+
+
+def latest_report_problem(tenant: Tenant, latest: IntegrityReport | None) -> str | None:
+    """What the integrity page says about the report it shows as the latest: its signature,
+    and whether it is the one the newest ``integrity.checked`` audit event names."""
+    from apps.core.models import AuditEvent
+
+    if latest is not None and (problem := report_problem(latest)):
+        return problem
+    newest = (
+        AuditEvent.all_tenants.filter(tenant=tenant, action="integrity.checked")
+        .order_by("-seq")
+        .values_list("seq", "target_id")
+        .first()
+    )
+    if newest is not None and (latest is None or str(latest.pk) != str(newest[1])):
+        return (
+            f"audit event #{newest[0]} records integrity report {newest[1]} as the newest, "
+            f"but {'no report' if latest is None else f'report {latest.pk}'} is stored as the latest "
+            "(a report was deleted or inserted)"
+        )
+    return None
+
+
 def _first(kind: str, checked: int, problems: list[str]) -> dict[str, Any]:
     return {
         "label": LABELS[kind],
@@ -148,6 +250,7 @@ def tenant_results(tenant: Tenant, log_problems: list[str], log_size: int) -> di
         problems = [p for p in (verdict_problem(v, tenant.slug) for v in verifications.iterator(chunk_size=500)) if p]
         problems += _witnessed_but_missing(tenant, log_size)
         results["verdicts"] = _first("verdicts", verifications.count(), problems)
+    results["reports"] = _first("reports", *report_problems(tenant))
     return results
 
 
@@ -183,7 +286,16 @@ def integrity_run(tenants: list[Tenant], *, trigger: str = "command") -> list[In
         results = tenant_results(tenant, log_problems, size)
         count = sum(r["problems"] for r in results.values())
         with tenant_context(tenant), transaction.atomic():
-            report = IntegrityReport.objects.create(ok=count == 0, problems=count, results=results, trigger=trigger)
+            report = IntegrityReport(
+                tenant=tenant,
+                checked_at=timezone.now(),
+                ok=count == 0,
+                problems=count,
+                results=results,
+                trigger=trigger,
+            )
+            report_sign(report)
+            report.save()
             audit_record(
                 "integrity.checked",
                 target=report,

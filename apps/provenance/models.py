@@ -134,14 +134,20 @@ class LogCheckpoint(AppendOnlyMixin, models.Model):
 class IntegrityReport(AppendOnlyMixin, TenantOwnedModel):
     """One run of ``integrity_verify`` for one tenant: its audit chain (with the signed head),
     the transparency log against every signed checkpoint, every manifest against its signed
-    digest, every verdict against its witnessed envelope. ``results`` maps each kind to
-    ``{ok, checked, problems, first}``; ``first`` names the first problem of that kind."""
+    digest, every verdict against its witnessed envelope, the earlier reports against their
+    signatures. ``results`` maps each kind to ``{ok, checked, problems, first}``; ``first`` names
+    the first problem of that kind. Signed by the verifier key (tenant, time, trigger, outcome
+    and results), so an edited or inserted report shows as such wherever it is displayed."""
 
     checked_at = models.DateTimeField(default=timezone.now, db_index=True)
     ok = models.BooleanField()
     problems = models.PositiveIntegerField(default=0)
     results = models.JSONField(default=dict)
     trigger = models.CharField(max_length=16, default="command")
+    signature = models.CharField(
+        max_length=100, blank=True, default="", help_text="The verifier key's signature (integrity.report_sign)."
+    )
+    key_id = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         ordering = ["-checked_at", "-id"]

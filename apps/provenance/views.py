@@ -19,7 +19,7 @@ from apps.core.tenancy import require_current_tenant
 from . import selectors, services
 from .dsl_compiler import compile_plan
 from .filters import EvidenceFilterSet
-from .integrity import KINDS, manifest_problem, witnessed_verdict
+from .integrity import KINDS, latest_report_problem, manifest_problem, report_problem, witnessed_verdict
 from .keys import public_keys
 from .pcq import checkpoint as checkpoint_mod
 from .pcq import manifest as manifest_mod
@@ -121,9 +121,15 @@ class IntegrityView(TenantRoleRequiredMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         reports = list(selectors.integrity_reports()[:20])
         latest = reports[0] if reports else None
-        checks = [latest.results[k] | {"kind": k} for k in KINDS] if latest else []
+        # A report is shown only with its signature checked: an edited or inserted one (or a
+        # latest one that is not the report the audit chain last recorded) says so first.
+        invalid = latest_report_problem(require_current_tenant(), latest)
+        checks = [latest.results[k] | {"kind": k} for k in KINDS if k in latest.results] if latest else []
+        history = [(r, report_problem(r)) for r in reports[1:]]
         return render(
-            request, "provenance/integrity.html", {"latest": latest, "checks": checks, "history": reports[1:]}
+            request,
+            "provenance/integrity.html",
+            {"latest": latest, "invalid": invalid, "checks": checks, "history": history},
         )
 
 

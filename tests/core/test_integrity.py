@@ -268,3 +268,112 @@ def test_an_edited_anchor_is_detected(tenant_a) -> None:
     ok, out = _verify(tenant_a)
     assert not ok and f"leaf {anchor.leaf_index}: the leaf hash does not match its audit-head anchor" in out
     assert AuditHeadAnchor.all_tenants.get(pk=anchor.pk).head_hash == "0" * 64
+
+
+# --- Signed integrity reports ------------------------------------------------------------------
+
+
+def _green_report(tenant) -> IntegrityReport:
+    from tests.factories import audit_event_in
+
+    audit_event_in(tenant, "test.step")
+    ok, out = _verify(tenant)
+    assert ok, out
+    with tenant_context(tenant):
+        return IntegrityReport.objects.order_by("-checked_at", "-id").first()
+
+
+def _report_page(tenant, auditor) -> str:
+    from django.test import Client
+
+    web = Client()
+    web.force_login(auditor)
+    return html.unescape(web.get(reverse("integrity")).content.decode())
+
+
+def _reports_check_fails(tenant, needle: str) -> None:
+    ok, out = _verify(tenant)
+    assert not ok and "FAIL agency-a: integrity reports:" in out and needle in out, out
+
+
+@pytest.mark.parametrize(
+    ("assignment", "value"),
+    [
+        ("ok = %s", False),
+        ("problems = %s", 7),
+        ("results = %s", json.dumps({"audit_chain": {"ok": True, "first": None}})),
+        ("trigger = %s", "nightly"),
+        ("checked_at = checked_at + %s::interval", "1 day"),
+    ],
+)
+def test_an_edited_report_shows_signature_invalid_and_is_named_by_the_next_run(tenant_a, assignment, value) -> None:
+    auditor = member(tenant_a, "auditor-r", "auditor")
+    report = _green_report(tenant_a)
+    assert 'data-integrity="ok"' in _report_page(tenant_a, auditor)
+    tamper(
+        f"UPDATE provenance_integrityreport SET {assignment} WHERE id = %s",
+        [value, report.pk],
+        "provenance_integrityreport",
+    )
+    page = _report_page(tenant_a, auditor)
+    assert 'data-integrity="signature-invalid"' in page and "Signature invalid" in page
+    assert f"integrity report {report.pk} of" in page and "the signature does not verify" in page
+    api = token_client(auditor, tenant_a).get("/api/pcq/integrity/").json()
+    assert "signature does not verify" in api["latest"]["integrity_problem"]
+    _reports_check_fails(tenant_a, f"integrity report {report.pk} of")
+
+
+def test_a_report_moved_to_another_tenant_is_invalid_there(tenant_a, tenant_b) -> None:
+    report = _green_report(tenant_a)
+    tamper(
+        "UPDATE provenance_integrityreport SET tenant_id = %s WHERE id = %s",
+        [tenant_b.pk, report.pk],
+        "provenance_integrityreport",
+    )
+    page = _report_page(tenant_b, member(tenant_b, "auditor-b", "auditor"))
+    assert 'data-integrity="signature-invalid"' in page and "the signature does not verify" in page
+
+
+def test_a_fake_green_report_is_unsigned(tenant_a) -> None:
+    auditor = member(tenant_a, "auditor-r", "auditor")
+    _green_report(tenant_a)
+    # An attacker with DB access inserts a newer green report (they cannot sign it).
+    with tenant_context(tenant_a):
+        fake = IntegrityReport.objects.create(ok=True, problems=0, results={}, trigger="nightly")
+    page = _report_page(tenant_a, auditor)
+    assert 'data-integrity="signature-invalid"' in page and f"integrity report {fake.pk} of" in page
+    assert "is unsigned" in page
+    _reports_check_fails(tenant_a, "is unsigned")
+
+
+def test_deleting_the_newest_failing_report_is_detected(tenant_a) -> None:
+    auditor = member(tenant_a, "auditor-r", "auditor")
+    _green_report(tenant_a)
+    newest = AuditEvent.all_tenants.filter(tenant=tenant_a).order_by("-seq").first()
+    tamper("DELETE FROM core_auditevent WHERE id = %s", [newest.pk], "core_auditevent", "audit_append_only")
+    ok, _ = _verify(tenant_a)
+    assert not ok
+    with tenant_context(tenant_a):
+        red = IntegrityReport.objects.order_by("-checked_at", "-id").first()
+    assert not red.ok
+    # Hide the failure: delete the red report so the older green one is the latest again.
+    tamper("DELETE FROM provenance_integrityreport WHERE id = %s", [red.pk], "provenance_integrityreport")
+    page = _report_page(tenant_a, auditor)
+    assert 'data-integrity="signature-invalid"' in page
+    assert f"records integrity report {red.pk} as the newest" in page
+    _reports_check_fails(tenant_a, f"records integrity report {red.pk}, which no longer exists")
+
+
+def test_a_copied_genuine_report_is_detected(tenant_a) -> None:
+    """A signed report copied as a new row (its signature verifies) has no audit event."""
+    report = _green_report(tenant_a)
+    tamper(
+        "INSERT INTO provenance_integrityreport (tenant_id, checked_at, ok, problems, results, trigger, signature, key_id)"
+        " SELECT tenant_id, checked_at, ok, problems, results, trigger, signature, key_id"
+        " FROM provenance_integrityreport WHERE id = %s",
+        [report.pk],
+        "provenance_integrityreport",
+    )
+    page = _report_page(tenant_a, member(tenant_a, "auditor-r", "auditor"))
+    assert 'data-integrity="signature-invalid"' in page and "a report was deleted or inserted" in page
+    _reports_check_fails(tenant_a, "has no integrity.checked audit event (it was inserted)")

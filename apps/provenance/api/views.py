@@ -17,7 +17,7 @@ from apps.policy_studio.models import QueryRun
 from .. import selectors, services
 from ..dsl_compiler import compile_plan
 from ..filters import EvidenceFilterSet
-from ..integrity import manifest_problem, witnessed_verdict
+from ..integrity import latest_report_problem, manifest_problem, report_problem, witnessed_verdict
 from ..keys import public_keys
 from ..pcq.manifest import MANIFEST_SCHEMA
 from ..permissions import EVIDENCE_READERS, PROV_AUTHORS
@@ -175,10 +175,19 @@ class IntegrityReportView(TenantAPIView):
                 "problems": r.problems,
                 "trigger": r.trigger,
                 "results": r.results,
+                "signature": r.signature,
+                "key_id": r.key_id,
+                "integrity_problem": report_problem(r),
             }
             for r in selectors.integrity_reports()[:limit]
         ]
-        return Response({"latest": reports[0] if reports else None, "reports": reports})
+        latest = reports[0] if reports else None
+        # Same check as the page: the latest report's signature, and that it is the one the
+        # audit chain last recorded (a deleted failing report does not leave a green one behind).
+        problem = latest_report_problem(require_current_tenant(), selectors.integrity_reports().first())
+        if latest is not None and problem:
+            latest["integrity_problem"] = problem
+        return Response({"latest": latest, "reports": reports, "latest_problem": problem})
 
 
 class KeysView(TenantAPIView):
