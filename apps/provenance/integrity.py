@@ -10,7 +10,8 @@ by a pinned key, or a signed head or checkpoint that names what must exist:
   checkpoint (a checkpoint larger than the stored tree means leaves were removed);
 * ``manifests``: each body against its signed digest and the executor's signature;
 * ``verdicts``: each verification row against the envelope the verifier and the witness
-  signed (status, manifest, run, tenant and both attestations);
+  signed (status, manifest, run, tenant and both attestations; for v2 envelopes also the
+  message, replay diff, attestation results and replay time the evidence pages show);
 * ``reports``: each earlier integrity report against its signature, and against the
   ``integrity.checked`` audit event written with it (a deleted or inserted report is caught).
 
@@ -37,6 +38,7 @@ from .keys import signer
 from .models import IntegrityReport, Manifest, Verification
 from .pcq import manifest as manifest_mod
 from .pcq.signing import pae, verify, verify_envelope
+from .witness import SHOWN_FIELDS, V2
 
 logger = logging.getLogger(__name__)
 KINDS = ("audit_chain", "transparency_log", "manifests", "verdicts", "reports")
@@ -107,7 +109,26 @@ def verdict_problem(v: Verification, tenant_slug: str) -> str | None:
     for component in ("verifier", "witness"):
         if st.get(f"{component}_attestation") != digest(getattr(v, f"{component}_evidence")):
             return f"{where}: the stored {component} attestation differs from the one the envelope binds"
+    if st.get("type") == V2:
+        # What the pages show besides the verdict: message, diff, attestation results.
+        bound = st.get("shown") if isinstance(st.get("shown"), dict) else {}
+        for field in SHOWN_FIELDS:
+            try:
+                stored = digest(getattr(v, field))
+            except (CanonicalizationError, TypeError, ValueError):
+                stored = None
+            if bound.get(field) != stored:
+                return f"{where}: the stored {SHOWN_LABELS[field]} differs from the one the envelope binds (the row was edited)"
     return None
+
+
+SHOWN_LABELS = {
+    "message": "verdict message",
+    "diff": "replay diff",
+    "verifier_result": "verifier attestation result",
+    "witness_result": "witness attestation result",
+    "replay_ms": "replay time",
+}
 
 
 def witnessed_verdict(v: Verification | None, tenant_slug: str) -> dict[str, Any] | None:
@@ -121,11 +142,31 @@ def witnessed_verdict(v: Verification | None, tenant_slug: str) -> dict[str, Any
     problem = verdict_problem(v, tenant_slug)
     entry = getattr(v, "entry", None)
     if problem:
-        return {"status": "integrity_failed", "label": "Integrity check failed", "witnessed": False, "problem": problem}
+        return {
+            "status": "integrity_failed",
+            "label": "Integrity check failed",
+            "witnessed": False,
+            "problem": problem,
+            "details_witnessed": False,
+        }
     if entry is not None:
-        verdict = _statement(entry.envelope)["verdict"]
-        return {"status": verdict, "label": f"{verdict.capitalize()} (witnessed)", "witnessed": True, "problem": None}
-    return {"status": v.status, "label": v.get_status_display(), "witnessed": False, "problem": None}
+        st = _statement(entry.envelope)
+        verdict = st["verdict"]
+        return {
+            "status": verdict,
+            "label": f"{verdict.capitalize()} (witnessed)",
+            "witnessed": True,
+            "problem": None,
+            # v1 envelopes (before the details were bound) vouch for the verdict only.
+            "details_witnessed": st.get("type") == V2,
+        }
+    return {
+        "status": v.status,
+        "label": v.get_status_display(),
+        "witnessed": False,
+        "problem": None,
+        "details_witnessed": False,
+    }
 
 
 # --- Signed reports -------------------------------------------------------------------------

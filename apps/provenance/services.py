@@ -223,6 +223,13 @@ def _verify_claimed(v: Verification, claim: datetime) -> Verification:
         verified_at=verified_at,
         verifier_evidence=evidence,
         witness_evidence=w_evidence,
+        shown={
+            "message": outcome["message"],
+            "diff": v.diff,
+            "verifier_result": result,
+            "witness_result": w_result,
+            "replay_ms": v.replay_ms,
+        },
     )
     env = witness.cosign(payload, signer("verifier"), signer("witness"))
     return _finish(v, claim, Verification.Status.MATCH, outcome["message"], envelope=env)

@@ -8,6 +8,17 @@ from apps.core.crypto.canonical import canonicalize, digest
 
 from .pcq.signing import Signer, envelope
 
+V1 = "trustfabric/pcq-verdict/v1"
+V2 = "trustfabric/pcq-verdict/v2"
+# What the evidence page and API show of a verification besides its verdict. v2 statements
+# bind a digest of each, so a stored row edited afterwards no longer matches its envelope;
+# v1 statements (before) bind only the verdict, the manifest and the attestation evidence.
+SHOWN_FIELDS = ("message", "diff", "verifier_result", "witness_result", "replay_ms")
+
+
+def shown_digests(values: dict[str, Any]) -> dict[str, str]:
+    return {field: digest(values[field]) for field in SHOWN_FIELDS}
+
 
 def statement(
     *,
@@ -17,9 +28,10 @@ def statement(
     verified_at: str,
     verifier_evidence: Any,
     witness_evidence: Any,
+    shown: dict[str, Any],
 ) -> dict[str, Any]:
     return {
-        "type": "trustfabric/pcq-verdict/v1",
+        "type": V2,
         "manifest_digest": manifest_digest,
         "query_run": query_run,
         "tenant": tenant,
@@ -28,6 +40,7 @@ def statement(
         "attestation_mode": "sim",
         "verifier_attestation": digest(verifier_evidence),
         "witness_attestation": digest(witness_evidence),
+        "shown": shown_digests(shown),
     }
 
 

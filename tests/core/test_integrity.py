@@ -377,3 +377,64 @@ def test_a_copied_genuine_report_is_detected(tenant_a) -> None:
     page = _report_page(tenant_a, member(tenant_a, "auditor-r", "auditor"))
     assert 'data-integrity="signature-invalid"' in page and "a report was deleted or inserted" in page
     _reports_check_fails(tenant_a, "has no integrity.checked audit event (it was inserted)")
+
+
+# --- What the evidence page shows besides the verdict is bound to the witness ------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "label"),
+    [
+        ("message", "Replay matched; nothing to see.", "verdict message"),
+        ("diff", {"inputs": [], "notes": ["all fine"]}, "replay diff"),
+        ("verifier_result", {"status": "affirming", "mode": "sim", "reasons": []}, "verifier attestation result"),
+        ("witness_result", {"status": "affirming", "mode": "hw", "reasons": []}, "witness attestation result"),
+        ("replay_ms", 0.001, "replay time"),
+    ],
+)
+def test_editing_what_the_evidence_page_shows_is_detected(world, client, field, value, label) -> None:
+    run_id, v = world["runs"][0]
+    client.force_login(world["auditor"])
+    page = client.get(reverse("evidence-detail", args=[run_id])).content.decode()
+    assert 'data-verdict="match"' in page and "data-details-unbound" not in page
+    Verification.all_tenants.filter(pk=v.pk).update(**{field: value})
+    needle = f"the stored {label} differs from the one the envelope binds"
+    ok, out = _verify(world["tenant"])
+    assert not ok and needle in out
+    _shown_to_auditors(world, "verdicts", needle)
+    page = html.unescape(client.get(reverse("evidence-detail", args=[run_id])).content.decode())
+    assert 'data-verdict="integrity_failed"' in page and needle in page
+    api = token_client(world["auditor"], world["tenant"]).get(f"/api/evidence/{run_id}/").json()
+    assert api["verification"]["status"] == "integrity_failed" and needle in api["verification"]["integrity_problem"]
+
+
+def test_a_v1_envelope_still_verifies_and_says_what_it_does_not_bind(world, client) -> None:
+    """Envelopes witnessed before v2 bind the verdict, manifest and evidence only: they stay
+    valid, and the page says the message, diff and results are the row's word."""
+    import base64
+
+    from apps.core.crypto.canonical import digest
+    from apps.provenance import witness
+    from apps.provenance.integrity import verdict_problem, witnessed_verdict
+    from apps.provenance.keys import signer
+    from apps.provenance.models import WitnessedEntry
+
+    run_id, v = world["runs"][0]
+    entry = WitnessedEntry.all_tenants.get(verification=v)
+    st = json.loads(base64.b64decode(entry.envelope["payload"]))
+    assert st["type"] == witness.V2 and set(st["shown"]) == set(witness.SHOWN_FIELDS)
+    v1 = {k: val for k, val in st.items() if k != "shown"} | {"type": witness.V1}
+    env = witness.cosign(v1, signer("verifier"), signer("witness"))
+    tamper(
+        "UPDATE provenance_witnessedentry SET envelope = %s, envelope_digest = %s WHERE id = %s",
+        [json.dumps(env), digest(env), entry.pk],
+        "provenance_witnessedentry",
+    )
+    Verification.all_tenants.filter(pk=v.pk).update(message="edited, but v1 never bound it")
+    v = Verification.all_tenants.select_related("manifest", "entry").get(pk=v.pk)
+    assert verdict_problem(v, world["tenant"].slug) is None
+    shown = witnessed_verdict(v, world["tenant"].slug)
+    assert shown["status"] == "match" and shown["details_witnessed"] is False
+    client.force_login(world["auditor"])
+    page = client.get(reverse("evidence-detail", args=[run_id])).content.decode()
+    assert 'data-verdict="match"' in page and "data-details-unbound" in page and "(v1," in page

@@ -34,6 +34,8 @@ def _verification(v: Any) -> dict[str, Any] | None:
         "status": verdict["status"],
         "witnessed": verdict["witnessed"],
         "integrity_problem": verdict["problem"],
+        # True when the envelope (v2) also binds the message, diff and attestation results below.
+        "details_witnessed": verdict["details_witnessed"],
         "message": v.message,
         "attestation_mode": "sim",
         "verifier_attestation": v.verifier_result,
