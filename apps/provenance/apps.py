@@ -17,10 +17,14 @@ class ProvenanceConfig(AppConfig):
 
 
 def audit_head_anchors(tenant: object) -> tuple[int, str] | None:
-    """The newest audit head anchored in the transparency log: the chain reached its seq."""
+    """The newest audit head anchored in the transparency log (its AuditHeadAnchor rows, or
+    the bytes the log keeps with each anchor leaf): the chain reached its seq."""
     from .models import AuditHeadAnchor
+    from .services import log_anchored_heads
 
-    anchor = AuditHeadAnchor.all_tenants.filter(tenant=tenant).order_by("-seq").first()
-    if anchor is None or not anchor.seq:
+    found = list(AuditHeadAnchor.all_tenants.filter(tenant=tenant).values_list("leaf_index", "seq"))
+    found += [(index, seq) for index, seq, _ in log_anchored_heads(tenant)]
+    index, seq = max(found, key=lambda hit: hit[1], default=(None, 0))
+    if not seq:
         return None
-    return anchor.seq, f"the audit-head anchor at log leaf {anchor.leaf_index}"
+    return seq, f"the audit-head anchor at log leaf {index}"

@@ -108,14 +108,14 @@ def _insert(leaves: list[LogLeaf], new_nodes: list[LogNode], cp: LogCheckpoint) 
     leaf_t, node_t, cp_t = LogLeaf._meta.db_table, LogNode._meta.db_table, LogCheckpoint._meta.db_table
     params: list[object] = []
     for leaf in leaves:
-        params += [leaf.index, leaf.leaf_hash, leaf.created_at]
+        params += [leaf.index, leaf.leaf_hash, leaf.data, leaf.created_at]
     for node in new_nodes:
         params += [node.level, node.position, node.hash]
     params += [cp.size, cp.root_hash, cp.note, cp.created_at]
     # Table names from our own models and placeholders only; every value is a parameter.
-    leaf_rows, node_rows = ", ".join(["(%s, %s, %s)"] * len(leaves)), ", ".join(["(%s, %s, %s)"] * len(new_nodes))
+    leaf_rows, node_rows = ", ".join(["(%s, %s, %s, %s)"] * len(leaves)), ", ".join(["(%s, %s, %s)"] * len(new_nodes))
     sql = (
-        f'INSERT INTO {leaf_t} ("index", leaf_hash, created_at) VALUES {leaf_rows}; '  # noqa: S608
+        f'INSERT INTO {leaf_t} ("index", leaf_hash, data, created_at) VALUES {leaf_rows}; '  # noqa: S608
         f"INSERT INTO {node_t} (level, position, hash) VALUES {node_rows}; "
         f"INSERT INTO {cp_t} (size, root_hash, note, created_at) VALUES (%s, %s, %s, %s)"
     )
@@ -123,9 +123,10 @@ def _insert(leaves: list[LogLeaf], new_nodes: list[LogNode], cp: LogCheckpoint) 
         cursor.execute(sql, params)
 
 
-def log_append_many(items: Sequence[bytes]) -> list[int]:
+def log_append_many(items: Sequence[bytes], *, keep: bool = False) -> list[int]:
     """Append ``items`` as consecutive leaves; one signed checkpoint covers the batch.
-    Returns their indexes. Runs in (or opens) a transaction; the lock is held to its end."""
+    Returns their indexes. Runs in (or opens) a transaction; the lock is held to its end.
+    ``keep``: store each item (UTF-8 text) with its leaf, so the log alone says what it holds."""
     if not items:
         return []
     # No savepoint inside a caller's transaction: one statement fewer per append, and a
@@ -142,7 +143,8 @@ def log_append_many(items: Sequence[bytes]) -> list[int]:
         for offset, data in enumerate(items):
             index = size + offset
             completed = merkle.nodes_completed_by(index, get, merkle.leaf_hash(data))
-            leaves.append(LogLeaf(index=index, leaf_hash=completed[0][2].hex(), created_at=now))
+            text = data.decode("utf-8") if keep else ""
+            leaves.append(LogLeaf(index=index, leaf_hash=completed[0][2].hex(), data=text, created_at=now))
             for lv, pos, h in completed:
                 nodes[(lv, pos)] = h
                 new_nodes.append(LogNode(level=lv, position=pos, hash=h.hex()))
@@ -153,6 +155,6 @@ def log_append_many(items: Sequence[bytes]) -> list[int]:
     return [leaf.index for leaf in leaves]
 
 
-def log_append(data: bytes) -> int:
+def log_append(data: bytes, *, keep: bool = False) -> int:
     """Append one leaf (see :func:`log_append_many`); returns its index."""
-    return log_append_many([data])[0]
+    return log_append_many([data], keep=keep)[0]

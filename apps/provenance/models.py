@@ -95,6 +95,12 @@ class WitnessedEntry(AppendOnlyMixin, TenantOwnedModel):
 class LogLeaf(AppendOnlyMixin, models.Model):
     index = models.PositiveBigIntegerField(unique=True)
     leaf_hash = models.CharField(max_length=64)
+    data = models.TextField(
+        blank=True,
+        default="",
+        help_text="The leaf's own bytes, for small self-describing leaves (audit-head anchors): the log "
+        "itself then says what it anchors, even when the rows that explain it are deleted.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

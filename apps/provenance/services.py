@@ -27,6 +27,7 @@ from .models import AuditHeadAnchor, LogCheckpoint, LogLeaf, LogNode, Manifest, 
 from .pcq import bundle, checkpoint, manifest, merkle
 from .verifier import verify_manifest
 
+ANCHOR_TYPE = "trustfabric/audit-head/v1"
 _trees_lock = threading.Lock()
 _trees: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
@@ -338,7 +339,11 @@ def log_audit() -> list[str]:
     """Recompute the whole log from the stored envelopes and report every discrepancy:
     altered envelopes, leaves, interior nodes, checkpoints (roots or signatures)."""
     problems: list[str] = []
-    leaves = {leaf.index: leaf.leaf_hash for leaf in LogLeaf.objects.order_by("index")}
+    leaves, kept = {}, {}
+    for index, leaf_hash, data in LogLeaf.objects.order_by("index").values_list("index", "leaf_hash", "data"):
+        leaves[index] = leaf_hash
+        if data:
+            kept[index] = data.encode("utf-8")
     entries = {e.leaf_index: e for e in WitnessedEntry.all_tenants.order_by("leaf_index")}
     anchors = {a.leaf_index: a for a in AuditHeadAnchor.all_tenants.order_by("leaf_index")}
     others = log_sources.registered_leaves()
@@ -354,11 +359,23 @@ def log_audit() -> list[str]:
                 problems.append(f"leaf {index}: the leaf hash does not match its {source} entry (one was altered)")
             tree.append(data)
             continue
+        if index in kept and merkle.leaf_hash(kept[index]).hex() != leaves[index]:
+            problems.append(f"leaf {index}: the bytes stored with the leaf do not match its hash (one was altered)")
         if entry is None and index in anchors:
             data = canonicalize(anchors[index].statement)
             if merkle.leaf_hash(data).hex() != leaves[index]:
                 problems.append(f"leaf {index}: the leaf hash does not match its audit-head anchor (one was altered)")
             tree.append(data)
+            continue
+        if entry is None and index in kept and merkle.leaf_hash(kept[index]).hex() == leaves[index]:
+            st = _anchor_statement(kept[index])
+            problems.append(
+                f"leaf {index}: the log anchors audit head #{st.get('seq')} of tenant {st.get('tenant_id')}, "
+                "but its audit-head anchor row was deleted"
+                if st
+                else f"leaf {index} has no witnessed entry"
+            )
+            tree.append(kept[index])
             continue
         if entry is None:
             problems.append(f"leaf {index} has no witnessed entry")
@@ -414,23 +431,58 @@ def audit_heads_anchor(tenants: list[Any]) -> list[AuditHeadAnchor]:
         last = AuditHeadAnchor.all_tenants.filter(tenant=tenant).order_by("-leaf_index").first()
         if last is not None and last.seq == head.seq and last.head_hash == head.hash:
             continue
-        statement = {"type": "trustfabric/audit-head/v1", "tenant_id": tenant.pk, "seq": head.seq, "hash": head.hash}
+        statement = {"type": ANCHOR_TYPE, "tenant_id": tenant.pk, "seq": head.seq, "hash": head.hash}
         with tenant_context(tenant), transaction.atomic():
-            index = log_append(canonicalize(statement))
+            # Kept with the leaf: the log itself names what it anchored (see log_anchored_heads).
+            index = log_append(canonicalize(statement), keep=True)
             anchored.append(
                 AuditHeadAnchor.objects.create(seq=head.seq, head_hash=head.hash, statement=statement, leaf_index=index)
             )
     return anchored
 
 
+def _anchor_statement(data: bytes) -> dict[str, Any] | None:
+    """The audit-head statement in a kept leaf's bytes, or None."""
+    import json
+
+    try:
+        st = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(st, dict) or st.get("type") != ANCHOR_TYPE:
+        return None
+    if not all(isinstance(st.get(k), t) for k, t in (("tenant_id", int), ("seq", int), ("hash", str))):
+        return None
+    return st
+
+
+def log_anchored_heads(tenant: Any) -> list[tuple[int, int, str]]:
+    """(leaf index, seq, hash) of each audit head of ``tenant`` that the log itself holds: the
+    bytes kept with the leaf, taken only when they match the leaf hash (which the signed
+    checkpoints cover). Survives the deletion of the tenant's AuditHeadAnchor rows."""
+    needle = f'"tenant_id":{int(tenant.pk)},'
+    heads = []
+    rows = LogLeaf.objects.filter(data__contains=needle).order_by("index")
+    for index, leaf_hash, data in rows.values_list("index", "leaf_hash", "data").iterator(chunk_size=2000):
+        raw = data.encode("utf-8")
+        st = _anchor_statement(raw) if merkle.leaf_hash(raw).hex() == leaf_hash else None
+        if st is not None and st["tenant_id"] == tenant.pk:
+            heads.append((index, st["seq"], st["hash"]))
+    return heads
+
+
 def audit_anchor_problems(tenant: Any) -> list[str]:
-    """Every anchored head must still be in the chain: its event at ``seq`` with that hash."""
+    """Every anchored head must still be in the chain: its event at ``seq`` with that hash —
+    the anchors in the tenant's AuditHeadAnchor rows and, should those be deleted (with the
+    whole chain, say), the ones the log itself holds."""
     from apps.core.models import AuditEvent
 
     problems = []
+    rows = set()
     for a in AuditHeadAnchor.all_tenants.filter(tenant=tenant).order_by("leaf_index"):
+        rows.add(a.leaf_index)
         if a.statement != {
-            "type": "trustfabric/audit-head/v1",
+            "type": ANCHOR_TYPE,
             "tenant_id": tenant.pk,
             "seq": a.seq,
             "hash": a.head_hash,
@@ -442,6 +494,19 @@ def audit_anchor_problems(tenant: Any) -> list[str]:
             problems.append(
                 f"the log anchors event #{a.seq} (leaf {a.leaf_index}) but the chain "
                 + ("no longer has it: the chain was rolled back" if found is None else "has another event there")
+            )
+    for index, seq, head_hash in log_anchored_heads(tenant):
+        if index in rows:
+            continue  # checked above (the row and the kept bytes both match the leaf hash)
+        found = AuditEvent.all_tenants.filter(tenant=tenant, seq=seq).values_list("hash", flat=True).first()
+        if found != head_hash:
+            problems.append(
+                f"the log anchors event #{seq} at leaf {index}, whose audit-head anchor row was deleted, and the chain "
+                + (
+                    "no longer has it: the chain was wiped or rolled back"
+                    if found is None
+                    else "has another event there"
+                )
             )
     return problems
 

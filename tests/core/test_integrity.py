@@ -438,3 +438,54 @@ def test_a_v1_envelope_still_verifies_and_says_what_it_does_not_bind(world, clie
     client.force_login(world["auditor"])
     page = client.get(reverse("evidence-detail", args=[run_id])).content.decode()
     assert 'data-verdict="match"' in page and "data-details-unbound" in page and "(v1," in page
+
+
+# --- A whole chain wiped with its anchor rows ----------------------------------------------------
+
+
+def test_wiping_a_whole_chain_with_its_anchor_rows_is_caught_by_the_log(tenant_a, tenant_b) -> None:
+    """Events, signed head and AuditHeadAnchor rows all deleted, nothing else naming a seq:
+    the log keeps each anchor's bytes with its leaf (covered by signed checkpoints)."""
+    from apps.core.models import AuditHead
+    from apps.core.services import audit_chain_walk
+    from apps.provenance.models import AuditHeadAnchor
+    from tests.factories import audit_event_in
+
+    for i in range(3):
+        audit_event_in(tenant_a, f"test.step{i}")
+    [anchor] = services.audit_heads_anchor([tenant_a])
+    assert services.log_anchored_heads(tenant_a) == [(anchor.leaf_index, 3, anchor.head_hash)]
+    tamper("DELETE FROM core_auditevent WHERE tenant_id = %s", [tenant_a.pk], "core_auditevent", "audit_append_only")
+    AuditHead.all_tenants.filter(tenant=tenant_a).delete()
+    tamper("DELETE FROM provenance_auditheadanchor WHERE tenant_id = %s", [tenant_a.pk], "provenance_auditheadanchor")
+    assert not AuditHeadAnchor.all_tenants.filter(tenant=tenant_a).exists()
+    report = audit_chain_walk(tenant_a)
+    assert not report.ok and "references event #3" in report.first_break.problem
+    assert services.audit_anchor_problems(tenant_a) == [
+        f"the log anchors event #3 at leaf {anchor.leaf_index}, whose audit-head anchor row was deleted, "
+        "and the chain no longer has it: the chain was wiped or rolled back"
+    ]
+    ok, out = _verify(tenant_a)
+    assert not ok
+    assert (
+        f"FAIL agency-a: audit chain: event #0 (id -): the chain ends at #0 but the audit-head anchor at log leaf {anchor.leaf_index} references event #3"
+        in out
+    )
+    assert f"leaf {anchor.leaf_index}: the log anchors audit head #3 of tenant {tenant_a.pk}" in out
+    assert audit_chain_walk(tenant_b).ok
+
+
+def test_editing_the_bytes_kept_with_an_anchor_leaf_is_detected(tenant_a) -> None:
+    from apps.provenance.models import LogLeaf
+    from tests.factories import audit_event_in
+
+    audit_event_in(tenant_a, "test.step")
+    [anchor] = services.audit_heads_anchor([tenant_a])
+    forged = json.dumps({"hash": "0" * 64, "seq": 1, "tenant_id": tenant_a.pk, "type": "trustfabric/audit-head/v1"})
+    tamper(
+        'UPDATE provenance_logleaf SET data = %s WHERE "index" = %s', [forged, anchor.leaf_index], "provenance_logleaf"
+    )
+    assert services.log_anchored_heads(tenant_a) == []  # not taken: it does not match the leaf hash
+    ok, out = _verify(tenant_a)
+    assert not ok and f"leaf {anchor.leaf_index}: the bytes stored with the leaf do not match its hash" in out
+    assert LogLeaf.objects.get(index=anchor.leaf_index).data == forged
