@@ -25,14 +25,14 @@ from typing import Any
 from django.db import DatabaseError, transaction
 
 from apps.core.crypto.canonical import digest
+from apps.core.crypto.signing import verify, verify_envelope
+from apps.core.keys import signer
 from apps.core.models import Tenant
 from apps.core.services import audit_chain_walk, audit_record
 from apps.core.tenancy import tenant_context
 
-from .keys import signer
 from .models import IntegrityReport, Manifest, Verification
 from .pcq import manifest as manifest_mod
-from .pcq.signing import verify, verify_envelope
 
 logger = logging.getLogger(__name__)
 KINDS = ("audit_chain", "transparency_log", "manifests", "verdicts")
