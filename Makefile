@@ -18,7 +18,7 @@ DEPLOY_ENV := DJANGO_DEBUG=false ALLOWED_HOSTS=trustfabric.example.org \
 help:
 	@echo "make run     - install, migrate, load demo data, serve on http://$(HOST):$(PORT)"
 	@echo "make test    - install and run the whole test suite"
-	@echo "make lint    - ruff check and format check"
+	@echo "make lint    - ruff check and format check, mypy --strict on the pure kits (mypy.ini)"
 	@echo "make check   - migrations, deploy checks and OpenAPI schema validation"
 	@echo "make bench     - every benchmark in both profiles, one JSON summary (figures, targets, baselines)"
 	@echo "               (PROFILE=embedded|production|both; production uses BENCH_DATABASE_URL, BENCH_BROKER_URL, BENCH_CACHE_URL)"
@@ -59,6 +59,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -45,11 +45,11 @@ sys.path.insert(0, str(ROOT))
 
 
 class _LazySigning:
-    """apps.provenance.pcq.signing (Django-free DSSE + Ed25519), imported on first use so
+    """apps.core.crypto.signing (Django-free DSSE + Ed25519), imported on first use so
     `lock --check` runs on a bare Python before the virtualenv exists."""
 
     def __getattr__(self, name: str) -> Any:
-        from apps.provenance.pcq import signing as module
+        from apps.core.crypto import signing as module
 
         return getattr(module, name)
 

@@ -74,14 +74,14 @@ AUDIT_HEAD_ORIGIN = "trustfabric.local/audit-head/{tenant_id}"
 def _head_signer() -> Any:
     # The log key signs chain heads as it signs log checkpoints (a distinct origin keeps the
     # two kinds of note apart). Imported late: core is below provenance in the layering.
-    from apps.provenance.keys import signer
+    from apps.core.keys import signer
 
     return signer("log")
 
 
 def _head_advance(tenant: Tenant, seq: int, head_hash: str) -> None:
     """Sign the new head; called under the tenant row lock, in the append's transaction."""
-    from apps.provenance.pcq import checkpoint
+    from apps.core.crypto import checkpoint
 
     note = checkpoint.sign(
         seq, bytes.fromhex(head_hash), _head_signer(), origin=AUDIT_HEAD_ORIGIN.format(tenant_id=tenant.pk)
@@ -96,7 +96,7 @@ def _head_advance(tenant: Tenant, seq: int, head_hash: str) -> None:
 def audit_head_problem(tenant: Tenant) -> tuple[int | None, str | None, str | None]:
     """The tenant's signed head as (seq, hash, problem). A head whose note does not verify
     with the log key, or names another tenant, or disagrees with its own row, is a problem."""
-    from apps.provenance.pcq import checkpoint
+    from apps.core.crypto import checkpoint
 
     head = AuditHead.all_tenants.filter(tenant=tenant).first()
     if head is None:

@@ -45,12 +45,12 @@ def require_current_tenant() -> Tenant:
     return tenant
 
 
-def set_current_tenant(tenant: Tenant | None) -> contextvars.Token:
+def set_current_tenant(tenant: Tenant | None) -> contextvars.Token[Tenant | None]:
     """Low-level setter for middleware; pair it with ``reset_current_tenant``."""
     return _current_tenant.set(tenant)
 
 
-def reset_current_tenant(token: contextvars.Token) -> None:
+def reset_current_tenant(token: contextvars.Token[Tenant | None]) -> None:
     _current_tenant.reset(token)
 
 
@@ -65,6 +65,7 @@ def tenant_context(tenant: Tenant) -> Iterator[Tenant]:
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+M = TypeVar("M", bound=models.Model)
 
 
 def tenant_task(func: F) -> F:
@@ -87,14 +88,14 @@ def tenant_task(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class TenantScopedManager(models.Manager):
+class TenantScopedManager(models.Manager[M]):
     """Default manager of tenant-owned models: only the current tenant's rows, or an error."""
 
-    def get_queryset(self) -> models.QuerySet:
+    def get_queryset(self) -> models.QuerySet[M]:
         tenant = require_current_tenant()
         return super().get_queryset().filter(tenant_id=tenant.pk)
 
-    def none(self) -> models.QuerySet:
+    def none(self) -> models.QuerySet[M]:
         # An empty queryset reveals nothing, so it needs no tenant (schema generation uses it).
         return super().get_queryset().none()
 
@@ -113,6 +114,6 @@ class TenantOwnedModel(models.Model):
         abstract = True
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.tenant_id is None:
+        if getattr(self, "tenant_id", None) is None:  # the stubs type a non-null FK's id as int
             self.tenant = require_current_tenant()
         super().save(*args, **kwargs)

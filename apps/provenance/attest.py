@@ -13,7 +13,8 @@ from typing import Any
 
 from django.conf import settings
 
-from .keys import signer
+from apps.core.keys import signer
+
 from .pcq import attestation
 from .pcq.attestation import SimulatedTEE
 from .pcq.manifest import TOLERANCES
@@ -21,6 +22,7 @@ from .pcq.manifest import TOLERANCES
 ROOT = Path(settings.BASE_DIR)
 COMPONENTS: dict[str, list[str]] = {
     "verifier": [
+        "apps/core/crypto/*.py",
         "apps/provenance/pcq/*.py",
         "apps/provenance/verifier.py",
         "apps/graphs/engine.py",
@@ -28,7 +30,7 @@ COMPONENTS: dict[str, list[str]] = {
         "apps/graphs/stats.py",
         "apps/policy_studio/lac/minimize.py",
     ],
-    "witness": ["apps/provenance/pcq/*.py", "apps/provenance/witness.py"],
+    "witness": ["apps/core/crypto/*.py", "apps/provenance/pcq/*.py", "apps/provenance/witness.py"],
 }
 CONFIG: dict[str, Any] = {"tolerances": TOLERANCES, "freshness_seconds": attestation.FRESHNESS_SECONDS}
 

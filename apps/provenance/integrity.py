@@ -30,14 +30,14 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from apps.core.crypto.canonical import CanonicalizationError, canonicalize, digest
+from apps.core.crypto.signing import pae, verify, verify_envelope
+from apps.core.keys import signer
 from apps.core.models import Tenant
 from apps.core.services import audit_chain_walk, audit_record
 from apps.core.tenancy import tenant_context
 
-from .keys import signer
 from .models import IntegrityReport, Manifest, Verification
 from .pcq import manifest as manifest_mod
-from .pcq.signing import pae, verify, verify_envelope
 from .witness import SHOWN_FIELDS, V2
 
 logger = logging.getLogger(__name__)

@@ -24,9 +24,10 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .keys import signer
+from apps.core.crypto import checkpoint, merkle
+from apps.core.keys import signer
+
 from .models import LogCheckpoint, LogLeaf, LogNode
-from .pcq import checkpoint, merkle
 
 LOG_LOCK_KEY = 727274
 

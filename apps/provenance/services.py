@@ -13,7 +13,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from apps.core.crypto import checkpoint, merkle
 from apps.core.crypto.canonical import RFC8785, TF_JSON_1, canonicalize, digest
+from apps.core.keys import public_keys, signer
 from apps.core.services import audit_record
 from apps.core.tenancy import require_current_tenant
 from apps.graphs.ingest import Graph
@@ -21,10 +23,9 @@ from apps.graphs.models import DatasetVersion
 from apps.policy_studio.models import Decision, QueryRun
 
 from . import attest, log_sources, witness
-from .keys import public_keys, signer
 from .log_append import log_append, log_size  # noqa: F401 - the append path lives in its own module
 from .models import AuditHeadAnchor, LogCheckpoint, LogLeaf, LogNode, Manifest, Verification, WitnessedEntry
-from .pcq import bundle, checkpoint, manifest, merkle
+from .pcq import bundle, manifest
 from .verifier import verify_manifest
 
 ANCHOR_TYPE = "trustfabric/audit-head/v1"

@@ -11,8 +11,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views import View
 
+from apps.core.crypto import checkpoint as checkpoint_mod
+from apps.core.crypto import merkle
 from apps.core.crypto.canonical import canonicalize
 from apps.core.errors import DomainError
+from apps.core.keys import public_keys
 from apps.core.permissions import TenantRoleRequiredMixin
 from apps.core.tenancy import require_current_tenant
 
@@ -20,10 +23,7 @@ from . import selectors, services
 from .dsl_compiler import compile_plan
 from .filters import EvidenceFilterSet
 from .integrity import KINDS, latest_report_problem, manifest_problem, report_problem, witnessed_verdict
-from .keys import public_keys
-from .pcq import checkpoint as checkpoint_mod
 from .pcq import manifest as manifest_mod
-from .pcq import merkle
 from .permissions import EVIDENCE_READERS, PROV_AUTHORS
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apps.core.crypto.canonical import canonicalize, digest
-
-from .pcq.signing import Signer, envelope
+from apps.core.crypto.signing import Signer, envelope
 
 V1 = "trustfabric/pcq-verdict/v1"
 V2 = "trustfabric/pcq-verdict/v2"

@@ -24,7 +24,7 @@ from typing import Any
 
 import rfc8785
 
-from apps.provenance.pcq import checkpoint, merkle, signing
+from apps.core.crypto import checkpoint, merkle, signing
 
 PAYLOAD_TYPE = "application/vnd.trustfabric.tenant-digest+json"
 DOCUMENT_TYPE = "trustfabric.tenant-digest"

@@ -64,8 +64,8 @@ def digest_file(digest: Digest) -> dict[str, Any]:
     """The downloadable form: the envelope, its inclusion proof under the newest signed
     checkpoint, the checkpoint and the deployment's public keys (for reference; verifiers
     pin their own copy with ``--keys``)."""
+    from apps.core.keys import public_keys
     from apps.provenance import services as provenance
-    from apps.provenance.keys import public_keys
 
     cp = provenance.latest_checkpoint()
     size = cp.size if cp else 0
@@ -85,7 +85,7 @@ def digest_verification(digest: Digest) -> dict[str, Any]:
     """The offline verifier's report on the stored digest, against this deployment's keys."""
     import json
 
-    from apps.provenance.keys import public_keys
+    from apps.core.keys import public_keys
 
     from .offline import verify_digest_file
 

@@ -17,12 +17,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core.crypto import signing
 from apps.core.errors import NotFound, PermissionDenied, ValidationFailed
+from apps.core.keys import signer
 from apps.core.models import Membership, Role, Tenant
 from apps.core.services import audit_record
 from apps.core.tenancy import require_current_tenant, tenant_context
-from apps.provenance.keys import signer
-from apps.provenance.pcq import signing
 from apps.provenance.services import log_append
 
 from . import periods

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from apps.provenance.keys import signer
+from apps.core.keys import signer
 
 from .models import OverlapSession, Participation
 from .zk import bundle_v2, sswu, v2

@@ -13,10 +13,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import NotFound
+from apps.core.keys import signer
 from apps.core.models import Tenant
 from apps.core.services import audit_record
 from apps.core.tenancy import require_current_tenant
-from apps.provenance.keys import signer
 
 from .models import PilotSettings, TenantKey
 from .zk import bundle_v2, v2

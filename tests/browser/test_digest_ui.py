@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from apps.provenance.keys import public_keys
+from apps.core.keys import public_keys
 from tests.browser.conftest import SCREENSHOTS, sign_in
 from tests.conftest import ROOT
 from tests.tenant_rollups.conftest import digest_world, local_time  # noqa: F401  (fixture)

@@ -45,7 +45,7 @@ def test_evidence_page_and_offline_bundle(page, tenant_a, tmp_path) -> None:
     bundle = tmp_path / "evidence.tar.gz"
     download.value.save_as(bundle)
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
-    from apps.provenance.keys import public_keys
+    from apps.core.keys import public_keys
 
     keys = tmp_path / "trusted-keys.json"
     keys.write_text(json.dumps(public_keys()))
@@ -115,7 +115,7 @@ def test_the_browser_verifies_signatures_against_keys_it_pinned(page, tenant_a) 
         page.click("#pin-forget")
     _checks(page)
     assert page.get_attribute("#proof-status", "data-proof-status") == "ok"
-    from apps.provenance.keys import public_keys
+    from apps.core.keys import public_keys
 
     served = public_keys()
     page.click("#browser-check summary")

@@ -414,9 +414,9 @@ def test_a_v1_envelope_still_verifies_and_says_what_it_does_not_bind(world, clie
     import base64
 
     from apps.core.crypto.canonical import digest
+    from apps.core.keys import signer
     from apps.provenance import witness
     from apps.provenance.integrity import verdict_problem, witnessed_verdict
-    from apps.provenance.keys import signer
     from apps.provenance.models import WitnessedEntry
 
     run_id, v = world["runs"][0]

@@ -9,9 +9,9 @@ from typing import Any
 
 from django.db import transaction
 
+from apps.core.crypto import checkpoint
+from apps.core.keys import signer
 from apps.core.management.commands import dr_agent
-from apps.provenance.keys import signer
-from apps.provenance.pcq import checkpoint
 from apps.provenance.services import log_append
 from tests.conftest import tamper
 from tests.factories import audit_event_in

@@ -79,7 +79,7 @@ def test_image_sbom_is_the_lock_with_hashes_and_licences(dist: Path) -> None:
 def test_zk_client_sbom_lists_its_module_set_and_libraries(dist: Path) -> None:
     bom = json.loads((dist / "tf-zk-client.tar.gz.cdx.json").read_text())
     files = {c["name"] for c in bom["components"] if c["type"] == "file"}
-    assert {"apps/zk_proofs/client.py", "apps/zk_proofs/zk/proofs.py", "apps/provenance/pcq/signing.py"} <= files
+    assert {"apps/zk_proofs/client.py", "apps/zk_proofs/zk/proofs.py", "apps/core/crypto/signing.py"} <= files
     assert not any("models" in f or "views" in f for f in files)  # no server code in the client
     assert {"coincurve", "cryptography"} <= {c["name"] for c in bom["components"] if c["type"] == "library"}
 

@@ -136,10 +136,10 @@ def test_a_bundle_from_the_previous_release_still_verifies_and_replays() -> None
 
 
 def test_new_manifests_are_rfc8785_and_name_the_input_hash_encoding(analyst_api_a, lac_a) -> None:
+    from apps.core.crypto.signing import verify
+    from apps.core.keys import signer
     from apps.core.tenancy import tenant_context
-    from apps.provenance.keys import signer
     from apps.provenance.models import Manifest
-    from apps.provenance.pcq.signing import verify
     from tests.conftest import demo_query
 
     run = analyst_api_a.post("/api/queries/", demo_query(seeds=["grp12-0"], hops=2, metric="pagerank"), format="json")

@@ -13,10 +13,10 @@ from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.provenance.keys import signer
+from apps.core.crypto import checkpoint, merkle
+from apps.core.keys import signer
 from apps.provenance.log_append import LogCorrupted, frontier, log_append, log_append_many
 from apps.provenance.models import LogCheckpoint, LogLeaf, LogNode
-from apps.provenance.pcq import checkpoint, merkle
 from tests.conftest import ROOT, _database_url, require_service, tamper
 
 

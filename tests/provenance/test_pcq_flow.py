@@ -21,16 +21,16 @@ from django.db import connection
 from django.urls import reverse
 
 from apps.core.crypto.canonical import canonicalize, digest
+from apps.core.crypto.signing import verify
+from apps.core.keys import public_keys, signer
 from apps.core.models import AuditEvent
 from apps.core.tenancy import tenant_context
 from apps.provenance import services
-from apps.provenance.keys import public_keys, signer
 from apps.provenance.models import LogCheckpoint, LogLeaf, Manifest, Verification, WitnessedEntry
 from apps.provenance.pcq import bundle as bundle_mod
 from apps.provenance.pcq import manifest as manifest_mod
 from apps.provenance.pcq.bundle import verify_bundle
 from apps.provenance.pcq.replay import replay
-from apps.provenance.pcq.signing import verify
 from tests.conftest import FIXTURES, demo_query, tamper
 from tests.core.test_api import assert_envelope
 
@@ -241,7 +241,7 @@ def test_offline_cli_needs_no_django_and_checks_replay(witnessed, tmp_path) -> N
 
 def _forged(data: bytes) -> tuple[bytes, dict]:
     """The bundle re-signed by an attacker with their own executor key, shipped in keys.json."""
-    from apps.provenance.pcq.signing import Signer, b64, public_bytes
+    from apps.core.crypto.signing import Signer, b64, public_bytes
 
     forged = {role: Signer(role, Ed25519PrivateKey.generate()) for role in ("executor",)}
     files = {k: (v.decode() if k.endswith(".txt") else json.loads(v)) for k, v in _members(data).items()}

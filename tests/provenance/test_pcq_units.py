@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from apps.core.crypto import checkpoint, merkle
 from apps.core.crypto.canonical import canonicalize
-from apps.provenance.pcq import attestation, checkpoint, merkle
-from apps.provenance.pcq.signing import Signer, envelope, key_id, verify_envelope
+from apps.core.crypto.signing import Signer, envelope, key_id, verify_envelope
+from apps.provenance.pcq import attestation
 
 
 @pytest.mark.parametrize(

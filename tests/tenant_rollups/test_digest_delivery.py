@@ -16,9 +16,9 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from apps.core.keys import public_keys
 from apps.core.models import AuditEvent
 from apps.core.tenancy import tenant_context
-from apps.provenance.keys import public_keys
 from apps.tenant_rollups.models import Digest, DigestDelivery
 from apps.tenant_rollups.services import preference_set
 from tests.conftest import ROOT
@@ -180,7 +180,7 @@ def test_offline_verifier_accepts_the_archived_digest_and_rejects_edited_ones(
     def forged_keys(data) -> None:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-        from apps.provenance.pcq.signing import Signer, envelope
+        from apps.core.crypto.signing import Signer, envelope
 
         fake = Signer("executor", Ed25519PrivateKey.generate())
         payload = base64.b64decode(data["envelope"]["payload"]).replace(b'"value":4', b'"value":0', 1)

@@ -14,10 +14,10 @@ import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.test import Client
 
+from apps.core.crypto.signing import key_id
+from apps.core.keys import signer
 from apps.core.models import AuditEvent, Role
 from apps.core.tenancy import tenant_context
-from apps.provenance.keys import signer
-from apps.provenance.pcq.signing import key_id
 from apps.zk_proofs.client import ClientError, TenantSession, tenant_key_public
 from apps.zk_proofs.models import OverlapSession, Participation, PilotSettings, TenantKey
 from apps.zk_proofs.offline import NOT_PINNED, verify_file

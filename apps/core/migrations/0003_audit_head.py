@@ -17,7 +17,7 @@ def sign_existing_heads(apps, schema_editor):
     if not last_per_tenant:
         return
     from apps.core.services import AUDIT_HEAD_ORIGIN, _head_signer
-    from apps.provenance.pcq import checkpoint
+    from apps.core.crypto import checkpoint
 
     for tenant_id, (seq, head_hash) in last_per_tenant.items():
         note = checkpoint.sign(

@@ -246,7 +246,8 @@ def _components(size: int, flat: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     u, v = flat[0::2], flat[1::2]
     matrix = coo_matrix((np.ones(len(u), dtype=np.int8), (u, v)), shape=(size, size))
-    return connected_components(matrix, directed=False)[1]
+    labels: np.ndarray = connected_components(matrix, directed=False)[1]
+    return labels
 
 
 def largest_component(nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> tuple[int, list[str]]:
@@ -317,7 +318,11 @@ class ResultFacts:
             hub, degree = max(degrees.items(), key=lambda i: (i[1], i[0])) if degrees else (None, 0)
         # A node at the largest distance: given by the engine when R is the whole walk (the last
         # node it visited), else the first such node (C-level max over the revealed nodes).
-        far = self.far or (max(nodes, key=self.dist.get) if nodes and len(self.dist) else (nodes[0] if nodes else None))
+        far = self.far or (
+            max(nodes, key=lambda n: self.dist.get(n, -1))
+            if nodes and len(self.dist)
+            else (nodes[0] if nodes else None)
+        )
         far_dist = self.dist.get(far, 0) if far is not None else 0
         returned = len(nodes) if self.returned is None else self.returned
         self.observed = {

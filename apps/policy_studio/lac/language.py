@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import jsonschema
 import yaml
@@ -281,10 +281,22 @@ def _friendly(error: jsonschema.ValidationError) -> str:
     if error.validator == "enum":
         return f"{error.instance!r} is not one of {', '.join(map(str, error.validator_value))}"
     if error.validator == "required":
-        return error.message.replace("is a required property", "is required here")
+        return str(error.message).replace("is a required property", "is required here")
     if error.validator == "minProperties":
         return "give at least one limit (max_component_size, max_path_length, max_degree, …)"
-    return error.message
+    return str(error.message)
+
+
+class _Mark(Protocol):
+    """A YAML position (the pure-Python and the C loader each have their own Mark class)."""
+
+    line: int
+    column: int
+
+
+def _position(mark: _Mark | None) -> tuple[int, int]:
+    """1-based (line, column) of a YAML mark; the start of the text when there is none."""
+    return (mark.line + 1, mark.column + 1) if mark else (1, 1)
 
 
 def parse(source: str) -> dict[str, Any]:
@@ -294,14 +306,13 @@ def parse(source: str) -> dict[str, Any]:
     try:
         _check_shape(source)
         root = yaml.compose(source, Loader=yaml.SafeLoader)
-        document = yaml.safe_load(source)
+        document: dict[str, Any] | None = yaml.safe_load(source)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        line, col = _position(exc.problem_mark or exc.context_mark)
         raise PolicySyntaxError([PolicyProblem(line, col, "", f"YAML syntax: {exc.problem or exc.context}")]) from exc
     except yaml.YAMLError as exc:
         raise PolicySyntaxError([PolicyProblem(1, 1, "", f"YAML syntax: {exc}")]) from exc
-    if document is None:
+    if document is None or root is None:
         raise PolicySyntaxError([PolicyProblem(1, 1, "", "the policy is empty; it needs at least mode and rules")])
     problems = []
     for error in sorted(_validator.iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path]):
@@ -334,9 +345,8 @@ def _check_shape(source: str) -> None:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                mark = event.start_mark
                 raise PolicySyntaxError(
-                    [PolicyProblem(mark.line + 1, mark.column + 1, "", f"nested more than {MAX_DEPTH} levels deep")]
+                    [PolicyProblem(*_position(event.start_mark), "", f"nested more than {MAX_DEPTH} levels deep")]
                 )
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
@@ -346,9 +356,8 @@ def _check_shape(source: str) -> None:
             and len(event.value) > MAX_NUMBER_CHARS
             and _NUMBERISH.match(event.value)
         ):
-            mark = event.start_mark
             raise PolicySyntaxError(
-                [PolicyProblem(mark.line + 1, mark.column + 1, "", f"number longer than {MAX_NUMBER_CHARS} characters")]
+                [PolicyProblem(*_position(event.start_mark), "", f"number longer than {MAX_NUMBER_CHARS} characters")]
             )
 
 

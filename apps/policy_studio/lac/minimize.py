@@ -26,14 +26,14 @@ Filters may be no finer than the release of the attribute they test (``filter_vi
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
+
+from apps.core.crypto.keyed import keyed_hash
 
 from .language import MinimizeRule
 
@@ -63,10 +63,6 @@ def mask(value: Any, keep_last: int = 2) -> str:
     text = str(value)
     keep = min(keep_last, max(len(text) - 1, 0))
     return "•" * (len(text) - keep) + (text[-keep:] if keep else "")
-
-
-def keyed_hash(value: Any, key: bytes) -> str:
-    return "h:" + hmac.new(key, str(value).encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def bucket(value: Any, width: float | None = None, edges: list[float] | None = None) -> str:

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from apps.core.api.base import StrictSerializer, TenantAPIView, TenantReadOnlyViewSet
 from apps.core.errors import NotFound, ValidationFailed
+from apps.core.keys import public_keys
 from apps.core.permissions import ANY_MEMBER, AUDIT_READERS, SIGNED_IN
 from apps.core.tenancy import require_current_tenant
 from apps.policy_studio.models import QueryRun
@@ -18,7 +19,6 @@ from .. import selectors, services
 from ..dsl_compiler import compile_plan
 from ..filters import EvidenceFilterSet
 from ..integrity import latest_report_problem, manifest_problem, report_problem, witnessed_verdict
-from ..keys import public_keys
 from ..pcq.manifest import MANIFEST_SCHEMA
 from ..permissions import EVIDENCE_READERS, PROV_AUTHORS
 

@@ -26,8 +26,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from apps.core.crypto.canonical import canonicalize
-
-from .signing import Signer, verify
+from apps.core.crypto.signing import Signer, verify
 
 MODE = "sim"
 FRESHNESS_SECONDS = 300
@@ -106,4 +105,5 @@ def appraise(
 
 
 def reference_values(path: Path) -> dict[str, str]:
-    return json.loads(path.read_text())["measurements"]
+    measurements: dict[str, str] = json.loads(path.read_text())["measurements"]
+    return measurements

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from apps.core.crypto import checkpoint, merkle
 from apps.core.crypto.canonical import canonicalize, digest
+from apps.core.crypto.signing import key_id, load_public, verify, verify_envelope
 
-from . import attestation, checkpoint, manifest, merkle
-from .signing import key_id, load_public, verify, verify_envelope
+from . import attestation, manifest
 
 MEMBERS = (
     "README.txt",

@@ -19,7 +19,7 @@ order: ``seeds(ids=[…])``; ``expand(hops=n, node_filter={…}, edge_filter={�
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -98,11 +98,12 @@ class Chain:
 
 
 @v_args(inline=True)
-class _Values(Transformer):
+class _Values(Transformer[Token, Any]):
     def string(self, s: Token) -> str:
         import json
 
-        return json.loads(s)
+        value: str = json.loads(s)
+        return value
 
     def number(self, n: Token) -> int | float:
         return float(n) if any(c in n for c in ".eE") else int(n)
@@ -153,17 +154,17 @@ def parse(text: str) -> Chain:
         ) from exc
     except UnexpectedCharacters as exc:
         raise ProvSyntaxError(
-            exc.line, exc.column, f"unexpected character {text[exc.pos_in_stream]!r}; expected {_expected(exc)}"
+            exc.line, exc.column, f"unexpected character {text[exc.pos_in_stream or 0]!r}; expected {_expected(exc)}"
         ) from exc
     return _compile(tree)
 
 
-def _compile(tree: Tree) -> Chain:
+def _compile(tree: Tree[Any]) -> Chain:
     source, *steps = tree.children
     kind, name_token, *version = source.children
     import json
 
-    chain = Chain(str(kind), json.loads(name_token), int(version[0]) if version else None, {})
+    chain = Chain(str(kind), json.loads(str(name_token)), int(str(version[0])) if version else None, {})
     if chain.source_kind == "view" and chain.version is not None:
         raise ProvSyntaxError(source.meta.line, source.meta.column, "a view has no versions; drop the @")
     values = _Values()
@@ -182,17 +183,18 @@ def _compile(tree: Tree) -> Chain:
         given: dict[str, Any] = {}
         for arg in (a for a in args if a is not None):
             key_tok, value_tree = arg.children
-            key = str(key_tok)
+            key_tok = cast(Token, key_tok)  # the grammar's argument is NAME "=" value
+            key, at = str(key_tok), (key_tok.line or 1, key_tok.column or 1)
             if key not in STEP_ARGS[name]:
                 allowed = ", ".join(STEP_ARGS[name]) or "no arguments"
-                raise ProvSyntaxError(key_tok.line, key_tok.column, f"{name}() takes {allowed}, not {key!r}")
+                raise ProvSyntaxError(*at, f"{name}() takes {allowed}, not {key!r}")
             value = (
                 values.transform(value_tree)
                 if isinstance(value_tree, Tree)
                 else values.transform(Tree("string", [value_tree]))
             )
             if not isinstance(value, STEP_ARGS[name][key]) or isinstance(value, bool):
-                raise ProvSyntaxError(key_tok.line, key_tok.column, f"{key} must be a {STEP_ARGS[name][key].__name__}")  # type: ignore[union-attr]
+                raise ProvSyntaxError(*at, f"{key} must be a {STEP_ARGS[name][key].__name__}")  # type: ignore[union-attr]
             given[key] = value
         if name == "seeds":
             spec["seeds"] = given.get("ids", [])

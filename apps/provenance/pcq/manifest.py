@@ -17,8 +17,7 @@ from typing import Any
 import jsonschema
 
 from apps.core.crypto.canonical import CURRENT, RFC8785, TF_JCS_1, TF_JSON_1, VERSIONS, canonicalize, digest
-
-from .merkle import EMPTY_ROOT, leaf_hash, node_hash
+from apps.core.crypto.merkle import leaf_hash, root_of
 
 SCHEMA_ID_V1 = "https://trustfabric.local/schemas/pcq-manifest/v1"
 SCHEMA_ID = "https://trustfabric.local/schemas/pcq-manifest/v2"
@@ -179,24 +178,12 @@ def content_hash_canonicalization(body: dict[str, Any], index: int = 0) -> str:
     """How the content hash of input ``index`` was computed (v1 manifests predate the field
     and every v1 input was hashed with ``tf-json-1``)."""
     default = TF_JSON_1 if canonicalization(body) == TF_JCS_1 else RFC8785
-    return body["inputs"][index].get("canonicalization", default)
+    version: str = body["inputs"][index].get("canonicalization", default)
+    return version
 
 
 def libraries() -> dict[str, str]:
     return {name: metadata.version(name) for name in LIBRARIES}
-
-
-def root_of(hashes: list[bytes]) -> bytes:
-    """RFC 9162 MTH over ready leaf hashes (bottom-up, carrying the odd node up)."""
-    if not hashes:
-        return EMPTY_ROOT
-    level = hashes
-    while len(level) > 1:
-        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
-    return level[0]
 
 
 def checksum_tree(graph: dict[str, Any], version: str = CURRENT) -> dict[str, Any]:

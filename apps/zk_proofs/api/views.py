@@ -266,7 +266,7 @@ class VerifyView(TenantAPIView):
             def check(batch: list[Any]) -> bool:
                 return all(not bundle_v2.schema_problems(b) and digest_of(b) in known for b in batch)
         else:
-            from apps.provenance.keys import public_keys
+            from apps.core.keys import public_keys
 
             from ..zk import bundle as bundle_v1
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from apps.provenance.pcq.manifest import root_of
-from apps.provenance.pcq.merkle import leaf_hash
-from apps.provenance.pcq.signing import key_id, load_public, verify
+from apps.core.crypto.merkle import leaf_hash, root_of
+from apps.core.crypto.signing import key_id, load_public, verify
 
 from . import group, proofs
 from .canonical_v1 import canonicalize, digest

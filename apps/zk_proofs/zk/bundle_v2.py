@@ -23,8 +23,7 @@ import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from apps.provenance.pcq.manifest import root_of
-from apps.provenance.pcq.merkle import leaf_hash
+from apps.core.crypto.merkle import leaf_hash, root_of
 
 from . import group, sswu, v2
 from .bundle import recount_problems

@@ -95,13 +95,13 @@ class Command(BaseCommand):
 
 
 def verify(acks: Path, kill_time: float) -> dict[str, Any]:
+    from apps.core.crypto import checkpoint, merkle
+    from apps.core.keys import signer
     from apps.core.models import AuditEvent, Tenant
     from apps.core.services import audit_chain_walk
     from apps.policy_studio.models import QueryRun
     from apps.provenance.integrity import manifest_problem
-    from apps.provenance.keys import signer
     from apps.provenance.models import LogCheckpoint, Manifest
-    from apps.provenance.pcq import checkpoint, merkle
     from apps.provenance.services import consistency_proof, log_audit, log_size
 
     lines = [json.loads(line) for line in acks.read_text().splitlines() if line.strip()]

@@ -32,17 +32,18 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
 from apps.core import bench
+from apps.core.crypto import merkle
 from apps.core.crypto.canonical import CURRENT, TF_JCS_1, canonicalize, digest
+from apps.core.crypto.signing import verify
+from apps.core.keys import signer
 from apps.graphs import engine
 from apps.graphs.ingest import Graph
 from apps.graphs.models import DatasetVersion
 from apps.graphs.stats import build_networkx
 from apps.policy_studio.lac import minimize
-from apps.provenance.keys import signer
-from apps.provenance.pcq import manifest, merkle
+from apps.provenance.pcq import manifest
 from apps.provenance.pcq import replay as replay_module
 from apps.provenance.pcq.replay import replay
-from apps.provenance.pcq.signing import verify
 
 
 def _pct(samples: list[float]) -> dict[str, float]:

@@ -151,7 +151,7 @@ class Command(BaseCommand):
                 render_to_string("tenant_rollups/email/digest.txt", ctx)
                 plain_samples.append((time.perf_counter() - started) * 1000)
             file = json.dumps(selectors.digest_file(digest)).encode()
-            from apps.provenance.keys import public_keys
+            from apps.core.keys import public_keys
 
             verify, report = _timed(lambda: verify_digest_file(file, public_keys()), o["repeat"])
         return {

@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.core.crypto import merkle
 from apps.provenance.models import LogLeaf
-from apps.provenance.pcq import merkle
 from apps.tenant_rollups.models import Digest
 from apps.tenant_rollups.offline import envelope_leaf
 from apps.tenant_rollups.selectors import digest_file
@@ -20,7 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         import json
 
-        from apps.provenance.keys import public_keys
+        from apps.core.keys import public_keys
         from apps.tenant_rollups.offline import verify_digest_file
 
         leaves = dict(LogLeaf.objects.values_list("index", "leaf_hash"))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from .signing import Signer, public_bytes
+from apps.core.crypto.signing import Signer, public_bytes
 
 ORIGIN = "trustfabric.local/pcq-log"
 

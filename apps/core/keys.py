@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from django.conf import settings
 
-from .pcq.signing import Signer, b64, public_bytes
+from apps.core.crypto.signing import Signer, b64, public_bytes
 
 ROLES = ("executor", "verifier", "witness", "log", "tee_device")
 

@@ -26,6 +26,19 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
+def root_of(hashes: list[bytes]) -> bytes:
+    """RFC 9162 MTH over ready leaf hashes (bottom-up, carrying the odd node up)."""
+    if not hashes:
+        return EMPTY_ROOT
+    level = hashes
+    while len(level) > 1:
+        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
 def _split(n: int) -> int:
     """The largest power of two strictly smaller than n (n > 1)."""
     return 1 << ((n - 1).bit_length() - 1)
