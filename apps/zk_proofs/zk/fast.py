@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from coincurve._libsecp256k1 import ffi, lib
+from coincurve._libsecp256k1 import ffi, lib  # type: ignore[import-not-found]  # cffi extension, no stubs
 from coincurve.context import GLOBAL_CONTEXT
 
 from .group import InvalidPoint
