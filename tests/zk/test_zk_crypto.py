@@ -135,8 +135,15 @@ def test_bench_zk_runs_and_agrees_with_openmined_psi() -> None:
     from django.core.management import call_command
 
     out = io.StringIO()
-    call_command("bench_zk", quick=True, stdout=out)
+    call_command("bench_zk", quick=True, profile=True, stdout=out)
     report = json.loads(out.getvalue())
+    for pool in ("v2", "v2_threads", "v1"):
+        batch = report["batch_fresh"][pool]
+        assert batch["counts_ok"] and batch["worker_cpu_s_per_batch_p50"] > 0 and batch["parallelism_p50"] > 0
+    steps = report["per_session"][0]["v2"]["server_verify_steps_ms"]
+    assert set(steps) == {"parse", "seed_and_weights", "composites", "final_check"}
+    assert all(step["cpu_ms"] >= 0 and step["wall_ms"] > 0 for step in steps.values())
+    assert report["profile"] and all(row["calls"] > 0 for row in report["profile"])
     assert [(s["v2"]["count"], s["v1"]["count"]) for s in report["per_session"]] == [(4, 4), (40, 40)]
     assert report["batch_fresh"]["v2"]["counts_ok"] and report["batch_fresh"]["v1"]["counts_ok"]
     assert report["backends"]["same_results"] is True

@@ -91,6 +91,48 @@ def test_the_weights_bind_every_point_the_role_and_both_keys() -> None:
     assert not v2.verify_dleq_fast(key, other, U, bad, proof, "s", 0, "A")
 
 
+@pytest.mark.parametrize(("n", "width"), [(96, 16), (128, 16), (200, 16), (600, 16), (1024, 16), (130, 32)])
+def test_bucket_composite_equals_the_sum_of_multiplications(n: int, width: int) -> None:
+    """fast.msm (Pippenger buckets, additions only) against the coincurve backend's own
+    multiplications and additions, for every window width it picks and full 256-bit weights."""
+    import secrets
+
+    cc = group.backend("coincurve")
+    us = v2.blind_selectors([f"m{i}" for i in range(n)], group.random_scalar())
+    ws = [bytes(32 - width) + secrets.token_bytes(width) for _ in range(n)]
+    m, _ = v2.composites_ref(cc, us, us, [int.from_bytes(w, "big") for w in ws])
+    got = fast.Points.parse(us).composite(ws)
+    assert fast.compress(got) == m
+    assert fast.msm(fast.Points.parse(us[:5]).arr, 5, ws[:5]) == fast.Points.parse(us[:5]).composite_naive(ws[:5])
+
+
+def test_bucket_composite_with_a_point_and_its_negation() -> None:
+    """A prover can send P and −P: a bucket sum is then the identity, which libsecp256k1 cannot
+    represent; the composite falls back to multiplications and is still right, and a DLEQ
+    proof over such a chunk still verifies (and a wrong V still fails)."""
+    cc = group.backend("coincurve")
+    x = group.random_scalar()
+    key, other = cc.base_mul(x), cc.base_mul(5)
+    us = v2.blind_selectors([f"n{i}" for i in range(127)], group.random_scalar())
+    neg = bytes([us[0][0] ^ 1]) + us[0][1:]  # −P: the other y parity
+    us = [*us, neg]
+    # weight 1 for P and −P, 2 for the rest: bucket 1 of the last window is {P, −P}
+    ws = [bytes(31) + b"\x01"] + [bytes(31) + b"\x02"] * 126 + [bytes(31) + b"\x01"]
+    pair = fast.Points.parse([us[0], neg])
+    assert not fast._sum(
+        fast.ffi.new("secp256k1_pubkey *"),
+        fast.np.array([fast._addr(pair.arr + i) for i in (0, 1)], dtype=fast.np.uint64),
+    )
+    assert fast.Points.parse(us).composite(ws) == fast.Points.parse(us).composite_naive(ws)
+    vs = fast.Points.parse(us).mul_all(x.to_bytes(32, "big")).compressed()
+    proof = v2.prove_dleq(cc, x, key, other, us, vs, "s", 0, "A")
+    U, V = fast.Points.parse(us), fast.Points.parse(vs)
+    assert v2.verify_dleq_fast(key, other, U, V, proof, "s", 0, "A")
+    assert v2.verify_dleq_ref(cc, key, other, us, vs, proof, "s", 0, "A")
+    bad = fast.Points.parse([*vs[:-1], cc.mul(us[-1], x + 1)])
+    assert not v2.verify_dleq_fast(key, other, U, bad, proof, "s", 0, "A")
+
+
 @pytest.mark.parametrize(
     "text",
     ["0x" + "11" * 31, "AB" * 32, "ab" * 31, "ab" * 33, " " + "ab" * 32, "00" * 32, "ff" * 32, 5, None],

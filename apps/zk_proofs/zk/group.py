@@ -124,7 +124,8 @@ _backends: dict[str, Backend] = {}
 
 def backend(name: str = "coincurve") -> Backend:
     if name not in _backends:
-        _backends[name] = {"coincurve": CoincurveBackend, "py_ecc": PyEccBackend}[name]()
+        classes: dict[str, type[Backend]] = {"coincurve": CoincurveBackend, "py_ecc": PyEccBackend}
+        _backends[name] = classes[name]()
     return _backends[name]
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from .h2c import P, expand_message_xmd
 
 try:  # pragma: no cover - both branches are exercised by whoever has (or lacks) gmpy2
-    import gmpy2
+    import gmpy2  # type: ignore[import-untyped]
 
     _mpz = gmpy2.mpz
     _powmod = gmpy2.powmod
@@ -25,8 +25,8 @@ try:  # pragma: no cover - both branches are exercised by whoever has (or lacks)
         return int(gmpy2.invert(x, P)) if x % P else 0
 
 except ImportError:  # pragma: no cover
-    _mpz = int  # type: ignore[assignment]
-    _powmod = pow  # type: ignore[assignment]
+    _mpz = int
+    _powmod = pow
 
     def _inv(x: int) -> int:
         return pow(x, -1, P) if x % P else 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -48,9 +48,9 @@ def _v2_session(n: int, session: str = "00000000-0000-4000-8000-000000000000") -
     t1 = time.perf_counter()
     c1 = time.process_time()
     r1b = tb.round1(b, 128)
-    t2 = time.perf_counter()
+    c2, t2 = time.process_time(), time.perf_counter()
     r2a = ta.round2({"key": tb.key.hex(), "chunks": r1b["chunks"]})
-    t3 = time.perf_counter()
+    c3, t3 = time.process_time(), time.perf_counter()
     r2b = tb.round2({"key": ta.key.hex(), "chunks": r1a["chunks"]})
 
     def raw(chunks: list[list[str]]) -> list[bytes]:  # the server's storage form
@@ -62,7 +62,12 @@ def _v2_session(n: int, session: str = "00000000-0000-4000-8000-000000000000") -
         "A": {"u": raw(r1a["chunks"]), "v": raw(r2a["chunks"]), "proofs": r2a["proofs"]},
         "B": {"u": raw(r1b["chunks"]), "v": raw(r2b["chunks"]), "proofs": r2b["proofs"]},
     }
-    return {"client_round1_s": t1 - t0, "client_round1_cpu_s": c1 - c0, "client_round2_s": t3 - t2}, stored
+    return {
+        "client_round1_s": t1 - t0,
+        "client_round1_cpu_s": c1 - c0,
+        "client_round2_s": t3 - t2,
+        "client_round2_cpu_s": c3 - c2,
+    }, stored
 
 
 def _v2_jobs(stored: dict, role: str) -> list[tuple]:
@@ -86,25 +91,27 @@ def v2_verify_session(stored: dict) -> int:
     return len(va & vb)
 
 
-def _v2_steps(stored: dict) -> dict[str, float]:
-    """One side's verification, step by step (ms)."""
-    steps = dict.fromkeys(("parse", "seed_and_weights", "composites", "final_check"), 0.0)
+def _v2_steps(stored: dict) -> dict[str, dict[str, float]]:
+    """One side's verification, step by step: wall and CPU (this thread) in ms."""
+    names = ("parse", "seed_and_weights", "composites", "final_check")
+    wall, cpu = dict.fromkeys(names, 0.0), dict.fromkeys(names, 0.0)
     for key, other_key, u_raw, v_raw, proof, session, index, role in _v2_jobs(stored, "A"):
-        t0 = time.perf_counter()
+        marks = [(time.perf_counter(), time.thread_time())]
         us_p, vs_p = fast.Points.from_raw(u_raw), fast.Points.from_raw(v_raw)
-        t1 = time.perf_counter()
+        marks.append((time.perf_counter(), time.thread_time()))
         us, vs = us_p.compressed(), vs_p.compressed()
         seed = v2.chunk_seed(session, index, role, key, other_key, us, vs)
         ws = v2.weight_bytes(seed, len(us))
-        t2 = time.perf_counter()
+        marks.append((time.perf_counter(), time.thread_time()))
         m, z = us_p.composite(ws), vs_p.composite(ws)
-        t3 = time.perf_counter()
+        marks.append((time.perf_counter(), time.thread_time()))
         p = v2.Proof.from_dict(proof)
         fast.base_lin(p.s, p.c, key), fast.lin(p.s, m, p.c, z)
-        t4 = time.perf_counter()
-        for name, dt in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
-            steps[name] += dt * 1000
-    return {k: round(v, 2) for k, v in steps.items()}
+        marks.append((time.perf_counter(), time.thread_time()))
+        for name, (w0, c0), (w1, c1) in zip(names, marks[:-1], marks[1:], strict=True):
+            wall[name] += (w1 - w0) * 1000
+            cpu[name] += (c1 - c0) * 1000
+    return {name: {"wall_ms": round(wall[name], 2), "cpu_ms": round(cpu[name], 2)} for name in names}
 
 
 # -- v1: the kept v1 code path (SvdW hash-to-curve, per-point weights, compressed points) --
@@ -179,37 +186,73 @@ def _pct(values: list[float]) -> dict[str, float]:
 
 
 def _timed_v2(stored: dict) -> tuple[int, float]:
-    t0 = time.process_time()
-    return v2_verify_session(stored), time.process_time() - t0
+    """The count and the CPU this thread spent (a pool process runs one task at a time)."""
+    t0 = time.thread_time()
+    return v2_verify_session(stored), time.thread_time() - t0
 
 
 def _timed_v1(t: dict) -> tuple[int, float]:
-    t0 = time.process_time()
-    return v1_verify_session(t), time.process_time() - t0
+    t0 = time.thread_time()
+    return v1_verify_session(t), time.thread_time() - t0
 
 
-def _batch(kind: str, batch_size: int, rounds: int) -> dict[str, Any]:
-    """Wall-clock p50/p95 of verifying the whole batch on 2 processes, and the CPU seconds the
-    workers actually spent (on a shared machine wall clock includes other people's work)."""
+def _batch(kind: str, batch_size: int, rounds: int, pool_kind: str = "processes") -> dict[str, Any]:
+    """Wall-clock p50/p95 of verifying the whole batch on 2 workers (processes, or threads —
+    what a Celery prefork child can use), the CPU the workers spent on it, and the achieved
+    parallelism (CPU ÷ wall; 2.0 is both cores busy all the time). On a shared machine wall
+    clock includes other people's work; CPU does not."""
     make, verify = (_v2_session, _timed_v2) if kind == "v2" else (_v1_session, _timed_v1)
     sessions = [make(100, f"00000000-0000-4000-8000-{i:012d}")[1] for i in range(batch_size)]
-    times, cpu = [], []
-    with ProcessPoolExecutor(max_workers=2) as pool:
+    times, cpu, parent = [], [], []
+    executor = ProcessPoolExecutor if pool_kind == "processes" else ThreadPoolExecutor
+    with executor(max_workers=2) as pool:
         list(pool.map(verify, sessions[:2]))  # warm the workers
         for _ in range(rounds):
-            t0 = time.perf_counter()
+            p0, t0 = time.thread_time(), time.perf_counter()
             results = list(pool.map(verify, sessions, chunksize=max(1, batch_size // 8)))
             times.append(time.perf_counter() - t0)
+            parent.append(time.thread_time() - p0)
             cpu.append(sum(c for _, c in results))
+    wall_p50, cpu_p50 = statistics.median(times), statistics.median(cpu)
     return {
         "sessions": batch_size,
         "n": 100,
-        "processes": 2,
+        "workers": 2,
+        "pool": pool_kind,
         **_pct(times),
-        "worker_cpu_s_per_batch_p50": round(statistics.median(cpu), 3),
-        "cpu_bound_2_idle_cores_ms": round(statistics.median(cpu) / 2 * 1000, 1),
+        "worker_cpu_s_per_batch_p50": round(cpu_p50, 3),
+        "parent_cpu_s_per_batch_p50": round(statistics.median(parent), 3),
+        "parallelism_p50": round(cpu_p50 / wall_p50, 2),
+        "cpu_bound_2_idle_cores_ms": round(cpu_p50 / 2 * 1000, 1),
         "counts_ok": {c for c, _ in results} == {4},
     }
+
+
+def _profile(top: int = 15) -> list[dict[str, Any]]:
+    """cProfile of the worker's verification of 20 sessions at n = 100 and one v2 client round 1
+    at n = 1,000: the functions with the most time of their own."""
+    import cProfile
+    import pstats
+
+    sessions = [_v2_session(100, f"00000000-0000-4000-8000-{i:012d}")[1] for i in range(20)]
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for stored in sessions:
+        v2_verify_session(stored)
+    TenantSession("00000000-0000-4000-8000-000000000000", "a", "A").round1(_sets(1000, 40)[0], 128)
+    profiler.disable()
+    stats = pstats.Stats(profiler).sort_stats("tottime")
+    rows = []
+    for (filename, line, name), (_, calls, tottime, cumtime, _) in list(stats.stats.items()):  # type: ignore[attr-defined]
+        rows.append(
+            {
+                "function": f"{filename.rsplit('/', 1)[-1]}:{line}({name})",
+                "calls": calls,
+                "own_ms": round(tottime * 1000, 1),
+                "cumulative_ms": round(cumtime * 1000, 1),
+            }
+        )
+    return sorted(rows, key=lambda r: -r["own_ms"])[:top]
 
 
 class Command(BaseCommand):
@@ -217,24 +260,26 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--quick", action="store_true")
+        parser.add_argument("--profile", action="store_true", help="add a cProfile of verification and round 1")
 
-    def handle(self, *args: Any, quick: bool = False, **options: Any) -> None:
+    def handle(self, *args: Any, quick: bool = False, profile: bool = False, **options: Any) -> None:
         report: dict[str, Any] = {"benchmark": "zk", "suites": {"v1": proofs.SUITE, "v2": v2.SUITE}}
         sizes = [100, 1000] if quick else [100, 1000, 10000]
         per_size = []
         for n in sizes:
             row: dict[str, Any] = {"n": n, "padded": _bucket(n)}
             client, stored = _v2_session(n)
-            c0 = time.process_time()
+            c0 = time.thread_time()
             t0 = time.perf_counter()
             for job in _v2_jobs(stored, "A"):
                 assert verify_chunk(job)
-            verify_cpu = time.process_time() - c0
+            verify_cpu = time.thread_time() - c0
             row["v2"] = {
                 "client_round1_ms": round(client["client_round1_s"] * 1000, 1),
                 "client_round1_cpu_ms": round(client["client_round1_cpu_s"] * 1000, 1),
                 "server_verify_per_side_cpu_ms": round(verify_cpu * 1000, 1),
                 "client_round2_ms": round(client["client_round2_s"] * 1000, 1),
+                "client_round2_cpu_ms": round(client["client_round2_cpu_s"] * 1000, 1),
                 "server_verify_per_side_ms": round((time.perf_counter() - t0) * 1000, 1),
                 "server_verify_steps_ms": _v2_steps(stored),
                 "count": v2_verify_session(stored),
@@ -257,7 +302,11 @@ class Command(BaseCommand):
             "client_round1_ms_at_n10000": 5000,
         }
         batch_size, rounds = (20, 2) if quick else (100, 5)
-        report["batch_fresh"] = {"v2": _batch("v2", batch_size, rounds), "v1": _batch("v1", batch_size, rounds)}
+        report["batch_fresh"] = {
+            "v2": _batch("v2", batch_size, rounds),
+            "v2_threads": _batch("v2", batch_size, rounds, "threads"),
+            "v1": _batch("v1", batch_size, rounds),
+        }
 
         import hashlib
 
@@ -285,6 +334,8 @@ class Command(BaseCommand):
             "py_ecc_slowdown": round(timings["py_ecc"] / timings["coincurve"], 1),
         }
         report["vs_openmined_psi"] = self._openmined(1000)
+        if profile:
+            report["profile"] = _profile()
         self.stdout.write(json.dumps(report, indent=2))
 
     def _openmined(self, n: int) -> dict[str, Any]:
