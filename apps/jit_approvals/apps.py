@@ -8,7 +8,7 @@ class JitApprovalsConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.core.logging import register_sensitive_pattern
-        from apps.policy_studio import pipeline
+        from apps.queries import pipeline
 
         # E-mail action URLs carry a live, signed approval token: Django's own request logging
         # (e.g. "Internal Server Error: /jit/email/<token>/") must never write it.

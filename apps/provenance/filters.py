@@ -3,7 +3,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from apps.policy_studio.models import QueryRun
+from apps.queries.models import QueryRun
 
 from .models import Verification, WitnessedEntry
 

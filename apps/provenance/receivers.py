@@ -7,7 +7,7 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from apps.policy_studio.pipeline import query_run_executed
+from apps.queries.pipeline import query_run_executed
 
 from . import services
 

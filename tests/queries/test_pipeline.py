@@ -8,8 +8,8 @@ import pytest
 
 from apps.core.models import AuditEvent, Role
 from apps.core.tenancy import tenant_context
-from apps.policy_studio.models import Decision, QueryRun
 from apps.policy_studio.services import policy_deactivate, policy_save_version
+from apps.queries.models import Decision, QueryRun
 from tests.conftest import POLICY_SOURCE, demo_query, load_calls_demo, member, token_client
 from tests.core.test_api import assert_envelope
 
