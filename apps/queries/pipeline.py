@@ -1,9 +1,9 @@
 """The query pipeline: query → plan → LAC (access rules + graph constraints) → execute →
 exact re-check → minimize → store, with every policy's decision logged and audited.
 
-Hooks for later capabilities: ``grant_lookup`` (JIT grants consulted before access rules
-deny) and the ``query_run_completed`` signal, sent after commit, that the provenance
-(PCQ) app listens to in order to build and verify manifests.
+Other apps plug in through the declared hooks in ``apps.queries.hooks``: grant providers
+(JIT grants consulted before access rules deny) and manifest recorders (provenance signs
+a manifest for every executed query inside this transaction).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import django.dispatch
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -43,20 +42,11 @@ from apps.policy_studio.lac import constraints as lac_constraints
 from apps.policy_studio.lac import minimize as lac_minimize
 from apps.policy_studio.lac.engine import Context, Resource
 
-from . import exposure
+from . import exposure, hooks
 from .models import QUERY_RUN_AUDIT_TARGET, Decision, QueryRun
 
-# Sent inside the pipeline's transaction for every executed query (sender=QueryRun class,
-# run=QueryRun, execution=engine.Execution, steps=minimization steps); receivers may write in
-# the same transaction (the provenance app signs the manifest here).
-query_run_executed = django.dispatch.Signal()
-# Sent after commit for every stored run, executed or denied (sender=QueryRun class, run_id=int).
-query_run_completed = django.dispatch.Signal()
 EXPOSURE_WINDOW = exposure.EXPOSURE_WINDOW
 logger = logging.getLogger(__name__)
-# Callables (user, now) -> iterable of GrantFacts: the subject's active just-in-time grants.
-# The JIT app registers one in its AppConfig.ready; expiry is checked here, at plan time.
-grant_providers: list[Any] = []
 
 
 def tenant_key(purpose: str) -> bytes:
@@ -219,7 +209,7 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
     facts.estimate()
     if _needs_exposure(policies):
         facts.recent_result_denials = exposure.recent_result_denials(actor, prepared.dataset.pk, now)
-    grants = tuple(g for provider in grant_providers for g in provider(actor, now))
+    grants = tuple(g for provider in hooks.grant_providers() for g in provider(actor, now))
     outcomes = decide_before_execution(policies, subject, resource, context, facts, contract, grants)
     if not policies:
         outcomes = [PolicyOutcome(None, "enforce")]
@@ -422,9 +412,8 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
         QueryRun.objects.filter(pk=run.pk).update(audit_seq=event.seq)
         run.audit_seq = event.seq
         if result is not None and execution is not None:
-            query_run_executed.send(sender=QueryRun, run=run, execution=execution, steps=steps)
-        run_id = run.pk
-        transaction.on_commit(lambda: query_run_completed.send(sender=QueryRun, run_id=run_id))
+            for record_manifest in hooks.manifest_recorders():
+                record_manifest(run, execution, steps)
     return run
 
 
