@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views import View
 
+from apps.core.api.parsers import BodyRefused, loads_checked
 from apps.core.errors import DomainError
 from apps.core.permissions import TenantRoleRequiredMixin, has_role
 from apps.core.selectors import audit_trail_for
@@ -36,11 +37,15 @@ class QueryView(TenantRoleRequiredMixin, View):
         if not form.is_valid():
             return self._render(request, form, status=400)
         try:
-            spec = json.loads(form.cleaned_data["spec"])
+            spec = loads_checked(form.cleaned_data["spec"])
+        except BodyRefused as exc:
+            return self._render(request, form, status=400, error=str(exc.detail), details=exc.tf_details)
         except json.JSONDecodeError as exc:
             return self._render(
                 request, form, status=400, error=f"Not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"
             )
+        except ValueError as exc:
+            return self._render(request, form, status=400, error=f"Not valid JSON: {exc}")
         try:
             run = query_run_execute(actor=request.user, roles=request.tenant_roles, spec=spec)
         except DomainError as exc:

@@ -232,3 +232,14 @@ def test_policy_api_validation_and_versions(api_a, lac_a) -> None:
         == 2
     )
     assert_envelope(api_a.post("/api/policies/investigations/activate/", {"version": 9}, format="json"), 404)
+
+
+def test_query_page_reads_the_spec_with_the_checked_loader(client, lac_a, analyst_a) -> None:
+    """The page refuses what the API refuses: NaN and deep nesting are 400s with a sentence."""
+    client.force_login(analyst_a)
+    nan = client.post("/queries/", {"spec": '{"dataset": "calls-demo", "hops": NaN}'})
+    assert nan.status_code == 400
+    assert b"NaN is not a JSON number" in nan.content
+    deep = client.post("/queries/", {"spec": "[" * 200 + "]" * 200})
+    assert deep.status_code == 400
+    assert b"levels deep" in deep.content
