@@ -191,8 +191,8 @@ POLICY_SOURCE = (FIXTURES / "policies" / "investigations.yaml").read_text()
 
 def load_calls_demo(tenant: Any, actor: Any, *, policy: str | None = POLICY_SOURCE, mode: str | None = None) -> None:
     from apps.core.tenancy import tenant_context
-    from apps.policy_studio.demo import install_calls_demo
     from apps.policy_studio.services import policy_save_version
+    from apps.queries.demo import install_calls_demo
 
     with tenant_context(tenant):
         install_calls_demo(actor)

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.graphs",
     "apps.policy_studio",
+    "apps.queries",
     "apps.provenance.apps.ProvenanceConfig",
     "apps.jit_approvals.apps.JitApprovalsConfig",
     "apps.zk_proofs",
@@ -248,7 +249,7 @@ SPECTACULAR_SETTINGS = {
     ],
     "ENUM_NAME_OVERRIDES": {
         "DataClassEnum": "apps.graphs.models.DATA_CLASS_CHOICES",
-        "QueryRunStatusEnum": "apps.policy_studio.models.QueryRun.Status",
+        "QueryRunStatusEnum": "apps.queries.models.QueryRun.Status",
         "AccessRequestStatusEnum": "apps.jit_approvals.models.AccessRequest.Status",
         "VerificationStatusEnum": "apps.provenance.models.Verification.Status",
     },

@@ -25,6 +25,7 @@ urlpatterns = [
     path("zk/", include("apps.zk_proofs.urls")),
     path("digests/", include("apps.tenant_rollups.urls")),
     path("", include("apps.policy_studio.urls")),
+    path("", include("apps.queries.urls")),
     path("", include("apps.core.urls")),
 ]
 

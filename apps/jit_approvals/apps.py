@@ -8,7 +8,7 @@ class JitApprovalsConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.core.logging import register_sensitive_pattern
-        from apps.policy_studio import pipeline
+        from apps.queries.hooks import register_grant_provider
 
         # E-mail action URLs carry a live, signed approval token: Django's own request logging
         # (e.g. "Internal Server Error: /jit/email/<token>/") must never write it.
@@ -16,5 +16,4 @@ class JitApprovalsConfig(AppConfig):
 
         from .selectors import active_grant_facts
 
-        if active_grant_facts not in pipeline.grant_providers:
-            pipeline.grant_providers.append(active_grant_facts)
+        register_grant_provider(active_grant_facts)

@@ -18,10 +18,10 @@ from django.utils import timezone
 from apps.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from apps.core.services import audit_record
 from apps.graphs.models import Dataset
+from apps.policy_studio.decide import active_policies, subject_for
 from apps.policy_studio.lac.engine import Context, Resource
 from apps.policy_studio.lac.language import JitRule
-from apps.policy_studio.models import QueryRun
-from apps.policy_studio.pipeline import active_policies, subject_for
+from apps.queries.models import QueryRun
 
 from . import selectors
 from .models import AccessGrant, AccessRequest, Approval, Notification, SlackIdentity

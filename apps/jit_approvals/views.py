@@ -26,7 +26,7 @@ from apps.core.permissions import ADMINS, ANY_MEMBER, PUBLIC, TenantRoleRequired
 from apps.core.selectors import audit_trail_for
 from apps.core.services import audit_record
 from apps.core.tenancy import tenant_context
-from apps.policy_studio.models import QueryRun
+from apps.queries.models import QueryRun
 
 from . import notify, selectors, services
 from .forms import AccessRequestForm, SlackLinkForm

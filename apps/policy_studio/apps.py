@@ -7,18 +7,3 @@ class PolicyStudioConfig(AppConfig):
     name = "apps.policy_studio"
     label = "policy_studio"
     verbose_name = "Policy Studio (LAC)"
-
-    def ready(self) -> None:
-        from apps.core.services import register_audit_evidence
-
-        register_audit_evidence(query_run_audit_seqs)
-
-
-def query_run_audit_seqs(tenant: object) -> tuple[int, str] | None:
-    """Every executed query records the seq of its audit event."""
-    from .models import QueryRun
-
-    run = QueryRun.all_tenants.filter(tenant=tenant, audit_seq__isnull=False).order_by("-audit_seq").first()
-    if run is None:
-        return None
-    return run.audit_seq, f"query run {run.pk}"

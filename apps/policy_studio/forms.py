@@ -18,17 +18,6 @@ minimize:
   - {id: mask-phone, transform: mask, attributes: [phone], keep_last: 2}
 """
 
-QUERY_TEMPLATE = """{
-  "dataset": "calls-demo",
-  "seeds": ["grp12-0"],
-  "hops": 2,
-  "metric": "pagerank",
-  "fields": ["city", "age"],
-  "top_k": 20,
-  "purpose": "investigation",
-  "reason": "Case 2026-118: link analysis of a reported fraud ring"
-}"""
-
 
 class PolicyEditForm(forms.Form):
     slug = forms.SlugField(max_length=64)
@@ -38,11 +27,3 @@ class PolicyEditForm(forms.Form):
     )
     note = forms.CharField(max_length=300, required=False, help_text="What changed and why (goes into the audit log).")
     activate = forms.BooleanField(required=False, help_text="Put this version in force now.")
-
-
-class QueryForm(forms.Form):
-    spec = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false", "class": "code"}),
-        initial=QUERY_TEMPLATE,
-        max_length=100_000,
-    )

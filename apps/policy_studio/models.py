@@ -1,4 +1,4 @@
-"""Policies and their immutable versions, subject attributes, query runs and decisions."""
+"""Policies and their immutable versions, and subject attributes."""
 
 from __future__ import annotations
 
@@ -69,68 +69,3 @@ class SubjectAttributes(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.user} (clearance {self.clearance})"
-
-
-class QueryRun(TenantOwnedModel):
-    class Status(models.TextChoices):
-        ALLOWED = "allowed", "Allowed"
-        ALLOWED_MONITOR = "allowed_monitor", "Allowed (monitor mode would deny)"
-        DENIED = "denied", "Denied"
-        FAILED = "failed", "Failed (stored and audited; nothing returned)"
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    spec = models.JSONField()
-    dataset_version = models.ForeignKey("graphs.DatasetVersion", on_delete=models.PROTECT, related_name="+")
-    view = models.ForeignKey("graphs.GraphView", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
-    reason_codes = models.JSONField(default=list)
-    explanation = models.TextField(blank=True)
-    result = models.JSONField(null=True, blank=True)
-    result_digest = models.CharField(max_length=64, blank=True)
-    minimization = models.JSONField(default=list)
-    returned_nodes = models.JSONField(default=list)
-    # What the answer revealed (nodes and edges, engine.Execution.revealed_*): the subject's
-    # exposure, kept per run so the 24-hour cumulative checks can union it across queries,
-    # views and versions of a dataset.
-    exposure = models.JSONField(default=dict, blank=True)
-    facts = models.JSONField(default=dict, help_text="Masked inputs and observations, for the simulator.")
-    lac_overhead_us = models.PositiveIntegerField(default=0)
-    execution_ms = models.FloatField(default=0)
-    audit_seq = models.PositiveBigIntegerField(null=True, blank=True)
-    # The just-in-time grant the query ran under (apps.jit_approvals.AccessGrant id), and,
-    # for a JIT_REQUIRED denial, the policy's JIT rule a request would go through.
-    jit_grant_id = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
-    jit_rule = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["tenant", "user", "dataset_version", "created_at"])]
-
-    def __str__(self) -> str:
-        return f"query #{self.pk} ({self.status})"
-
-    @property
-    def blocked(self) -> bool:
-        return self.status == self.Status.DENIED
-
-
-class Decision(TenantOwnedModel):
-    """One policy version's decision on one query run."""
-
-    query_run = models.ForeignKey(QueryRun, on_delete=models.PROTECT, related_name="decisions")
-    policy_version = models.ForeignKey(PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    mode = models.CharField(max_length=8)
-    outcome = models.CharField(max_length=5, choices=[("allow", "allow"), ("deny", "deny")])
-    stage = models.CharField(max_length=8, help_text="access, plan or result: where the outcome was settled")
-    reason_codes = models.JSONField(default=list)
-    explanation = models.TextField()
-    violations = models.JSONField(default=list)
-    timing_us = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["query_run", "id"]
-
-    def __str__(self) -> str:
-        return f"{self.outcome} by {self.policy_version_id} ({self.mode})"

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from apps.graphs.models import TIER1_CLASSES, GraphView
 
 from .compiled import compiled
-from .models import Decision, Policy, PolicyVersion, QueryRun
+from .models import Policy, PolicyVersion
 
 
 def policies() -> QuerySet[Policy]:
@@ -19,23 +19,6 @@ def policies() -> QuerySet[Policy]:
 
 def policy_versions(policy: Policy) -> QuerySet[PolicyVersion]:
     return PolicyVersion.objects.filter(policy=policy).select_related("created_by").order_by("-number")
-
-
-def query_runs() -> QuerySet[QueryRun]:
-    return QueryRun.objects.select_related("user", "dataset_version__dataset", "view").order_by("-created_at", "-id")
-
-
-RUN_OVERSEERS = frozenset({"admin", "auditor", "policy_author"})
-
-
-def query_runs_visible_to(user: Any, roles: frozenset[str]) -> QuerySet[QueryRun]:
-    """Admins, auditors and policy authors see every run of the tenant; others only their own."""
-    runs = query_runs()
-    return runs if roles & RUN_OVERSEERS else runs.filter(user=user)
-
-
-def decisions_for(run: QueryRun) -> QuerySet[Decision]:
-    return Decision.objects.filter(query_run=run).select_related("policy_version__policy").order_by("id")
 
 
 @dataclass

@@ -10,6 +10,4 @@ urlpatterns = [
     path("studio/<slug:slug>/v/<int:number>/", views.PolicyVersionView.as_view(), name="studio-version"),
     path("studio/<slug:slug>/v/<int:number>/activate/", views.PolicyActivateView.as_view(), name="studio-activate"),
     path("studio/<slug:slug>/simulate/", views.SimulationView.as_view(), name="policy-simulate"),
-    path("queries/", views.QueryView.as_view(), name="queries"),
-    path("queries/<int:pk>/", views.QueryDetailView.as_view(), name="query-detail"),
 ]

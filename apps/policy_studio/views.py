@@ -1,27 +1,22 @@
 """Studio pages: policies (editor with live validation, versions, activation), the
-simulator, Tier-1 coverage, and the query page with its decision trail."""
+simulator, Tier-1 coverage, (the query page is apps.queries)."""
 
 from __future__ import annotations
 
-import json
-from types import SimpleNamespace
 from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views import View
 
 from apps.core.errors import DomainError
 from apps.core.permissions import TenantRoleRequiredMixin, has_role
-from apps.core.selectors import audit_trail_for
+from apps.queries.selectors import query_runs
 
 from . import selectors, services
-from .denials import subject_decision
-from .forms import NEW_POLICY_TEMPLATE, PolicyEditForm, QueryForm
-from .permissions import AUTHORS, POLICY_READERS, QUERY_READERS, QUERY_RUNNERS
-from .pipeline import query_run_execute
+from .forms import NEW_POLICY_TEMPLATE, PolicyEditForm
+from .permissions import AUTHORS, POLICY_READERS
 from .simulator import simulate
 
 
@@ -140,7 +135,7 @@ class SimulationView(TenantRoleRequiredMixin, View):
                 {"status": 404, "error": {"code": "not_found", "message": "No such policy version."}},
                 status=404,
             )
-        sim = simulate(a, b, selectors.query_runs())
+        sim = simulate(a, b, query_runs())
         if request.GET.get("format") == "csv":
             response = HttpResponse(sim.to_csv(), content_type="text/csv")
             response["Content-Disposition"] = f'attachment; filename="simulation-{slug}-v{a.number}-v{b.number}.csv"'
@@ -157,59 +152,3 @@ class CoverageView(TenantRoleRequiredMixin, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         return render(request, "policy_studio/coverage.html", {"coverage": selectors.tier1_coverage()})
-
-
-class QueryView(TenantRoleRequiredMixin, View):
-    required_roles = {"get": QUERY_READERS, "post": QUERY_RUNNERS}
-
-    def get(self, request: HttpRequest) -> HttpResponse:
-        return self._render(request, QueryForm())
-
-    def post(self, request: HttpRequest) -> HttpResponse:
-        if not has_role(request, QUERY_RUNNERS):
-            return self._render(request, QueryForm(request.POST), status=403, error="Your role cannot run queries.")
-        form = QueryForm(request.POST)
-        if not form.is_valid():
-            return self._render(request, form, status=400)
-        try:
-            spec = json.loads(form.cleaned_data["spec"])
-        except json.JSONDecodeError as exc:
-            return self._render(
-                request, form, status=400, error=f"Not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"
-            )
-        try:
-            run = query_run_execute(actor=request.user, roles=request.tenant_roles, spec=spec)
-        except DomainError as exc:
-            return self._render(request, form, status=exc.status, error=exc.message, details=exc.details)
-        return redirect(reverse("query-detail", args=[run.pk]))
-
-    def _render(self, request: HttpRequest, form: QueryForm, status: int = 200, **extra: Any) -> HttpResponse:
-        runs = selectors.query_runs_visible_to(request.user, request.tenant_roles)[:50]
-        return render(request, "policy_studio/queries.html", {"form": form, "runs": runs, **extra}, status=status)
-
-
-class QueryDetailView(TenantRoleRequiredMixin, View):
-    required_roles = QUERY_READERS
-
-    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        run = get_object_or_404(selectors.query_runs_visible_to(request.user, request.tenant_roles), pk=pk)
-        decisions = list(selectors.decisions_for(run))
-        return render(
-            request,
-            "policy_studio/query_detail.html",
-            {
-                "run": run,
-                "decisions": decisions
-                if request.tenant_roles & selectors.RUN_OVERSEERS
-                else [
-                    SimpleNamespace(
-                        policy_version=d.policy_version, mode=d.mode, reason_codes=d.reason_codes, **subject_decision(d)
-                    )
-                    for d in decisions
-                ],
-                "trail": audit_trail_for("policy_studio.queryrun", run.pk)
-                if has_role(request, {"auditor", "admin"})
-                else None,
-                "spec_json": json.dumps(run.spec, indent=2),
-            },
-        )

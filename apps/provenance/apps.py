@@ -10,8 +10,11 @@ class ProvenanceConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.core.services import register_audit_evidence
+        from apps.queries.hooks import register_manifest_recorder
 
-        from . import receivers  # noqa: F401  (manifests for every executed query)
+        from .receivers import sign_and_queue
+
+        register_manifest_recorder(sign_and_queue)  # manifests for every executed query
 
         register_audit_evidence(audit_head_anchors)
 

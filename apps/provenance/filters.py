@@ -4,7 +4,7 @@ import django_filters
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from apps.core.filters import UTCIsoDateTimeFilter
-from apps.policy_studio.models import QueryRun
+from apps.queries.models import QueryRun
 
 from .models import Verification, WitnessedEntry
 

@@ -26,7 +26,7 @@ class AppendOnlyMixin:
 
 
 class Manifest(AppendOnlyMixin, TenantOwnedModel):
-    query_run = models.OneToOneField("policy_studio.QueryRun", on_delete=models.PROTECT, related_name="manifest")
+    query_run = models.OneToOneField("queries.QueryRun", on_delete=models.PROTECT, related_name="manifest")
     body = models.JSONField()
     digest = models.CharField(max_length=64, unique=True)
     signature = models.CharField(max_length=100)

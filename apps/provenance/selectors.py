@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
-from apps.policy_studio.models import QueryRun
+from apps.queries.models import QueryRun
 
 from .models import IntegrityReport, Verification, WitnessedEntry
 

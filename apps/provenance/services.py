@@ -20,7 +20,7 @@ from apps.core.services import audit_record
 from apps.core.tenancy import require_current_tenant
 from apps.graphs.ingest import Graph
 from apps.graphs.models import DatasetVersion
-from apps.policy_studio.models import Decision, QueryRun
+from apps.queries.models import Decision, QueryRun
 
 from . import attest, log_sources, witness
 from .log_append import log_append, log_size  # noqa: F401 - the append path lives in its own module
@@ -200,7 +200,7 @@ def _verify_claimed(v: Verification, claim: datetime) -> Verification:
             Verification.Status.ATTESTATION_FAILED,
             "The verifier's attestation was not affirming: " + "; ".join(result["reasons"]),
         )
-    from apps.policy_studio.pipeline import tenant_key
+    from apps.queries.pipeline import tenant_key
 
     graph_doc = DatasetVersion.unpack(v.manifest.query_run.dataset_version.graph_blob)
     outcome, replay_ms = verify_manifest(v.manifest.body, graph_doc, tenant_key("minimize"))

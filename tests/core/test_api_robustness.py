@@ -215,8 +215,8 @@ def test_whole_chain_and_head_deleted_is_broken_when_anchored(tenant_a, tenant_b
 
 
 def test_whole_chain_and_head_deleted_is_broken_when_a_query_run_names_a_seq(analyst_api_a, lac_a) -> None:
-    from apps.policy_studio.models import QueryRun
     from apps.provenance.models import AuditHeadAnchor
+    from apps.queries.models import QueryRun
 
     response = analyst_api_a.post("/api/queries/", demo_query(seeds=["hub-a"], metric="degree"), format="json")
     assert response.status_code in (201, 403), response.content  # a denied run records its seq too

@@ -14,7 +14,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from apps.core.models import Membership
 from apps.core.tenancy import tenant_context
-from apps.policy_studio.pipeline import query_run_execute
+from apps.queries.pipeline import query_run_execute
 from tests.conftest import demo_query, load_calls_demo
 from tests.factories import AuditChainCheckFactory, api_token_for, audit_event_in
 from tests.tenant_rollups.cross_tenant import DIGEST_PAGE_CASES, DIGEST_TOKEN_PAGES

@@ -16,8 +16,8 @@ from apps.core.models import AuditEvent
 from apps.core.tenancy import tenant_context
 from apps.jit_approvals import services
 from apps.jit_approvals.models import AccessGrant, AccessRequest, Approval, Notification, NotificationAttempt
-from apps.policy_studio.pipeline import query_run_execute
 from apps.provenance.models import Manifest
+from apps.queries.pipeline import query_run_execute
 from tests.conftest import demo_query, token_client
 from tests.core.test_api import assert_envelope
 from tests.jit.conftest import slack_signature

@@ -9,9 +9,10 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 
 from apps.core.tenancy import tenant_context
-from apps.policy_studio.models import PolicyVersion, QueryRun
-from apps.policy_studio.redteam import DEFAULT_CORPUS, run_corpus
+from apps.policy_studio.models import PolicyVersion
 from apps.policy_studio.services import policy_save_version
+from apps.queries.models import QueryRun
+from apps.queries.redteam import DEFAULT_CORPUS, run_corpus
 from tests.conftest import POLICY_SOURCE, demo_query
 
 LEAK_CLASSES = {
@@ -63,7 +64,7 @@ def test_a_weakened_policy_makes_the_corpus_fail(tmp_path, db) -> None:
 
 
 def _history(tenant, analyst) -> None:
-    from apps.policy_studio.pipeline import query_run_execute
+    from apps.queries.pipeline import query_run_execute
 
     with tenant_context(tenant):
         for seeds, hops, metric in [

@@ -15,8 +15,9 @@ from apps.core.models import Role
 from apps.core.tenancy import tenant_context
 from apps.graphs.models import Dataset
 from apps.jit_approvals.models import AccessRequest
-from apps.policy_studio.models import PolicyVersion, QueryRun
-from apps.policy_studio.pipeline import query_run_execute
+from apps.policy_studio.models import PolicyVersion
+from apps.queries.models import QueryRun
+from apps.queries.pipeline import query_run_execute
 from apps.tenant_rollups import periods
 from apps.zk_proofs.models import OverlapSession, Participation
 from tests.conftest import demo_query, load_calls_demo, member

@@ -6,7 +6,6 @@ from . import views
 
 def register(router: BaseRouter) -> None:
     router.register("policies", views.PolicyViewSet, basename="policy")
-    router.register("queries", views.QueryRunViewSet, basename="queryrun")
 
 
 urlpatterns = [

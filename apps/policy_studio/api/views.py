@@ -9,13 +9,12 @@ from rest_framework.response import Response
 
 from apps.core.api.base import TenantAPIView, TenantReadOnlyViewSet
 from apps.core.errors import NotFound
+from apps.queries.selectors import query_runs
 
 from .. import selectors, services
-from ..denials import denial_body
 from ..lac.language import PolicySyntaxError, compile_policy
-from ..models import Policy, QueryRun
-from ..permissions import AUTHORS, POLICY_READERS, QUERY_READERS, QUERY_RUNNERS
-from ..pipeline import query_run_execute
+from ..models import Policy
+from ..permissions import AUTHORS, POLICY_READERS
 from ..simulator import simulate
 from .serializers import (
     ActivateSerializer,
@@ -23,8 +22,6 @@ from .serializers import (
     PolicySerializer,
     PolicySourceSerializer,
     PolicyVersionSerializer,
-    ProvChainSerializer,
-    QueryRunSerializer,
     SimulationRequestSerializer,
 )
 
@@ -89,50 +86,6 @@ class PolicyValidateView(TenantAPIView):
         return Response({"valid": True, "problems": [], "summary": summary})
 
 
-class QueryRunViewSet(TenantReadOnlyViewSet):
-    """Queries. POST runs one through the pipeline: 201 with the minimized result when
-    allowed, 403 ``query_denied`` (with the stored run's id and reasons) when denied."""
-
-    serializer_class = QueryRunSerializer
-    queryset = QueryRun.all_tenants.none()  # for the schema; get_queryset is the real one
-    required_roles = {"list": QUERY_READERS, "retrieve": QUERY_READERS, "create": QUERY_RUNNERS}
-
-    def get_serializer_context(self) -> dict[str, Any]:
-        roles = getattr(self.request, "tenant_roles", frozenset())
-        return {**super().get_serializer_context(), "overseer": bool(roles & selectors.RUN_OVERSEERS)}
-
-    def get_queryset(self) -> Any:
-        return selectors.query_runs_visible_to(self.request.user, self.request.tenant_roles).prefetch_related(
-            "decisions__policy_version__policy"
-        )
-
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: QueryRunSerializer})
-    def create(self, request: Any) -> Response:
-        spec = request.data
-        if isinstance(spec, dict) and "prov" in spec:
-            # A provenance DSL chain runs as the query it describes.
-            from apps.provenance.dsl_compiler import query_spec
-
-            extra = {k: v for k, v in spec.items() if k != "prov"}
-            prov = ProvChainSerializer(data={"prov": spec["prov"]})
-            prov.is_valid(raise_exception=True)  # a number or list is a 400 validation_error, not DSL
-            spec = {**query_spec(prov.validated_data["prov"]), **extra}
-        run = query_run_execute(actor=request.user, roles=request.tenant_roles, spec=spec)
-        run = selectors.query_runs().prefetch_related("decisions__policy_version__policy").get(pk=run.pk)
-        if run.status == QueryRun.Status.DENIED:
-            return Response(denial_body(run), status=status.HTTP_403_FORBIDDEN)
-        if run.status == QueryRun.Status.FAILED:
-            return Response(
-                {
-                    "code": "query_failed",
-                    "message": run.explanation,
-                    "details": {"run_id": run.pk, "reason_codes": run.reason_codes, "audit_seq": run.audit_seq},
-                },
-                status=status.HTTP_422_UNPROCESSABLE_ENTITY,
-            )
-        return Response(self.get_serializer(run).data, status=status.HTTP_201_CREATED)
-
-
 class SimulationView(TenantAPIView):
     """Replay the decision history under two versions of a policy; return what changes."""
 
@@ -153,7 +106,7 @@ class SimulationView(TenantAPIView):
         missing = [n for n in (data["version_a"], data["version_b"]) if n not in versions]
         if missing:
             raise NotFound(f"No version {missing[0]} of policy {policy.slug!r}.")
-        runs = selectors.query_runs()
+        runs = query_runs()
         if data.get("dataset"):
             runs = runs.filter(dataset_version__dataset__slug=data["dataset"])
         sim = simulate(versions[data["version_a"]], versions[data["version_b"]], runs, data["limit"])

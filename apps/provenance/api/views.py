@@ -13,7 +13,7 @@ from apps.core.errors import NotFound, ValidationFailed
 from apps.core.keys import public_keys
 from apps.core.permissions import ANY_MEMBER, AUDIT_READERS, SIGNED_IN
 from apps.core.tenancy import require_current_tenant
-from apps.policy_studio.models import QueryRun
+from apps.queries.models import QueryRun
 
 from .. import selectors, services
 from ..dsl_compiler import compile_plan

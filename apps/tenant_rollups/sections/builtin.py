@@ -12,8 +12,8 @@ from collections import Counter
 from typing import Any
 
 from apps.jit_approvals.models import AccessRequest
-from apps.policy_studio.models import Decision, QueryRun
 from apps.provenance.models import LogCheckpoint, LogLeaf, Verification, WitnessedEntry
+from apps.queries.models import Decision, QueryRun
 from apps.zk_proofs.models import OverlapSession, Participation
 
 from ..periods import Week

@@ -60,8 +60,8 @@ class Command(BaseCommand):
         from apps.core.models import Tenant
         from apps.core.services import audit_record
         from apps.core.tenancy import tenant_context
-        from apps.policy_studio.pipeline import query_run_execute
         from apps.provenance.models import LogCheckpoint, Manifest
+        from apps.queries.pipeline import query_run_execute
 
         tenant = Tenant.objects.get(slug=slug)
         prefix = {"northbridge": "nb", "harbor-customs": "hc", "sandbox": "sb"}[slug]  # seed_demo's users
@@ -99,10 +99,10 @@ def verify(acks: Path, kill_time: float) -> dict[str, Any]:
     from apps.core.keys import signer
     from apps.core.models import AuditEvent, Tenant
     from apps.core.services import audit_chain_walk
-    from apps.policy_studio.models import QueryRun
     from apps.provenance.integrity import manifest_problem
     from apps.provenance.models import LogCheckpoint, Manifest
     from apps.provenance.services import consistency_proof, log_audit, log_size
+    from apps.queries.models import QueryRun
 
     lines = [json.loads(line) for line in acks.read_text().splitlines() if line.strip()]
     before = [a for a in lines if a["kind"] != "error" and (not kill_time or a["t"] < kill_time)]

@@ -87,7 +87,7 @@ class Command(BaseCommand):
     def extend_demo(self) -> None:
         """Each capability's demo data (idempotent on its own)."""
         from apps.jit_approvals import demo as jit_demo
-        from apps.policy_studio import demo as lac_demo
+        from apps.queries import demo as lac_demo
         from apps.zk_proofs import demo as zk_demo
 
         for slug, _, _, prefix in TENANTS[:2]:

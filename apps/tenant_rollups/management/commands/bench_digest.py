@@ -68,9 +68,10 @@ class Command(BaseCommand):
 
         from apps.graphs.models import Dataset, DatasetVersion
         from apps.jit_approvals.models import AccessRequest
-        from apps.policy_studio.demo import FIXTURES, install_calls_demo
-        from apps.policy_studio.models import PolicyVersion, QueryRun
+        from apps.policy_studio.models import PolicyVersion
         from apps.policy_studio.services import policy_save_version
+        from apps.queries.demo import FIXTURES, install_calls_demo
+        from apps.queries.models import QueryRun
 
         rng = random.Random(7)
         tenant = Tenant.objects.create(slug=f"bench-{uuid.uuid4().hex[:8]}", name="Bench digest", time_zone="UTC")

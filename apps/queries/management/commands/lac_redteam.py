@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.policy_studio.redteam import DEFAULT_CORPUS, run_corpus
+from apps.queries.redteam import DEFAULT_CORPUS, run_corpus
 
 
 class Command(BaseCommand):

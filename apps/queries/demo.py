@@ -13,10 +13,10 @@ from apps.core.models import Tenant
 from apps.core.tenancy import tenant_context
 from apps.graphs.models import Dataset
 from apps.graphs.services import UploadedFile, dataset_create, view_create
+from apps.policy_studio.models import Policy
+from apps.policy_studio.services import policy_save_version, subject_attributes_set
 
-from .models import Policy
 from .pipeline import query_run_execute
-from .services import policy_save_version, subject_attributes_set
 
 FIXTURES = Path(settings.BASE_DIR) / "fixtures"
 DEMO_QUERIES = [

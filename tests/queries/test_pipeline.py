@@ -8,8 +8,8 @@ import pytest
 
 from apps.core.models import AuditEvent, Role
 from apps.core.tenancy import tenant_context
-from apps.policy_studio.models import Decision, QueryRun
 from apps.policy_studio.services import policy_deactivate, policy_save_version
+from apps.queries.models import Decision, QueryRun
 from tests.conftest import POLICY_SOURCE, demo_query, load_calls_demo, member, token_client
 from tests.core.test_api import assert_envelope
 
@@ -232,3 +232,14 @@ def test_policy_api_validation_and_versions(api_a, lac_a) -> None:
         == 2
     )
     assert_envelope(api_a.post("/api/policies/investigations/activate/", {"version": 9}, format="json"), 404)
+
+
+def test_query_page_reads_the_spec_with_the_checked_loader(client, lac_a, analyst_a) -> None:
+    """The page refuses what the API refuses: NaN and deep nesting are 400s with a sentence."""
+    client.force_login(analyst_a)
+    nan = client.post("/queries/", {"spec": '{"dataset": "calls-demo", "hops": NaN}'})
+    assert nan.status_code == 400
+    assert b"NaN is not a JSON number" in nan.content
+    deep = client.post("/queries/", {"spec": "[" * 200 + "]" * 200})
+    assert deep.status_code == 400
+    assert b"levels deep" in deep.content

@@ -31,9 +31,9 @@ from hypothesis import strategies as st
 
 from apps.core.tenancy import tenant_context
 from apps.graphs.services import UploadedFile, dataset_create
-from apps.policy_studio.models import QueryRun
-from apps.policy_studio.pipeline import query_run_execute
 from apps.policy_studio.services import policy_save_version
+from apps.queries.models import QueryRun
+from apps.queries.pipeline import query_run_execute
 from tests.conftest import member
 
 D, COMPONENT, CUMULATIVE, PATH, RESULTS = 4, 8, 12, 2, 12

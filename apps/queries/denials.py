@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .lac.constraints import subject_dict
+from apps.policy_studio.lac.constraints import subject_dict
+
 from .models import Decision, QueryRun
 
 

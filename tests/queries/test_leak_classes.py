@@ -13,7 +13,7 @@ from apps.core.tenancy import tenant_context
 from apps.graphs import engine
 from apps.graphs.models import Dataset
 from apps.graphs.services import UploadedFile, dataset_version_upload
-from apps.policy_studio.models import QueryRun
+from apps.queries.models import QueryRun
 from tests.conftest import FIXTURES, demo_query
 from tests.core.test_api import assert_envelope
 
@@ -167,7 +167,7 @@ def test_result_stage_denials_are_rate_limited(analyst_api_a) -> None:
 def test_naming_another_tenants_grant_is_refused_like_any_grant_not_yours(
     analyst_api_a, analyst_a, tenant_b, admin_b
 ) -> None:
-    from apps.policy_studio.redteam import _grant
+    from apps.queries.redteam import _grant
     from tests.conftest import load_calls_demo, member
 
     load_calls_demo(tenant_b, admin_b)

@@ -32,12 +32,13 @@ from apps.core.models import Membership, Tenant
 from apps.core.tenancy import tenant_context
 from apps.graphs.models import Dataset
 from apps.graphs.services import UploadedFile, dataset_create, view_create
+from apps.policy_studio.lac.minimize import SUPPRESSED
+from apps.policy_studio.models import PolicyVersion, SubjectAttributes
+from apps.policy_studio.services import policy_save_version
 
 from .denials import denial_body
-from .lac.minimize import SUPPRESSED
-from .models import PolicyVersion, QueryRun, SubjectAttributes
+from .models import QueryRun
 from .pipeline import query_run_execute
-from .services import policy_save_version
 
 DEFAULT_CORPUS = Path(settings.BASE_DIR) / "fixtures" / "redteam" / "corpus.json"
 

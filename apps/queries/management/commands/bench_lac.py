@@ -264,10 +264,11 @@ def _simulation(decisions: int) -> dict[str, Any]:
     from apps.core.models import Membership, Tenant
     from apps.core.tenancy import tenant_context
     from apps.graphs.services import UploadedFile, dataset_create
-    from apps.policy_studio.models import PolicyVersion, QueryRun
-    from apps.policy_studio.pipeline import query_run_execute
+    from apps.policy_studio.models import PolicyVersion
     from apps.policy_studio.services import policy_save_version
     from apps.policy_studio.simulator import simulate
+    from apps.queries.models import QueryRun
+    from apps.queries.pipeline import query_run_execute
 
     fixtures = Path(settings.BASE_DIR) / "fixtures"
     result: dict[str, Any] = {}

@@ -1,9 +1,9 @@
 """The query pipeline: query → plan → LAC (access rules + graph constraints) → execute →
 exact re-check → minimize → store, with every policy's decision logged and audited.
 
-Hooks for later capabilities: ``grant_lookup`` (JIT grants consulted before access rules
-deny) and the ``query_run_completed`` signal, sent after commit, that the provenance
-(PCQ) app listens to in order to build and verify manifests.
+Other apps plug in through the declared hooks in ``apps.queries.hooks``: grant providers
+(JIT grants consulted before access rules deny) and manifest recorders (provenance signs
+a manifest for every executed query inside this transaction).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import django.dispatch
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -30,26 +29,24 @@ from apps.graphs import cache as graph_cache
 from apps.graphs import engine
 from apps.graphs.models import Dataset, DatasetVersion, GraphView
 from apps.graphs.query_spec import QuerySpecError, validate_query_spec
+from apps.policy_studio.decide import (
+    PolicyOutcome,
+    _needs_exposure,
+    _no_enforce_policy,
+    active_policies,
+    decide_before_execution,
+    decide_on_result,
+    subject_for,
+)
+from apps.policy_studio.lac import constraints as lac_constraints
+from apps.policy_studio.lac import minimize as lac_minimize
+from apps.policy_studio.lac.engine import Context, Resource
 
-from . import exposure
-from .compiled import compiled
-from .lac import constraints as lac_constraints
-from .lac import minimize as lac_minimize
-from .lac.engine import Context, GrantFacts, Resource, Subject, constraint_applies, evaluate_access
-from .lac.language import CompiledPolicy
-from .models import Decision, PolicyVersion, QueryRun, SubjectAttributes
+from . import exposure, hooks
+from .models import QUERY_RUN_AUDIT_TARGET, Decision, QueryRun
 
-# Sent inside the pipeline's transaction for every executed query (sender=QueryRun class,
-# run=QueryRun, execution=engine.Execution, steps=minimization steps); receivers may write in
-# the same transaction (the provenance app signs the manifest here).
-query_run_executed = django.dispatch.Signal()
-# Sent after commit for every stored run, executed or denied (sender=QueryRun class, run_id=int).
-query_run_completed = django.dispatch.Signal()
 EXPOSURE_WINDOW = exposure.EXPOSURE_WINDOW
 logger = logging.getLogger(__name__)
-# Callables (user, now) -> iterable of GrantFacts: the subject's active just-in-time grants.
-# The JIT app registers one in its AppConfig.ready; expiry is checked here, at plan time.
-grant_providers: list[Any] = []
 
 
 def tenant_key(purpose: str) -> bytes:
@@ -162,58 +159,6 @@ def merge_view(spec: dict[str, Any], view: GraphView) -> list[dict[str, Any]]:
     return out
 
 
-def subject_for(user: AbstractBaseUser, roles: frozenset[str]) -> Subject:
-    attrs = SubjectAttributes.objects.filter(user=user).first()
-    return Subject(
-        username=user.get_username(),
-        roles=frozenset(roles),
-        groups=frozenset(attrs.groups if attrs else ()),
-        clearance=attrs.clearance if attrs else 0,
-    )
-
-
-def active_policies() -> list[tuple[PolicyVersion, CompiledPolicy]]:
-    versions = PolicyVersion.objects.filter(pk__in=_active_version_ids()).select_related("policy")
-    ordered = sorted(versions, key=lambda v: (v.mode != "enforce", v.policy.slug))
-    return [(v, compiled(v)) for v in ordered]
-
-
-def _active_version_ids() -> list[int]:
-    from .models import Policy
-
-    return list(Policy.objects.exclude(active_version=None).values_list("active_version_id", flat=True))
-
-
-@dataclass
-class PolicyOutcome:
-    version: PolicyVersion | None
-    mode: str
-    allowed: bool = True
-    stage: str = "access"
-    codes: list[str] = field(default_factory=list)
-    sentences: list[str] = field(default_factory=list)  # why it was denied (the auditor's words)
-    subject_sentences: list[str] = field(default_factory=list)  # the same, as the subject reads it
-    basis: str = ""  # which access rule allowed it, if one did
-    grant_id: int | None = None
-    jit_rule: str | None = None
-    violations: list[dict[str, Any]] = field(default_factory=list)
-    elapsed_us: int = 0
-
-    @property
-    def explanation(self) -> str:
-        return self.basis if self.allowed else " ".join(self.sentences)
-
-    @property
-    def subject_explanation(self) -> str:
-        return self.basis if self.allowed else " ".join(self.subject_sentences or self.sentences)
-
-    def deny(self, stage: str, code: str, sentence: str, subject_sentence: str | None = None) -> None:
-        self.allowed, self.stage = False, stage
-        self.codes.append(code)
-        self.sentences.append(sentence)
-        self.subject_sentences.append(subject_sentence or sentence)
-
-
 def plan_facts(prepared: Prepared) -> lac_constraints.PlanFacts:
     stats = graph_cache.load(prepared.version).stats
     spec = prepared.spec
@@ -231,99 +176,6 @@ def plan_facts(prepared: Prepared) -> lac_constraints.PlanFacts:
         component_hub=stats.component_hub,
         metric=spec["metric"],
     )
-
-
-_REQUEST_SENTENCES = {
-    "FILTER_FINER_THAN_RELEASE": (
-        "A filter tests an attribute more precisely than the attribute is released "
-        "(filter on whole buckets or periods, never on masked, hashed or redacted values)."
-    ),
-}
-_VIEW_SENTENCE = "The query asks for more than its view allows (views can only be narrowed)."
-
-
-def decide_before_execution(
-    policies: list[tuple[PolicyVersion, CompiledPolicy]],
-    subject: Subject,
-    resource: Resource,
-    context: Context | dict[str, Any],
-    facts: lac_constraints.PlanFacts,
-    view_violations: list[dict[str, Any]],
-    grants: tuple[GrantFacts, ...] = (),
-) -> list[PolicyOutcome]:
-    """Access rules, the query's own contract (view, filter release) and plan-time constraints,
-    per policy. Pure given its inputs, so the simulator calls it too."""
-    outcomes = []
-    for version, policy in policies:
-        started = time.perf_counter_ns()
-        out = PolicyOutcome(version, policy.mode)
-        access = evaluate_access(policy, subject, resource, context, grants)
-        out.grant_id, out.jit_rule = access.grant_id, access.jit_rule
-        out.codes += access.codes
-        out.basis = " ".join(access.sentences) if access.allowed else ""
-        if view_violations:
-            # The query's contract comes first: a view may only be narrowed, a filter may be
-            # no finer than the release of what it tests.
-            out.allowed, out.stage = False, "plan"
-            said = set()
-            for v in view_violations:
-                out.codes.append(v["code"])
-                out.violations.append(v)
-                sentence = _REQUEST_SENTENCES.get(v["code"], _VIEW_SENTENCE)
-                if sentence not in said:
-                    said.add(sentence)
-                    out.sentences.append(sentence)
-                    out.subject_sentences.append(sentence)
-        if not access.allowed:
-            out.allowed = False
-            out.sentences += access.sentences
-            out.subject_sentences += access.sentences
-        if out.allowed:
-            for constraint in policy.constraints:
-                if not constraint_applies(constraint, resource):
-                    continue
-                for violation in lac_constraints.check_plan(constraint, facts):
-                    out.deny("plan", violation.code, violation.sentence(), violation.subject_sentence())
-                    out.violations.append(violation.as_dict())
-        out.elapsed_us = (time.perf_counter_ns() - started) // 1000
-        outcomes.append(out)
-    return outcomes
-
-
-def decide_on_result(
-    outcomes: list[PolicyOutcome],
-    policies: list[tuple[PolicyVersion, CompiledPolicy]],
-    resource: Resource,
-    observed: dict[str, Any],
-) -> None:
-    for out, (_, policy) in zip(outcomes, policies, strict=True):
-        if not out.allowed:
-            continue
-        started = time.perf_counter_ns()
-        for constraint in policy.constraints:
-            if not constraint_applies(constraint, resource):
-                continue
-            for violation in lac_constraints.check_result(constraint, observed):
-                out.deny("result", violation.code, violation.sentence(), violation.subject_sentence())
-                out.violations.append(violation.as_dict())
-        out.elapsed_us += (time.perf_counter_ns() - started) // 1000
-
-
-def _needs_exposure(policies: list[tuple[PolicyVersion, CompiledPolicy]]) -> bool:
-    return any(
-        c.max_cumulative_component is not None or c.max_degree is not None for _, p in policies for c in p.constraints
-    )
-
-
-def _no_enforce_policy() -> PolicyOutcome:
-    out = PolicyOutcome(None, "enforce")
-    out.deny(
-        "access",
-        "NO_ENFORCE_POLICY",
-        "Only monitor-mode policies are in force, and monitor mode never allows anything by itself: "
-        "nothing is allowed until an enforce policy allows it (default deny).",
-    )
-    return out
 
 
 def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: Any, now: Any = None) -> QueryRun:
@@ -357,7 +209,7 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
     facts.estimate()
     if _needs_exposure(policies):
         facts.recent_result_denials = exposure.recent_result_denials(actor, prepared.dataset.pk, now)
-    grants = tuple(g for provider in grant_providers for g in provider(actor, now))
+    grants = tuple(g for provider in hooks.grant_providers() for g in provider(actor, now))
     outcomes = decide_before_execution(policies, subject, resource, context, facts, contract, grants)
     if not policies:
         outcomes = [PolicyOutcome(None, "enforce")]
@@ -537,6 +389,7 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
             action,
             actor=actor,
             target=run,
+            target_type=QUERY_RUN_AUDIT_TARGET,
             reason=spec["reason"],
             payload={
                 "dataset": prepared.dataset.slug,
@@ -559,9 +412,8 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
         QueryRun.objects.filter(pk=run.pk).update(audit_seq=event.seq)
         run.audit_seq = event.seq
         if result is not None and execution is not None:
-            query_run_executed.send(sender=QueryRun, run=run, execution=execution, steps=steps)
-        run_id = run.pk
-        transaction.on_commit(lambda: query_run_completed.send(sender=QueryRun, run_id=run_id))
+            for record_manifest in hooks.manifest_recorders():
+                record_manifest(run, execution, steps)
     return run
 
 

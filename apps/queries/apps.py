@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class QueriesConfig(AppConfig):
+    name = "apps.queries"
+    label = "queries"
+    verbose_name = "Queries (the pipeline and its decision log)"
+
+    def ready(self) -> None:
+        from apps.core.services import register_audit_evidence
+
+        register_audit_evidence(query_run_audit_seqs)
+
+
+def query_run_audit_seqs(tenant: object) -> tuple[int, str] | None:
+    """Every executed query records the seq of its audit event."""
+    from .models import QueryRun
+
+    run = QueryRun.all_tenants.filter(tenant=tenant, audit_seq__isnull=False).order_by("-audit_seq").first()
+    if run is None:
+        return None
+    return run.audit_seq, f"query run {run.pk}"

@@ -1,0 +1,69 @@
+"""The pipeline's declared hooks: what other apps plug into the query road, typed.
+
+- a **grant provider** (``jit_approvals``) returns the subject's active just-in-time grants,
+  consulted before access rules deny; expiry is checked by the pipeline at plan time;
+- a **manifest recorder** (``provenance``) is called inside the pipeline's transaction for
+  every executed query, so a run is never stored without its manifest.
+
+Apps register in their ``AppConfig.ready``; registering twice is a no-op. A system check
+(``queries.E001``) refuses to start when provenance is installed and no recorder is registered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from django.apps import apps
+from django.core import checks
+
+if TYPE_CHECKING:
+    from apps.policy_studio.lac.engine import GrantFacts
+
+    from .models import QueryRun
+
+
+class GrantProvider(Protocol):
+    def __call__(self, user: Any, now: datetime, /) -> Iterable[GrantFacts]: ...
+
+
+class ManifestRecorder(Protocol):
+    def __call__(self, run: QueryRun, execution: Any, steps: list[Any], /) -> None: ...
+
+
+_grant_providers: list[GrantProvider] = []
+_manifest_recorders: list[ManifestRecorder] = []
+
+
+def register_grant_provider(provider: GrantProvider) -> None:
+    if provider not in _grant_providers:
+        _grant_providers.append(provider)
+
+
+def register_manifest_recorder(recorder: ManifestRecorder) -> None:
+    if recorder not in _manifest_recorders:
+        _manifest_recorders.append(recorder)
+
+
+def grant_providers() -> tuple[GrantProvider, ...]:
+    return tuple(_grant_providers)
+
+
+def manifest_recorders() -> tuple[ManifestRecorder, ...]:
+    return tuple(_manifest_recorders)
+
+
+@checks.register()
+def manifest_recorder_registered(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """ "Never without its manifest" depends on provenance's recorder being registered."""
+    if apps.is_installed("apps.provenance") and not _manifest_recorders:
+        return [
+            checks.Error(
+                "apps.provenance is installed but no manifest recorder is registered with "
+                "apps.queries.hooks.register_manifest_recorder: executed queries would be stored "
+                "without their manifests.",
+                id="queries.E001",
+            )
+        ]
+    return []
