@@ -23,8 +23,11 @@ from .models import Anomaly, OnCallPage, ReplayFixture, RunLineage, SuppressionR
 from .services import _on_commit_task
 
 
-def _last_good(subject: str, before: datetime) -> dict[str, Any] | None:
-    row = RunLineage.objects.filter(subject=subject, good=True, created_at__lte=before).first()
+def _last_good(subject: str, before: datetime, verification: Any = None) -> dict[str, Any] | None:
+    rows = RunLineage.objects.filter(subject=subject, good=True, created_at__lte=before)
+    if verification is not None:
+        rows = rows.exclude(verification=verification)
+    row = rows.first()
     return row.lineage if row else None
 
 
@@ -45,7 +48,7 @@ def anomaly_record(
 ) -> Anomaly:
     """Record one anomaly (inside the caller's transaction), suppress or page it."""
     now = now or timezone.now()
-    last_good = _last_good(subject, now)
+    last_good = _last_good(subject, now, verification)
     found = lineage.compare(current, last_good)
     a = Anomaly.objects.create(
         kind=kind,
@@ -252,8 +255,9 @@ def verification_finished(verification: Any) -> Anomaly | None:
     current = lineage.for_manifest(body, measured)
     good = verification.status == "match"
     with transaction.atomic():
-        if not RunLineage.objects.filter(verification=verification).exists():
-            RunLineage.objects.create(subject=subject, good=good, lineage=current, verification=verification)
+        RunLineage.objects.update_or_create(
+            verification=verification, defaults={"subject": subject, "good": good, "lineage": current}
+        )
         if good or verification.status not in PRODUCTION_KINDS:
             return None
         summary = (verification.diff or {}).get("structure", {}).get("metric_summary", {})
