@@ -230,3 +230,35 @@ def test_drill_prints_pages_avoided_and_no_missed_true_positive() -> None:
     result = json.loads(out.getvalue())
     assert result["benign_pages_avoided"] >= 0.4 and result["true_positives_missed"] == 0
     assert result["true_positives"] == 4 and result["pages_with_rules"] < result["pages_without_rules"]
+
+
+def test_api_rules_and_anomalies_are_scoped_and_errors_are_envelopes(tenant_a, admin_a, tenant_b, admin_b) -> None:
+    from tests.conftest import token_client
+
+    approver = member(tenant_a, "api-approver", Role.APPROVER)
+    api_a, api_b, api_ap = (
+        token_client(admin_a, tenant_a),
+        token_client(admin_b, tenant_b),
+        token_client(approver, tenant_a),
+    )
+    body = {"matchers": {"dataset": "calls-demo", "root_kind": "policy"}, "reason": "v7 rollout", "hours": 4}
+    created = api_a.post("/api/pcq-ops/suppressions/", body, format="json")
+    assert created.status_code == 201 and created.json()["status"] == "pending"
+    pk = created.json()["id"]
+    too_broad = api_a.post("/api/pcq-ops/suppressions/", {**body, "matchers": {"dataset": "x"}}, format="json")
+    assert too_broad.status_code == 400 and too_broad.json()["code"] == "suppression_too_broad"
+    bad_type = api_a.post("/api/pcq-ops/suppressions/", {**body, "hours": "4"}, format="json")
+    assert bad_type.status_code == 400 and set(bad_type.json()) >= {"code", "message", "details"}
+    assert api_a.post(f"/api/pcq-ops/suppressions/{pk}/approve/").json()["code"] == "self_approval"
+    assert api_b.post(f"/api/pcq-ops/suppressions/{pk}/approve/").status_code == 404
+    assert api_b.get(f"/api/pcq-ops/suppressions/{pk}/").status_code == 404
+    assert api_ap.post(f"/api/pcq-ops/suppressions/{pk}/approve/").json()["status"] == "active"
+    with tenant_context(tenant_a):
+        f = services.fixture_generate(actor=None, name="g", shape="chain", size=20, seed=1, metric="degree")
+        type(f).objects.filter(pk=f.pk).update(golden={**f.golden, "steps": {**f.golden["steps"], "rank": "0" * 64}})
+        f.refresh_from_db()
+        services.fixture_run(f, reruns=1)
+        a = Anomaly.objects.get()
+    assert [r["id"] for r in api_a.get("/api/pcq-ops/anomalies/?kind=golden_drift").json()["results"]] == [a.pk]
+    assert api_b.get(f"/api/pcq-ops/anomalies/{a.pk}/").status_code == 404
+    assert api_b.get("/api/pcq-ops/anomalies/").json()["results"] == []
