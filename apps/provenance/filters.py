@@ -3,6 +3,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from apps.core.filters import UTCIsoDateTimeFilter
 from apps.policy_studio.models import QueryRun
 
 from .models import Verification, WitnessedEntry
@@ -13,7 +14,8 @@ class EvidenceFilterSet(django_filters.FilterSet):
     verdict = django_filters.ChoiceFilter(method="by_verdict", choices=Verification.Status.choices, label="Verdict")
     dataset = django_filters.CharFilter(field_name="dataset_version__dataset__slug", label="Dataset")
     logged = django_filters.BooleanFilter(method="by_logged", label="In the log")
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte", label="Since")
+    # UTC first: PostgreSQL refuses offsets beyond ±15:59 that ISO 8601 allows (a 500 otherwise).
+    since = UTCIsoDateTimeFilter(field_name="created_at", lookup_expr="gte", label="Since")
 
     class Meta:
         model = QueryRun

@@ -82,9 +82,8 @@ class SuppressionRuleViewSet(mixins.CreateModelMixin, TenantReadOnlyViewSet):
     @extend_schema(request=RevokeSerializer, responses=RuleSerializer)
     @action(detail=True, methods=["post"])
     def revoke(self, request: Any, pk: str) -> Response:
+        rule = self.get_object()  # another tenant's rule is a 404 before the body is read
         incoming = RevokeSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        rule = anomalies.suppression_revoke(
-            self.get_object(), actor=request.user, reason=incoming.validated_data["reason"]
-        )
+        rule = anomalies.suppression_revoke(rule, actor=request.user, reason=incoming.validated_data["reason"])
         return Response(RuleSerializer(rule).data)
