@@ -28,6 +28,10 @@ app.conf.beat_schedule = {
     # Hourly; each tenant's digest goes out once its local Monday send hour has passed.
     "tenant-digests-hourly": {"task": "tenant_rollups.digests_due", "schedule": crontab(minute=5)},
     "audit-heads-anchor-hourly": {"task": "provenance.audit_heads_anchor", "schedule": crontab(minute=7)},
+    # PCQ operations (docs/pcq-ops.md): fixtures nightly, rules swept, the weekly report on Monday.
+    "pcq-fixtures-nightly": {"task": "pcq_ops.fixtures_run_all", "schedule": crontab(hour=3, minute=11)},
+    "pcq-suppressions-sweep": {"task": "pcq_ops.suppressions_sweep", "schedule": 300.0},
+    "pcq-weekly-report": {"task": "pcq_ops.weekly_reports", "schedule": crontab(day_of_week=1, hour=6, minute=23)},
     "integrity-verify-nightly": {
         "task": "provenance.integrity_verify_all",
         "schedule": crontab(hour=2, minute=37),

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "apps.jit_approvals.apps.JitApprovalsConfig",
     "apps.zk_proofs",
     "apps.tenant_rollups",
+    "apps.pcq_ops.apps.PcqOpsConfig",
 ]
 
 MIDDLEWARE = [
@@ -301,6 +302,20 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 # and whether the e-mail carries a tracking image (off: the signed link is the read tracker).
 TF_DIGEST_SEND_HOUR = env.int("TF_DIGEST_SEND_HOUR", default=7)
 TF_DIGEST_TRACKING_IMAGE = env.bool("TF_DIGEST_TRACKING_IMAGE", default=False)
+# PCQ operations (docs/pcq-ops.md): flake reruns, quarantine lifetime and release, paging,
+# suppression-rule limits and the breadth guard.
+# Decides per query run whether its manifest is replayed (rate per tenant and dataset).
+PCQ_REPLAY_SAMPLER = "apps.pcq_ops.services.sampling_decide"
+TF_PCQ_FLAKE_RERUNS = env.int("TF_PCQ_FLAKE_RERUNS", default=5)
+TF_PCQ_QUARANTINE_MAX_DAYS = env.int("TF_PCQ_QUARANTINE_MAX_DAYS", default=14)
+TF_PCQ_QUARANTINE_RELEASE_RUNS = env.int("TF_PCQ_QUARANTINE_RELEASE_RUNS", default=3)
+TF_PCQ_PAGE_MIN_SEVERITY = env.str("TF_PCQ_PAGE_MIN_SEVERITY", default="warning")
+TF_PCQ_PAGE_GROUP_MINUTES = env.int("TF_PCQ_PAGE_GROUP_MINUTES", default=60)
+TF_PCQ_SUPPRESSION_MAX_HOURS = env.int("TF_PCQ_SUPPRESSION_MAX_HOURS", default=168)
+TF_PCQ_SUPPRESSION_MIN_MATCHERS = env.int("TF_PCQ_SUPPRESSION_MIN_MATCHERS", default=2)
+TF_PCQ_SUPPRESSION_MAX_SHARE = env.float("TF_PCQ_SUPPRESSION_MAX_SHARE", default=0.5)
+TF_PCQ_SUPPRESSION_REMIND_HOURS = env.int("TF_PCQ_SUPPRESSION_REMIND_HOURS", default=24)
+TF_PCQ_BREADTH_WINDOW_DAYS = env.int("TF_PCQ_BREADTH_WINDOW_DAYS", default=7)
 
 # --- Slack (off unless both are set) ----------------------------------------------------
 SLACK_BOT_TOKEN = env.str("SLACK_BOT_TOKEN", default="")

@@ -24,6 +24,7 @@ urlpatterns = [
     path("jit/", include("apps.jit_approvals.urls")),
     path("zk/", include("apps.zk_proofs.urls")),
     path("digests/", include("apps.tenant_rollups.urls")),
+    path("ops/pcq/", include("apps.pcq_ops.urls")),
     path("", include("apps.policy_studio.urls")),
     path("", include("apps.queries.urls")),
     path("", include("apps.core.urls")),

@@ -6,9 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.utils.module_loading import import_string
+
 from . import services
 
 
 def sign_and_queue(run: Any, execution: Any, steps: list[Any]) -> None:
-    manifest = services.manifest_create(run, execution, steps)
-    services.verification_request(manifest)
+    # pcq_ops (issue 16): sampled replays. The sampler (PCQ_REPLAY_SAMPLER, above this app in
+    # the layer order) decides; the decision is signed into the manifest; an unsampled run is
+    # signed and logged in the audit chain but not replayed.
+    sampling = import_string(settings.PCQ_REPLAY_SAMPLER)(run) if settings.PCQ_REPLAY_SAMPLER else None
+    manifest = services.manifest_create(run, execution, steps, sampling)
+    if sampling is None or sampling["replayed"]:
+        services.verification_request(manifest)

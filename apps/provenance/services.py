@@ -64,10 +64,12 @@ def input_entry(version: DatasetVersion, view: Any) -> dict[str, Any]:
     }
 
 
-def manifest_body(run: QueryRun, execution: Any, steps: list[Any]) -> dict[str, Any]:
+def manifest_body(
+    run: QueryRun, execution: Any, steps: list[Any], sampling: dict[str, Any] | None = None
+) -> dict[str, Any]:
     version = run.dataset_version
     decisions = Decision.objects.filter(query_run=run).select_related("policy_version__policy")
-    return {
+    body = {
         "schema": manifest.SCHEMA_ID,
         "kind": "execution",
         "tenant": run.tenant.slug,
@@ -94,6 +96,9 @@ def manifest_body(run: QueryRun, execution: Any, steps: list[Any]) -> dict[str, 
             run.spec["metric"], execution.nodes, execution.values, execution.edges, run.result
         ),
     }
+    if sampling is not None:  # pcq_ops (issue 16): the replay sampling decision, manifest v3
+        body["sampling"] = sampling
+    return body
 
 
 def _grant_summary(grant_id: int | None) -> dict[str, Any] | None:
@@ -116,10 +121,12 @@ def _grant_summary(grant_id: int | None) -> dict[str, Any] | None:
     }
 
 
-def manifest_create(run: QueryRun, execution: Any, steps: list[Any]) -> Manifest:
+def manifest_create(
+    run: QueryRun, execution: Any, steps: list[Any], sampling: dict[str, Any] | None = None
+) -> Manifest:
     """Build, validate and sign the manifest of an executed query. Runs inside the
     pipeline's transaction, so a query result never exists without its manifest."""
-    body = manifest_body(run, execution, steps)
+    body = manifest_body(run, execution, steps, sampling)
     manifest.validate(body)
     executor = signer("executor")
     row = Manifest.objects.create(

@@ -17,6 +17,7 @@ from apps.core.tenancy import tenant_context
 from apps.queries.pipeline import query_run_execute
 from tests.conftest import demo_query, load_calls_demo
 from tests.factories import AuditChainCheckFactory, api_token_for, audit_event_in
+from tests.pcq_ops.cross_tenant import PCQ_OPS_API_CASES, PCQ_OPS_PAGE_CASES
 from tests.tenant_rollups.cross_tenant import DIGEST_PAGE_CASES, DIGEST_TOKEN_PAGES
 
 # Endpoints that hold no tenant data of their own.
@@ -166,6 +167,7 @@ CASES: dict[str, Callable[[Any, Any], dict[str, str]]] = {
     "api-zk-trust": _zk,
     "api-zk-verify": _zk,
 }
+CASES.update(PCQ_OPS_API_CASES)
 # What must not appear in another tenant's answers.
 SECRETS = ("agency-a", "a-secret-token", "test.secret-a", "calls-demo", "investigations", "identities", "grp12-0")
 
@@ -247,6 +249,7 @@ PAGE_CASES: dict[str, Callable[[Any, Any], dict[str, str]]] = {
 # Pages whose URL names no tenant object.
 PAGES_WITHOUT_OBJECTS = {"jit-email-action"}  # the token is checked on its own; see tests/jit
 PAGE_CASES.update(DIGEST_PAGE_CASES)
+PAGE_CASES.update(PCQ_OPS_PAGE_CASES)
 PAGES_WITHOUT_OBJECTS |= DIGEST_TOKEN_PAGES
 
 

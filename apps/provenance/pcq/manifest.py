@@ -20,9 +20,12 @@ from apps.core.crypto.canonical import CURRENT, RFC8785, TF_JCS_1, TF_JSON_1, VE
 from apps.core.crypto.merkle import leaf_hash, root_of
 
 SCHEMA_ID_V1 = "https://trustfabric.local/schemas/pcq-manifest/v1"
-SCHEMA_ID = "https://trustfabric.local/schemas/pcq-manifest/v2"
+SCHEMA_ID_V2 = "https://trustfabric.local/schemas/pcq-manifest/v2"
+# v3 (pcq_ops, issue 16): adds ``sampling``, whether this run was chosen for replay. v1 and
+# v2 manifests stay valid and verify as before.
+SCHEMA_ID = "https://trustfabric.local/schemas/pcq-manifest/v3"
 # The canonical encoding each manifest schema version is hashed and signed in.
-CANONICALIZATION = {SCHEMA_ID_V1: TF_JCS_1, SCHEMA_ID: RFC8785}
+CANONICALIZATION = {SCHEMA_ID_V1: TF_JCS_1, SCHEMA_ID_V2: RFC8785, SCHEMA_ID: RFC8785}
 # Absolute tolerances per metric: replayed values may differ by at most this much.
 TOLERANCES = {
     "neighbourhood": 0.0,
@@ -63,7 +66,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         "outputs",
     ],
     "properties": {
-        "schema": {"enum": [SCHEMA_ID, SCHEMA_ID_V1]},
+        "schema": {"enum": [SCHEMA_ID, SCHEMA_ID_V2, SCHEMA_ID_V1]},
         "kind": {"enum": ["plan", "execution"]},
         "tenant": {"type": "string"},
         "query_run": {"type": ["integer", "null"]},
@@ -116,6 +119,18 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         },
         "minimization": {"type": "array", "items": {"type": "object"}},
         "jit_grant": {"type": ["object", "null"]},
+        # v3: the replay sampling decision (pcq_ops): the configured rate, the run's
+        # deterministic draw in [0, 1), and whether it was replayed (draw < rate).
+        "sampling": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["rate", "draw", "replayed"],
+            "properties": {
+                "rate": {"type": "number", "minimum": 0, "maximum": 1},
+                "draw": {"type": "number", "minimum": 0, "maximum": 1},
+                "replayed": {"type": "boolean"},
+            },
+        },
         "outputs": {
             "oneOf": [
                 {"type": "null"},
