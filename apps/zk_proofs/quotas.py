@@ -79,23 +79,22 @@ class QuotaExceeded(DomainError):
 
 _local: dict[str, tuple[float, float]] = {}
 _local_lock = threading.Lock()
-_redis: Any = None
-_script: Any = None
+_clients: dict[str, tuple[Any, Any]] = {}
 
 
 def _redis_client() -> Any:
     """The cache's Redis, or ``None`` when the cache is not Redis."""
-    global _redis, _script
     location = settings.CACHES["default"].get("LOCATION")
     backend = settings.CACHES["default"].get("BACKEND", "")
     if "redis" not in backend.lower() or not location:
         return None
-    if _redis is None:
+    url = location if isinstance(location, str) else location[0]
+    if url not in _clients:  # one client per URL (settings can change, e.g. in tests)
         import redis
 
-        _redis = redis.Redis.from_url(location if isinstance(location, str) else location[0])
-        _script = _redis.register_script(_LUA)
-    return _redis
+        client = redis.Redis.from_url(url, socket_timeout=2)
+        _clients[url] = (client, client.register_script(_LUA))
+    return _clients[url][0]
 
 
 def _take_local(buckets: list[Bucket], now: float) -> tuple[int, float]:
@@ -127,7 +126,8 @@ def take(buckets: list[Bucket]) -> None:
         args: list[Any] = [repr(now)]
         for b in buckets:
             args += [repr(b.rate), repr(b.capacity), repr(b.cost)]
-        refused_raw, wait_raw = _script(keys=[f"tf:zkq:{b.key}" for b in buckets], args=args)
+        script = next(sc for c, sc in _clients.values() if c is client)
+        refused_raw, wait_raw = script(keys=[f"tf:zkq:{b.key}" for b in buckets], args=args)
         refused, wait = int(refused_raw), float(wait_raw)
     if refused:
         raise _refused(buckets[refused - 1].name, max(1, math.ceil(wait)))

@@ -11,6 +11,7 @@ from apps.core.models import Role
 from apps.core.permissions import ANY_MEMBER
 
 from .. import services, tenant_keys
+from ..admission import gated
 from ..models import DISCLOSURE, SELECTOR_TYPES, Participation, PilotSettings
 from ..quotas import l1_bundles, limited, round2_proofs
 
@@ -96,6 +97,7 @@ class SessionListView(TenantAPIView):
         return Response({"results": [session_view(p) for p in parts]})
 
     @extend_schema(request=ProposeSerializer, responses={201: OpenApiTypes.OBJECT})
+    @gated
     @limited()
     def post(self, request: Any) -> Response:
         d = validated(ProposeSerializer, request)
@@ -161,6 +163,7 @@ class Round2View(TenantAPIView):
     required_roles = RUNNERS
 
     @extend_schema(request=Round2Serializer, responses={202: OpenApiTypes.OBJECT})
+    @gated
     @limited(round2_proofs)
     def post(self, request: Any, session_id: str) -> Response:
         own = services.participation_for(session_id)  # another tenant's session: 404 before anything else
