@@ -222,7 +222,14 @@ def readyz(request: HttpRequest) -> JsonResponse:
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
             checks["broker"] = f"error: {type(exc).__name__}"
     ready = all(v == "ok" or v.startswith("eager") for v in checks.values())
-    return JsonResponse({"status": "ready" if ready else "not_ready", "checks": checks}, status=200 if ready else 503)
+    body: dict[str, object] = {"status": "ready" if ready else "not_ready", "checks": checks}
+    try:  # details, not readiness: an open ZK-TX breaker still serves L0 checks and reads
+        from apps.zk_proofs.admission import state
+
+        body["details"] = {"zk_admission": state()}
+    except Exception as exc:  # noqa: BLE001 - the probe must answer whatever the cache does
+        body["details"] = {"zk_admission": f"error: {type(exc).__name__}"}
+    return JsonResponse(body, status=200 if ready else 503)
 
 
 def _cache_check() -> str:

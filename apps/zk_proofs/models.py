@@ -44,6 +44,16 @@ class PilotSettings(TenantOwnedModel):
     count_releases_per_pair_per_day = models.PositiveIntegerField(
         default=1, help_text="Sessions per partner pair and day that may release the count."
     )
+    # Quotas (token buckets in Redis, apps/zk_proofs/quotas.py; 0 = no limit).
+    requests_per_second = models.PositiveIntegerField(default=50, help_text="ZK-TX API requests per second.")
+    requests_burst = models.PositiveIntegerField(default=100, help_text="Requests allowed at once above the rate.")
+    pair_requests_per_second = models.PositiveIntegerField(
+        default=20, help_text="Session requests per second of one partner pair (the lower of both pilots)."
+    )
+    sessions_per_day = models.PositiveIntegerField(default=100, help_text="Session proposals per day, all partners.")
+    proofs_per_day = models.PositiveIntegerField(
+        default=100_000, help_text="Round-2 chunk proofs uploaded plus bundles checked at L1, per day."
+    )
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

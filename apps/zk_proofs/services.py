@@ -19,7 +19,7 @@ from apps.core.models import Tenant
 from apps.core.services import audit_record
 from apps.core.tenancy import require_current_tenant, tenant_context
 
-from . import sealing
+from . import quotas, sealing
 from .models import SELECTOR_TYPES, OverlapSession, Participation, PilotAgreement, PilotSettings, TenantKey
 from .zk import bundle_v2, fast, group, v2
 from .zk.group import InvalidPoint
@@ -139,15 +139,18 @@ def session_propose(
                 409,
                 partner=partner.slug,
             )
-    quota = min(mine.sessions_per_pair_per_day, theirs.sessions_per_pair_per_day)  # type: ignore[union-attr]
+    # Token buckets (429 with Retry-After, quotas.py): the pair's and the tenant's sessions a day.
     since = timezone.now() - timedelta(days=1)
-    used = (
-        OverlapSession.objects.filter(created_at__gte=since, participations__tenant=me)
-        .filter(participations__tenant=partner)
-        .count()
+    quotas.take(
+        [
+            quotas.per_day(
+                "pair.sessions_per_day",
+                f"p{quotas.pair_key(me, partner)}:sessions",
+                min(mine.sessions_per_pair_per_day, theirs.sessions_per_pair_per_day),  # type: ignore[union-attr]
+            ),
+            quotas.per_day("tenant.sessions_per_day", f"t{me.pk}:sessions", mine.sessions_per_day),  # type: ignore[union-attr]
+        ]
     )
-    if used >= quota:
-        raise _refuse("quota", f"The pair's quota of {quota} sessions a day is used up.", 409, partner=partner.slug)
     if disclosure == "verdict_and_count":
         count_quota = min(mine.count_releases_per_pair_per_day, theirs.count_releases_per_pair_per_day)  # type: ignore[union-attr]
         releases = (

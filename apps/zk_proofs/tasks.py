@@ -4,7 +4,7 @@ from celery import shared_task
 
 from apps.core.tenancy import tenant_task
 
-from . import retention, verification
+from . import admission, retention, verification
 from .models import OverlapSession, Participation
 
 
@@ -14,7 +14,13 @@ def verify_round2(tenant_id: int, participation_id: int) -> bool | None:
     """Verify a tenant's round-2 proofs (cached per chunk); evaluate when everything is in."""
     if not Participation.objects.filter(pk=participation_id).exists():
         return None
-    return verification.verify_round2(participation_id)
+    try:
+        result = verification.verify_round2(participation_id)
+    except Exception:
+        admission.record_failure()  # a broken worker, not a failing proof: feeds the breaker
+        raise
+    admission.record_success()
+    return result
 
 
 @shared_task(name="zk.evaluate_session", acks_late=True, time_limit=300, soft_time_limit=280)

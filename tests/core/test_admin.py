@@ -34,6 +34,11 @@ PILOT_FORM = {
     "default_region": "GB",
     "count_min_k": "50",
     "count_releases_per_pair_per_day": "1",
+    "requests_per_second": "50",
+    "requests_burst": "100",
+    "pair_requests_per_second": "20",
+    "sessions_per_day": "100",
+    "proofs_per_day": "100000",
     "updated_at_0": "2026-12-01",
     "updated_at_1": "12:00:00",
 }

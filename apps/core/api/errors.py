@@ -50,7 +50,12 @@ def too_large_body() -> dict[str, Any]:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     headers: dict[str, str] = {}
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+        retry = getattr(exc, "retry_after", None)  # quotas, back-pressure: when to try again
+        return Response(
+            error_body(exc.code, exc.message, exc.details),
+            status=exc.status,
+            headers={"Retry-After": str(retry)} if retry else None,
+        )
     if isinstance(exc, BodyRefused):
         return Response(error_body(exc.tf_code, str(exc.detail), exc.tf_details), status=400)
     if isinstance(exc, DATABASE_UNAVAILABLE):

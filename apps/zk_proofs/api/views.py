@@ -11,7 +11,9 @@ from apps.core.models import Role
 from apps.core.permissions import ANY_MEMBER
 
 from .. import services, tenant_keys
+from ..admission import gated
 from ..models import DISCLOSURE, SELECTOR_TYPES, Participation, PilotSettings
+from ..quotas import l1_bundles, limited, round2_proofs
 
 RUNNERS = frozenset({Role.ADMIN, Role.PARTNER})
 
@@ -89,11 +91,14 @@ class SessionListView(TenantAPIView):
     required_roles = {"get": RUNNERS | {Role.AUDITOR}, "post": RUNNERS}
 
     @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="zk_sessions_list")
+    @limited()
     def get(self, request: Any) -> Response:
         parts = Participation.objects.select_related("session").order_by("-session__created_at")
         return Response({"results": [session_view(p) for p in parts]})
 
     @extend_schema(request=ProposeSerializer, responses={201: OpenApiTypes.OBJECT})
+    @gated
+    @limited()
     def post(self, request: Any) -> Response:
         d = validated(ProposeSerializer, request)
         part = services.session_propose(
@@ -110,6 +115,7 @@ class SessionDetailView(TenantAPIView):
     required_roles = RUNNERS | {Role.AUDITOR}
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
+    @limited()
     def get(self, request: Any, session_id: str) -> Response:
         return Response(session_view(services.participation_for(session_id)))
 
@@ -118,6 +124,7 @@ class SessionKeyView(TenantAPIView):
     required_roles = RUNNERS
 
     @extend_schema(request=KeySerializer, responses=OpenApiTypes.OBJECT)
+    @limited()
     def post(self, request: Any, session_id: str) -> Response:
         own = services.participation_for(session_id)  # another tenant's session: 404 before anything else
         d = validated(KeySerializer, request, session_id)
@@ -129,6 +136,7 @@ class Round1View(TenantAPIView):
     required_roles = RUNNERS
 
     @extend_schema(request=Round1Serializer, responses={202: OpenApiTypes.OBJECT})
+    @limited()
     def post(self, request: Any, session_id: str) -> Response:
         own = services.participation_for(session_id)  # another tenant's session: 404 before anything else
         d = validated(Round1Serializer, request, session_id)
@@ -146,6 +154,7 @@ class CounterpartView(TenantAPIView):
     required_roles = RUNNERS
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
+    @limited()
     def get(self, request: Any, session_id: str) -> Response:
         return Response(services.counterpart_round1(services.participation_for(session_id)))
 
@@ -154,6 +163,8 @@ class Round2View(TenantAPIView):
     required_roles = RUNNERS
 
     @extend_schema(request=Round2Serializer, responses={202: OpenApiTypes.OBJECT})
+    @gated
+    @limited(round2_proofs)
     def post(self, request: Any, session_id: str) -> Response:
         own = services.participation_for(session_id)  # another tenant's session: 404 before anything else
         d = validated(Round2Serializer, request, session_id)
@@ -170,10 +181,12 @@ class StatementView(TenantAPIView):
     required_roles = {"get": RUNNERS | {Role.AUDITOR}, "post": RUNNERS}
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
+    @limited()
     def get(self, request: Any, session_id: str) -> Response:
         return Response(services.statement_for(services.participation_for(session_id)))
 
     @extend_schema(request=CountersignSerializer, responses={202: OpenApiTypes.OBJECT})
+    @limited()
     def post(self, request: Any, session_id: str) -> Response:
         own = services.participation_for(session_id)  # another tenant's session: 404 before anything else
         d = validated(CountersignSerializer, request, session_id)
@@ -190,6 +203,7 @@ class TrustView(TenantAPIView):
     required_roles = RUNNERS | {Role.AUDITOR}
 
     @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="zk_trust_file")
+    @limited()
     def get(self, request: Any) -> Response:
         return Response(tenant_keys.trust_file())
 
@@ -200,6 +214,7 @@ class BundleView(TenantAPIView):
     required_roles = RUNNERS | {Role.AUDITOR}
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
+    @limited()
     def get(self, request: Any, session_id: str) -> Response:
         part = services.participation_for(session_id)
         if part.session.bundle is None:
@@ -245,6 +260,7 @@ class VerifyView(TenantAPIView):
     required_roles = ANY_MEMBER
 
     @extend_schema(request=VerifySerializer, responses=OpenApiTypes.OBJECT)
+    @limited(l1_bundles)
     def post(self, request: Any) -> Response:
         from ..models import OverlapSession
         from ..zk import bundle_v2
