@@ -222,11 +222,11 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 # ZK-TX admission (apps/zk_proofs/admission.py, runbooks/zk-tx.md).
-ZK_ADMISSION_MAX_QUEUE = env.int("ZK_ADMISSION_MAX_QUEUE", default=500)
-ZK_ADMISSION_RETRY_AFTER_SECONDS = env.int("ZK_ADMISSION_RETRY_AFTER_SECONDS", default=5)
-ZK_BREAKER_FAILURES = env.int("ZK_BREAKER_FAILURES", default=5)
-ZK_BREAKER_WINDOW_SECONDS = env.int("ZK_BREAKER_WINDOW_SECONDS", default=60)
-ZK_BREAKER_COOLDOWN_SECONDS = env.int("ZK_BREAKER_COOLDOWN_SECONDS", default=30)
+ZK_ADMISSION_MAX_QUEUE = env.int("TF_ZK_ADMISSION_MAX_QUEUE", default=500)
+ZK_ADMISSION_RETRY_AFTER_SECONDS = env.int("TF_ZK_ADMISSION_RETRY_AFTER_SECONDS", default=5)
+ZK_BREAKER_FAILURES = env.int("TF_ZK_BREAKER_FAILURES", default=5)
+ZK_BREAKER_WINDOW_SECONDS = env.int("TF_ZK_BREAKER_WINDOW_SECONDS", default=60)
+ZK_BREAKER_COOLDOWN_SECONDS = env.int("TF_ZK_BREAKER_COOLDOWN_SECONDS", default=30)
 # Requests per tenant per period, shared by every user and token of the tenant.
 TF_API_TENANT_RATE = env.str("TF_API_TENANT_RATE", default="1200/min")
 
