@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import multiprocessing
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import Any
 
 from django.conf import settings
@@ -25,37 +24,11 @@ from apps.core.tenancy import tenant_context
 from .bundles import build_bundle
 from .models import OverlapSession, Participation
 from .services import _counterpart, _raw_chunks
-from .zk import fast, v2
+from .zk import pool
+from .zk.pool import verify_chunk
 
 log = logging.getLogger(__name__)
 _pool: Executor | None = None
-
-
-def verify_chunk(job: tuple[bytes, bytes, bytes, bytes, dict[str, str], str, int, str]) -> bool:
-    """One chunk (pure; runs in a pool process): parse the stored points, verify the DLEQ."""
-    key, other_key, u_raw, v_raw, proof, session, index, role = job
-    try:
-        return v2.verify_dleq_fast(
-            key,
-            other_key,
-            fast.Points.from_raw(u_raw),
-            fast.Points.from_raw(v_raw),
-            v2.Proof.from_dict(proof),
-            session,
-            index,
-            role,
-        )
-    except ValueError:
-        return False
-
-
-def _executor(processes: int) -> Executor:
-    """A process pool; inside a daemonic process (Celery's prefork children may not start
-    processes) a thread pool instead — cffi releases the GIL during every libsecp256k1 call,
-    so chunks still verify in parallel (measured in make bench-zk)."""
-    if multiprocessing.current_process().daemon:
-        return ThreadPoolExecutor(max_workers=processes, thread_name_prefix="zk-chunks")
-    return ProcessPoolExecutor(max_workers=processes)
 
 
 def _map(jobs: list[Any]) -> list[bool]:
@@ -66,7 +39,7 @@ def _map(jobs: list[Any]) -> list[bool]:
     if len(jobs) > 1 and processes > 1:
         try:
             if _pool is None:
-                _pool = _executor(processes)
+                _pool = pool.executor(processes)
             return list(_pool.map(verify_chunk, jobs))
         except (
             AssertionError,

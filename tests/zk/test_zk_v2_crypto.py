@@ -203,6 +203,7 @@ def test_inside_a_daemonic_celery_child_the_pool_is_threads(settings, monkeypatc
     import types
 
     from apps.zk_proofs import verification
+    from apps.zk_proofs.zk import pool
 
     cc = group.backend("coincurve")
     x = group.random_scalar()
@@ -212,9 +213,31 @@ def test_inside_a_daemonic_celery_child_the_pool_is_threads(settings, monkeypatc
     raw = b"".join(fast.Points.parse(us).raw()), b"".join(fast.Points.parse(vs).raw())
     jobs = [(key, other, raw[0], raw[1], proof, "s", 0, "A"), (key, other, raw[0], raw[1], proof, "s", 1, "A")]
     monkeypatch.setattr(verification, "_pool", None)
-    monkeypatch.setattr(verification.multiprocessing, "current_process", lambda: types.SimpleNamespace(daemon=True))
+    monkeypatch.setattr(pool.multiprocessing, "current_process", lambda: types.SimpleNamespace(daemon=True))
     settings.ZK_VERIFY_PROCESSES = 2
     assert verification._map(jobs) == [True, False]
     assert type(verification._pool).__name__ == "ThreadPoolExecutor"
     verification._pool.shutdown()
     monkeypatch.setattr(verification, "_pool", None)
+
+
+def test_pool_processes_do_not_hold_the_callers_pipes() -> None:
+    """A pool process must not inherit the caller's descriptors: a forked child kept a browser
+    driver's stdin open, so the driver never saw EOF and the test run hung at its end. With the
+    pool on the fork server, closing our end of a pipe is seen at once by the reader."""
+    import os
+    import select
+
+    from apps.zk_proofs.zk import pool
+
+    r, w = os.pipe()
+    ex = pool.executor(2)
+    try:
+        assert list(ex.map(os.getpid, [])) == []
+        assert ex.submit(os.getpid).result(timeout=60) != os.getpid()  # a real child process
+        os.close(w)
+        ready, _, _ = select.select([r], [], [], 10)
+        assert ready and os.read(r, 1) == b"", "a pool process still holds the write end"
+    finally:
+        ex.shutdown()
+        os.close(r)
