@@ -45,6 +45,27 @@ def _celery_eager(request: pytest.FixtureRequest) -> Iterator[None]:
     app.conf.task_always_eager = previous
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache_per_xdist_worker() -> Iterator[None]:
+    """Every test clears the cache, and on Redis a clear is a FLUSHDB of its database: under
+    pytest-xdist each worker therefore gets its own database (the configured one plus the
+    worker's index), for itself and for the worker processes its tests start; otherwise one
+    worker's clear wipes a replay marker or a readiness probe's key in the middle of another's test."""
+    import environ
+    from django.test.utils import override_settings
+
+    worker, url = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("CACHE_URL", "")
+    if not worker.removeprefix("gw").isdigit() or not url.startswith("redis://"):
+        yield
+        return
+    base, _, db = url.rpartition("/")
+    own = f"{base}/{int(db or 0) + int(worker.removeprefix('gw'))}"
+    os.environ["CACHE_URL"] = own
+    with override_settings(CACHES={"default": environ.Env.cache_url_config(own)}):
+        yield
+    os.environ["CACHE_URL"] = url
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache() -> Iterator[None]:
     from django.core.cache import cache
