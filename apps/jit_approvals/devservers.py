@@ -25,6 +25,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _read_slack_request(handler: BaseHTTPRequestHandler) -> tuple[str, dict[str, Any]]:
+    """The Web API method and its arguments (JSON or form-encoded, metadata decoded)."""
+    length = int(handler.headers.get("Content-Length") or 0)
+    raw = handler.rfile.read(length).decode()
+    if "json" in (handler.headers.get("Content-Type") or ""):
+        body = json.loads(raw or "{}")
+    else:
+        body = {k: v[0] for k, v in parse_qs(raw).items()}
+    if isinstance(body.get("metadata"), str):
+        body["metadata"] = json.loads(body["metadata"])
+    return handler.path.rsplit("/", 1)[-1], body
+
+
+def _send_json(handler: BaseHTTPRequestHandler, reply: dict[str, Any]) -> None:
+    data = json.dumps(reply).encode()
+    try:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+    except OSError:
+        pass  # the client went away (e.g. its worker was killed) after we accepted
+
+
 class FakeSlack:
     """Enough of the Slack Web API for chat.postMessage, chat.update and users.info."""
 
@@ -44,67 +69,59 @@ class FakeSlack:
                 pass
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode()
-                if "json" in (self.headers.get("Content-Type") or ""):
-                    body = json.loads(raw or "{}")
-                else:
-                    body = {k: v[0] for k, v in parse_qs(raw).items()}
-                method = self.path.rsplit("/", 1)[-1]
-                if isinstance(body.get("metadata"), str):
-                    body["metadata"] = json.loads(body["metadata"])
-                with outer.lock:
-                    holding = method == "chat.postMessage" and outer.hold > 0 and outer.failures == 0
-                    if holding:
-                        outer.hold -= 1
-                        outer.held += 1
-                if holding:
-                    outer.release.wait(timeout=120)
-                ts = f"{time.time():.6f}"
-                with outer.lock:
-                    failing = outer.failures > 0
-                    if failing:
-                        outer.failures -= 1
-                    else:
-                        outer.calls.append((method, body))
-                        outer.events.append((time.perf_counter(), method))
-                        if method == "chat.postMessage":
-                            outer.history.setdefault(body.get("channel", "C0"), []).append(
-                                {"ts": ts, "text": body.get("text", ""), "metadata": body.get("metadata")}
-                            )
-                if failing:
+                method, body = _read_slack_request(self)
+                ts = outer._accept(method, body)
+                if ts is None:
                     self.send_response(503)
                     self.end_headers()
                     self.wfile.write(b"unavailable")
                     return
                 if self.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
-                    reply = {"ok": False, "error": "invalid_auth"}
-                elif method in ("chat.postMessage", "chat.update"):
-                    reply = {"ok": True, "channel": body.get("channel", "C0"), "ts": body.get("ts") or ts}
-                elif method == "conversations.open":
-                    reply = {"ok": True, "channel": {"id": body.get("users", "")}}
-                elif method == "conversations.history":
-                    oldest = float(body.get("oldest") or 0)
-                    with outer.lock:
-                        found = [m for m in outer.history.get(body.get("channel", ""), []) if float(m["ts"]) >= oldest]
-                    reply = {"ok": True, "messages": list(reversed(found)), "has_more": False}
-                elif method == "users.info":
-                    reply = {"ok": True, "user": {"id": body.get("user"), "name": "someone"}}
+                    reply: dict[str, Any] = {"ok": False, "error": "invalid_auth"}
                 else:
-                    reply = {"ok": False, "error": "unknown_method"}
-                data = json.dumps(reply).encode()
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:
-                    pass  # the client went away (e.g. its worker was killed) after we accepted
+                    reply = outer._reply(method, body, ts)
+                _send_json(self, reply)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def _accept(self, method: str, body: dict[str, Any]) -> str | None:
+        """Hold the post if told to, then fail it if told to (``None``) or record it; returns
+        the message timestamp."""
+        with self.lock:
+            holding = method == "chat.postMessage" and self.hold > 0 and self.failures == 0
+            if holding:
+                self.hold -= 1
+                self.held += 1
+        if holding:
+            self.release.wait(timeout=120)
+        ts = f"{time.time():.6f}"
+        with self.lock:
+            if self.failures > 0:
+                self.failures -= 1
+                return None
+            self.calls.append((method, body))
+            self.events.append((time.perf_counter(), method))
+            if method == "chat.postMessage":
+                self.history.setdefault(body.get("channel", "C0"), []).append(
+                    {"ts": ts, "text": body.get("text", ""), "metadata": body.get("metadata")}
+                )
+        return ts
+
+    def _reply(self, method: str, body: dict[str, Any], ts: str) -> dict[str, Any]:
+        if method in ("chat.postMessage", "chat.update"):
+            return {"ok": True, "channel": body.get("channel", "C0"), "ts": body.get("ts") or ts}
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": body.get("users", "")}}
+        if method == "conversations.history":
+            oldest = float(body.get("oldest") or 0)
+            with self.lock:
+                found = [m for m in self.history.get(body.get("channel", ""), []) if float(m["ts"]) >= oldest]
+            return {"ok": True, "messages": list(reversed(found)), "has_more": False}
+        if method == "users.info":
+            return {"ok": True, "user": {"id": body.get("user"), "name": "someone"}}
+        return {"ok": False, "error": "unknown_method"}
 
     @property
     def url(self) -> str:

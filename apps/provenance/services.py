@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -347,54 +348,79 @@ def log_audit() -> list[str]:
     """Recompute the whole log from the stored envelopes and report every discrepancy:
     altered envelopes, leaves, interior nodes, checkpoints (roots or signatures)."""
     problems: list[str] = []
+    tree = _recompute_tree(problems)
+    _audit_checkpoints(tree, problems)
+    _audit_interior_nodes(tree, problems)
+    return problems
+
+
+@dataclass
+class _StoredLog:
+    leaves: dict[int, str]
+    kept: dict[int, bytes]
+    entries: dict[int, Any]
+    anchors: dict[int, Any]
+    others: dict[int, tuple[str, bytes]]
+
+
+def _recompute_tree(problems: list[str]) -> merkle.MemoryTree:
+    """The tree rebuilt from what each leaf stands for (its envelope, anchor or other source)."""
     leaves, kept = {}, {}
     for index, leaf_hash, data in LogLeaf.objects.order_by("index").values_list("index", "leaf_hash", "data"):
         leaves[index] = leaf_hash
         if data:
             kept[index] = data.encode("utf-8")
-    entries = {e.leaf_index: e for e in WitnessedEntry.all_tenants.order_by("leaf_index")}
-    anchors = {a.leaf_index: a for a in AuditHeadAnchor.all_tenants.order_by("leaf_index")}
-    others = log_sources.registered_leaves()
+    stored = _StoredLog(
+        leaves,
+        kept,
+        entries={e.leaf_index: e for e in WitnessedEntry.all_tenants.order_by("leaf_index")},
+        anchors={a.leaf_index: a for a in AuditHeadAnchor.all_tenants.order_by("leaf_index")},
+        others=log_sources.registered_leaves(),
+    )
     tree = merkle.MemoryTree()
-    for index in range(len(leaves)):
-        entry = entries.get(index)
-        if index not in leaves:
+    for index in range(len(stored.leaves)):
+        if index not in stored.leaves:
             problems.append(f"leaf {index} is missing")
             break
-        if entry is None and index in others:
-            source, data = others[index]
-            if merkle.leaf_hash(data).hex() != leaves[index]:
-                problems.append(f"leaf {index}: the leaf hash does not match its {source} entry (one was altered)")
-            tree.append(data)
-            continue
-        if index in kept and merkle.leaf_hash(kept[index]).hex() != leaves[index]:
-            problems.append(f"leaf {index}: the bytes stored with the leaf do not match its hash (one was altered)")
-        if entry is None and index in anchors:
-            data = canonicalize(anchors[index].statement)
-            if merkle.leaf_hash(data).hex() != leaves[index]:
-                problems.append(f"leaf {index}: the leaf hash does not match its audit-head anchor (one was altered)")
-            tree.append(data)
-            continue
-        if entry is None and index in kept and merkle.leaf_hash(kept[index]).hex() == leaves[index]:
-            st = _anchor_statement(kept[index])
-            problems.append(
-                f"leaf {index}: the log anchors audit head #{st.get('seq')} of tenant {st.get('tenant_id')}, "
-                "but its audit-head anchor row was deleted"
-                if st
-                else f"leaf {index} has no witnessed entry"
-            )
-            tree.append(kept[index])
-            continue
-        if entry is None:
-            problems.append(f"leaf {index} has no witnessed entry")
-            tree.append(b"")
-            continue
-        data = canonicalize(entry.envelope)
-        if digest(entry.envelope) != entry.envelope_digest:
-            problems.append(f"leaf {index}: the stored envelope was altered (digest mismatch)")
-        if merkle.leaf_hash(data).hex() != leaves[index]:
-            problems.append(f"leaf {index}: the leaf hash does not match its envelope (leaf or envelope altered)")
-        tree.append(data)
+        tree.append(_leaf_data(index, stored, problems))
+    return tree
+
+
+def _leaf_data(index: int, stored: _StoredLog, problems: list[str]) -> bytes:
+    leaf, kept, entry = stored.leaves[index], stored.kept, stored.entries.get(index)
+    if entry is None and index in stored.others:
+        source, data = stored.others[index]
+        if merkle.leaf_hash(data).hex() != leaf:
+            problems.append(f"leaf {index}: the leaf hash does not match its {source} entry (one was altered)")
+        return data
+    if index in kept and merkle.leaf_hash(kept[index]).hex() != leaf:
+        problems.append(f"leaf {index}: the bytes stored with the leaf do not match its hash (one was altered)")
+    if entry is None and index in stored.anchors:
+        data = canonicalize(stored.anchors[index].statement)
+        if merkle.leaf_hash(data).hex() != leaf:
+            problems.append(f"leaf {index}: the leaf hash does not match its audit-head anchor (one was altered)")
+        return data
+    if entry is None and index in kept and merkle.leaf_hash(kept[index]).hex() == leaf:
+        st = _anchor_statement(kept[index])
+        problems.append(
+            f"leaf {index}: the log anchors audit head #{st.get('seq')} of tenant {st.get('tenant_id')}, "
+            "but its audit-head anchor row was deleted"
+            if st
+            else f"leaf {index} has no witnessed entry"
+        )
+        return kept[index]
+    if entry is None:
+        problems.append(f"leaf {index} has no witnessed entry")
+        return b""
+    data = canonicalize(entry.envelope)
+    if digest(entry.envelope) != entry.envelope_digest:
+        problems.append(f"leaf {index}: the stored envelope was altered (digest mismatch)")
+    if merkle.leaf_hash(data).hex() != leaf:
+        problems.append(f"leaf {index}: the leaf hash does not match its envelope (leaf or envelope altered)")
+    return data
+
+
+def _audit_checkpoints(tree: merkle.MemoryTree, problems: list[str]) -> None:
     log_key = signer("log").public
     for cp in LogCheckpoint.objects.order_by("size"):
         try:
@@ -412,6 +438,9 @@ def log_audit() -> list[str]:
             )
         elif tree.root(cp.size).hex() != parsed.root.hex():
             problems.append(f"checkpoint at size {cp.size}: the signed root does not match the recomputed tree")
+
+
+def _audit_interior_nodes(tree: merkle.MemoryTree, problems: list[str]) -> None:
     for node in LogNode.objects.all():
         expected = tree.nodes.get((node.level, node.position))
         if expected is None and (node.position + 1) << node.level > tree.size:
@@ -422,7 +451,6 @@ def log_audit() -> list[str]:
             )
         elif expected is not None and expected.hex() != node.hash:
             problems.append(f"interior node {node.level}/{node.position} was altered")
-    return problems
 
 
 def audit_heads_anchor(tenants: list[Any]) -> list[AuditHeadAnchor]:
