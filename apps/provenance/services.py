@@ -21,6 +21,7 @@ from apps.core.services import audit_record
 from apps.core.tenancy import require_current_tenant
 from apps.graphs.ingest import Graph
 from apps.graphs.models import DatasetVersion
+from apps.queries import hooks
 from apps.queries.models import Decision, QueryRun
 
 from . import attest, log_sources, witness
@@ -92,7 +93,7 @@ def manifest_body(
             if d.policy_version is not None
         ],
         "minimization": [s.as_dict() for s in steps],
-        "jit_grant": _grant_summary(run.jit_grant_id),
+        "jit_grant": hooks.describe_grant(run.jit_grant_id),
         "outputs": manifest.outputs_for(
             run.spec["metric"], execution.nodes, execution.values, execution.edges, run.result
         ),
@@ -100,26 +101,6 @@ def manifest_body(
     if sampling is not None:  # pcq_ops (issue 16): the replay sampling decision, manifest v3
         body["sampling"] = sampling
     return body
-
-
-def _grant_summary(grant_id: int | None) -> dict[str, Any] | None:
-    """The JIT grant a query ran under: its id, the bound reason's hash, who approved it how."""
-    if grant_id is None:
-        return None
-    from apps.jit_approvals.models import AccessGrant
-
-    grant = AccessGrant.objects.select_related("request").get(pk=grant_id)
-    return {
-        "id": grant.pk,
-        "request": grant.request_id,
-        "reason_sha256": grant.reason_sha256,
-        "starts_at": grant.starts_at.isoformat(),
-        "expires_at": grant.expires_at.isoformat(),
-        "approvals": [
-            {"approver": a.approver.get_username(), "channel": a.channel, "at": a.created_at.isoformat()}
-            for a in grant.request.approvals.select_related("approver").order_by("created_at")
-        ],
-    }
 
 
 def manifest_create(

@@ -3,7 +3,7 @@ Slack-compatible Web API server (chat.postMessage, chat.update, users.info,
 conversations.open, conversations.history with message metadata) and an SMTP sink on
 aiosmtpd. Both can be told to fail the next N requests; the Slack server can also hold the
 next N posts (accepting them only when released, as a slow Slack would, whether or not the
-client is still there). Never used by the running service."""
+client is still there). Never used by the running service (it lives outside apps/)."""
 
 from __future__ import annotations
 
