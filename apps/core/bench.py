@@ -160,7 +160,7 @@ class Topology:
 
     def start(self) -> None:
         require_production()
-        from apps.jit_approvals.devservers import free_port
+        from devtools.servers import free_port
 
         env = production_env(**self.env)
         bin_dir = Path(sys.executable).parent

@@ -373,38 +373,14 @@ class CostCollector(Collector):
         yield price
 
 
-class PolicyDriftCollector(Collector):
-    """1 per tenant whose active policy versions differ from the registry of what it should
-    run (TF_POLICY_REGISTRY_FILE: {tenant slug: {policy slug: version number}}), else 0.
-    Policy environments and their promotion registry are another issue's; until it lands,
-    the registry file is written by whoever promotes (make gameday does)."""
-
-    def collect(self) -> Iterable[GaugeMetricFamily]:
-        family = GaugeMetricFamily("tf_policy_drift", "Active policies differ from the registry.", labels=["tenant"])
-        path = settings.TF_POLICY_REGISTRY_FILE
-        if path:
-            try:
-                expected = json.loads(Path(path).read_text())
-                for tenant_id, _slug, drift in _policy_drift(expected):
-                    family.add_metric([tenant_label(tenant_id)], float(drift))
-            except (OSError, ValueError) as exc:
-                logger.warning("policy registry unreadable", extra={"error": type(exc).__name__})
-        yield family
+_scrape_collectors: list[Callable[[], Collector]] = []
 
 
-def _policy_drift(expected: dict[str, dict[str, int]]) -> list[tuple[int, str, bool]]:
-    from apps.core.models import Tenant
-    from apps.policy_studio.models import Policy
-
-    out = []
-    for tenant in Tenant.objects.filter(slug__in=list(expected)):
-        running = dict(
-            Policy.all_tenants.filter(tenant=tenant, active_version__isnull=False).values_list(
-                "slug", "active_version__number"
-            )
-        )
-        out.append((tenant.pk, tenant.slug, running != expected[tenant.slug]))
-    return out
+def register_scrape_collector(factory: Callable[[], Collector]) -> None:
+    """Apps above core add their scrape-time collectors here (in ``AppConfig.ready``), so core
+    never imports them: e.g. policy_studio's ``tf_policy_drift``."""
+    if factory not in _scrape_collectors:
+        _scrape_collectors.append(factory)
 
 
 class _DefaultRegistry(Collector):
@@ -434,7 +410,8 @@ def registry() -> CollectorRegistry:
     reg.register(QueueDepthCollector())
     reg.register(FairnessCollector(source))
     reg.register(CostCollector())
-    reg.register(PolicyDriftCollector())
+    for factory in _scrape_collectors:
+        reg.register(factory())
     return reg
 
 

@@ -20,6 +20,15 @@ from .models import ApiToken, AuditChainCheck, AuditEvent, AuditHead, Membership
 from .tenancy import require_current_tenant, tenant_context
 
 
+class AuditOutsideTransaction(RuntimeError):
+    """An audit event written outside its action's transaction could commit without it."""
+
+
+def in_callers_transaction(using: str | None = None) -> bool:
+    """True inside an atomic block the code opened itself (not only a test case's)."""
+    return any(not block._from_testcase for block in transaction.get_connection(using).atomic_blocks)
+
+
 def audit_record(
     action: str,
     *,
@@ -35,7 +44,13 @@ def audit_record(
     Call it inside the transaction of the action it records, so the action and its event
     commit or roll back together. Appends to one tenant's chain are serialised by a row
     lock on the tenant (PostgreSQL); the unique (tenant, seq) constraint backs that up.
-    Secret-looking keys in ``payload`` are redacted before hashing and storing."""
+    Secret-looking keys in ``payload`` are redacted before hashing and storing. Outside the
+    caller's own ``transaction.atomic()`` it raises ``AuditOutsideTransaction`` (a test's
+    wrapping transaction does not count)."""
+    if not in_callers_transaction():
+        raise AuditOutsideTransaction(
+            f"audit_record({action!r}) must run inside the transaction of the action it records"
+        )
     tenant = require_current_tenant()
     if target is not None:
         target_type = target_type or target._meta.label_lower

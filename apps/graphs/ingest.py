@@ -119,6 +119,27 @@ def _build(
     problems: _Problems,
 ) -> Graph:
     graph = Graph(node_classes=node_classes, edge_classes=edge_classes)
+    _check_shared_names(node_classes, edge_classes, problems)
+    seen: dict[str, int] = {}
+    for row, raw in node_rows:
+        if problems.full:
+            break
+        node = _node(row, raw, seen, node_classes, files[0], problems)
+        if node is not None:
+            graph.nodes.append(node)
+    for row, raw in edge_rows:
+        if problems.full:
+            break
+        edge = _edge(row, raw, seen, edge_classes, files[1], problems)
+        if edge is not None:
+            graph.edges.append(edge)
+    if not graph.nodes and not problems.items:
+        problems.add(files[0], None, "the graph has no nodes")
+    problems.raise_if_any()
+    return graph
+
+
+def _check_shared_names(node_classes: dict[str, str], edge_classes: dict[str, str], problems: _Problems) -> None:
     for name in sorted(set(node_classes) & set(edge_classes)):
         if node_classes[name] != edge_classes[name]:
             # One name with two classes is ambiguous everywhere a name stands alone (fields,
@@ -129,63 +150,65 @@ def _build(
                 f"attribute {name!r} is declared on nodes as {node_classes[name]} and on edges as "
                 f"{edge_classes[name]}; use one class or rename one of them",
             )
-    seen: dict[str, int] = {}
-    for row, raw in node_rows:
-        if problems.full:
-            break
-        node_id = raw.get("id")
-        if not isinstance(node_id, str) or not node_id.strip():
-            problems.add(files[0], row, "node has no id")
+
+
+def _node(
+    row: int, raw: dict[str, Any], seen: dict[str, int], classes: dict[str, str], file: str, problems: _Problems
+) -> dict[str, Any] | None:
+    node_id = raw.get("id")
+    if not isinstance(node_id, str) or not node_id.strip():
+        problems.add(file, row, "node has no id")
+        return None
+    node_id = node_id.strip()
+    if node_id in seen:
+        problems.add(file, row, f"duplicate node id {node_id!r} (first at row {seen[node_id]})")
+        return None
+    seen[node_id] = row
+    node = {"id": node_id, "type": str(raw.get("type") or "node")}
+    _copy_attributes(raw, RESERVED_NODE, classes, node, file, row, problems)
+    return node
+
+
+def _edge(
+    row: int, raw: dict[str, Any], seen: dict[str, int], classes: dict[str, str], file: str, problems: _Problems
+) -> dict[str, Any] | None:
+    source, target = raw.get("source"), raw.get("target")
+    if not isinstance(source, str) or not isinstance(target, str) or not source or not target:
+        problems.add(file, row, "edge needs a source and a target")
+        return None
+    dangling = [end for end in (source, target) if end not in seen]
+    if dangling:
+        problems.add(file, row, f"edge refers to unknown node {dangling[0]!r} (dangling edge)")
+        return None
+    if source == target:
+        problems.add(file, row, f"self-loop on {source!r} is not allowed")
+        return None
+    edge = {"source": source, "target": target, "type": str(raw.get("type") or "link")}
+    _copy_attributes(raw, RESERVED_EDGE, classes, edge, file, row, problems)
+    return edge
+
+
+def _copy_attributes(
+    raw: dict[str, Any],
+    reserved: Any,
+    classes: dict[str, str],
+    into: dict[str, Any],
+    file: str,
+    row: int,
+    problems: _Problems,
+) -> None:
+    """Declared, scalar, canonically hashable attributes are kept; empty values are dropped."""
+    for key, value in raw.items():
+        if key in reserved:
             continue
-        node_id = node_id.strip()
-        if node_id in seen:
-            problems.add(files[0], row, f"duplicate node id {node_id!r} (first at row {seen[node_id]})")
-            continue
-        seen[node_id] = row
-        node = {"id": node_id, "type": str(raw.get("type") or "node")}
-        for key, value in raw.items():
-            if key in RESERVED_NODE:
-                continue
-            if key not in node_classes:
-                problems.add(files[0], row, f"attribute {key!r} has no data class; declare it")
-            elif not _scalar(value):
-                problems.add(files[0], row, f"attribute {key!r} must be a string, number or boolean")
-            elif not canon.is_canonicalizable(value):
-                problems.add(files[0], row, _NOT_CANONICAL.format(key=key))
-            elif value not in (None, ""):
-                node[key] = value
-        graph.nodes.append(node)
-    for row, raw in edge_rows:
-        if problems.full:
-            break
-        source, target = raw.get("source"), raw.get("target")
-        if not isinstance(source, str) or not isinstance(target, str) or not source or not target:
-            problems.add(files[1], row, "edge needs a source and a target")
-            continue
-        dangling = [end for end in (source, target) if end not in seen]
-        if dangling:
-            problems.add(files[1], row, f"edge refers to unknown node {dangling[0]!r} (dangling edge)")
-            continue
-        if source == target:
-            problems.add(files[1], row, f"self-loop on {source!r} is not allowed")
-            continue
-        edge = {"source": source, "target": target, "type": str(raw.get("type") or "link")}
-        for key, value in raw.items():
-            if key in RESERVED_EDGE:
-                continue
-            if key not in edge_classes:
-                problems.add(files[1], row, f"attribute {key!r} has no data class; declare it")
-            elif not _scalar(value):
-                problems.add(files[1], row, f"attribute {key!r} must be a string, number or boolean")
-            elif not canon.is_canonicalizable(value):
-                problems.add(files[1], row, _NOT_CANONICAL.format(key=key))
-            elif value not in (None, ""):
-                edge[key] = value
-        graph.edges.append(edge)
-    if not graph.nodes and not problems.items:
-        problems.add(files[0], None, "the graph has no nodes")
-    problems.raise_if_any()
-    return graph
+        if key not in classes:
+            problems.add(file, row, f"attribute {key!r} has no data class; declare it")
+        elif not _scalar(value):
+            problems.add(file, row, f"attribute {key!r} must be a string, number or boolean")
+        elif not canon.is_canonicalizable(value):
+            problems.add(file, row, _NOT_CANONICAL.format(key=key))
+        elif value not in (None, ""):
+            into[key] = value
 
 
 def parse_json(data: bytes, name: str = "graph.json") -> Graph:
@@ -238,19 +261,46 @@ def parse_json(data: bytes, name: str = "graph.json") -> Graph:
 def _csv_rows(
     data: bytes, name: str, required: tuple[str, ...], problems: _Problems
 ) -> tuple[dict[str, str], list[tuple[int, dict[str, Any]]]]:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise GraphFormatError([{"file": name, "row": None, "message": f"not UTF-8 text (byte {exc.start})"}]) from exc
-    if "\x00" in text:
-        raise GraphFormatError([{"file": name, "row": None, "message": "binary data (NUL bytes) is not a CSV file"}])
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(_csv_text(data, name), newline=""))
     try:
         header = next(reader)
     except StopIteration:
         raise GraphFormatError([{"file": name, "row": 1, "message": "the file is empty"}]) from None
     except csv.Error as exc:
         raise GraphFormatError([{"file": name, "row": 1, "message": f"unreadable CSV header: {exc}"}]) from exc
+    columns, classes = _csv_header(header, name, required, problems)
+    problems.raise_if_any()
+    rows: list[tuple[int, dict[str, Any]]] = []
+    try:
+        for line_no, values in enumerate(reader, start=2):
+            if not values or all(not v.strip() for v in values):
+                continue
+            if len(values) != len(columns):
+                problems.add(name, line_no, f"expected {len(columns)} fields, found {len(values)}")
+                if problems.full:
+                    break
+                continue
+            rows.append((line_no, {c: v.strip() for c, v in zip(columns, values, strict=True)}))
+    except csv.Error as exc:
+        problems.add(name, reader.line_num, f"unreadable CSV: {exc}")
+    problems.raise_if_any()
+    return classes, rows
+
+
+def _csv_text(data: bytes, name: str) -> str:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise GraphFormatError([{"file": name, "row": None, "message": f"not UTF-8 text (byte {exc.start})"}]) from exc
+    if "\x00" in text:
+        raise GraphFormatError([{"file": name, "row": None, "message": "binary data (NUL bytes) is not a CSV file"}])
+    return text
+
+
+def _csv_header(
+    header: list[str], name: str, required: tuple[str, ...], problems: _Problems
+) -> tuple[list[str], dict[str, str]]:
+    """Column names, and the data class each attribute column declares (``name:P2``)."""
     columns: list[str] = []
     classes: dict[str, str] = {}
     for col in header:
@@ -273,22 +323,7 @@ def _csv_rows(
         problems.add(name, 1, f"missing column(s) {missing}; the header must start with {', '.join(required)}")
     if len(set(columns)) != len(columns):
         problems.add(name, 1, "duplicate column names")
-    problems.raise_if_any()
-    rows: list[tuple[int, dict[str, Any]]] = []
-    try:
-        for line_no, values in enumerate(reader, start=2):
-            if not values or all(not v.strip() for v in values):
-                continue
-            if len(values) != len(columns):
-                problems.add(name, line_no, f"expected {len(columns)} fields, found {len(values)}")
-                if problems.full:
-                    break
-                continue
-            rows.append((line_no, {c: v.strip() for c, v in zip(columns, values, strict=True)}))
-    except csv.Error as exc:
-        problems.add(name, reader.line_num, f"unreadable CSV: {exc}")
-    problems.raise_if_any()
-    return classes, rows
+    return columns, classes
 
 
 def parse_csv(nodes: bytes, edges: bytes, names: tuple[str, str] = ("nodes.csv", "edges.csv")) -> Graph:

@@ -79,6 +79,32 @@ class QuerySpecError(ValueError):
 
 def validate_query_spec(spec: Any) -> dict[str, Any]:
     """Return the spec with defaults filled in, or raise QuerySpecError naming each bad path."""
+    errors = _schema_errors(spec)
+    for path, text in _strings(spec):
+        if "\x00" in text or any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+            errors.setdefault(path or "(root)", []).append("text must not contain NUL bytes or unpaired surrogates")
+    if isinstance(spec, dict):
+        for path, values in _filter_values(spec):
+            if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+                errors.setdefault(path, []).append("numbers must be finite (no NaN or Infinity)")
+        reason = spec.get("reason")
+        if isinstance(reason, str) and len(reason.strip()) < 3:
+            errors.setdefault("reason", []).append("give a reason of at least 3 characters other than spaces")
+        for path, values in _filter_values(spec):
+            for v in values:
+                if isinstance(v, str) and _PERIOD_SHAPE.match(v) and not _valid_period(v):
+                    errors.setdefault(path, []).append(
+                        f"{v!r} is not a valid period (a year 0001-9999, a month 01-12, a real day)"
+                    )
+    if errors:
+        raise QuerySpecError(errors)
+    if spec["metric"] == "shortest_paths" and "target" not in spec:
+        raise QuerySpecError({"target": ["shortest_paths needs a target node"]})
+    return {"node_filter": {}, "edge_filter": {}, "fields": [], "offset": 0, "random_seed": 7, **spec}
+
+
+def _schema_errors(spec: Any) -> dict[str, list[str]]:
+    """The JSON Schema's complaints by path, in words a query author reads."""
     errors: dict[str, list[str]] = {}
     for error in sorted(_validator.iter_errors(spec), key=lambda e: list(e.absolute_path)):
         path = "/".join(str(p) for p in error.absolute_path) or "(root)"
@@ -88,30 +114,17 @@ def validate_query_spec(spec: Any) -> dict[str, Any]:
         elif error.validator == "additionalProperties":
             message = f"unknown field(s): {message.split('(')[-1].rstrip(')')}"
         errors.setdefault(path, []).append(message)
-    for path, text in _strings(spec):
-        if "\x00" in text or any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
-            errors.setdefault(path or "(root)", []).append("text must not contain NUL bytes or unpaired surrogates")
-    if isinstance(spec, dict):
-        for name in ("node_filter", "edge_filter"):
-            for key, value in (spec.get(name) or {}).items() if isinstance(spec.get(name), dict) else ():
-                values = value if isinstance(value, list) else [value]
-                if any(isinstance(v, float) and not math.isfinite(v) for v in values):
-                    errors.setdefault(f"{name}/{key}", []).append("numbers must be finite (no NaN or Infinity)")
-        reason = spec.get("reason")
-        if isinstance(reason, str) and len(reason.strip()) < 3:
-            errors.setdefault("reason", []).append("give a reason of at least 3 characters other than spaces")
-        for name in ("node_filter", "edge_filter"):
-            for key, value in (spec.get(name) or {}).items() if isinstance(spec.get(name), dict) else ():
-                for v in value if isinstance(value, list) else [value]:
-                    if isinstance(v, str) and _PERIOD_SHAPE.match(v) and not _valid_period(v):
-                        errors.setdefault(f"{name}/{key}", []).append(
-                            f"{v!r} is not a valid period (a year 0001-9999, a month 01-12, a real day)"
-                        )
-    if errors:
-        raise QuerySpecError(errors)
-    if spec["metric"] == "shortest_paths" and "target" not in spec:
-        raise QuerySpecError({"target": ["shortest_paths needs a target node"]})
-    return {"node_filter": {}, "edge_filter": {}, "fields": [], "offset": 0, "random_seed": 7, **spec}
+    return errors
+
+
+def _filter_values(spec: dict[str, Any]) -> list[tuple[str, list[Any]]]:
+    """Each filter key's path and its values as a list (a single value is a list of one)."""
+    out = []
+    for name in ("node_filter", "edge_filter"):
+        filters = spec.get(name)
+        for key, value in filters.items() if isinstance(filters, dict) else ():
+            out.append((f"{name}/{key}", value if isinstance(value, list) else [value]))
+    return out
 
 
 def _strings(value: Any, path: str = "", depth: int = 0) -> list[tuple[str, str]]:

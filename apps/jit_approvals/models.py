@@ -3,6 +3,9 @@ verified Slack identities."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -46,6 +49,19 @@ class AccessRequest(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"request #{self.pk} ({self.status})"
+
+    def decision_refusal(self, approver: Any, now: datetime) -> tuple[str, str] | None:
+        """May this approver still decide? ``(code, sentence)`` when not, from this request's own
+        rows; whether they are an eligible approver at all is ``selectors.eligible_approvers``."""
+        if approver.pk == self.requester_id:
+            return "self_approval", "You cannot decide on your own request."
+        if self.status != self.Status.PENDING:
+            return "not_pending", f"This request is already {self.get_status_display().lower()}."
+        if now >= self.deadline_at:
+            return "past_deadline", "The request's deadline has passed; it can no longer be decided."
+        if self.approvals.filter(approver=approver).exists():
+            return "already_decided", "You have already decided on this request."
+        return None
 
 
 class Approval(TenantOwnedModel):
@@ -181,6 +197,14 @@ class ApprovalLink(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.action} link for request {self.request_id}"
+
+    def unusable_reason(self, now: datetime) -> str | None:
+        """Is this link usable? A sentence when it is spent or expired, else None."""
+        if self.used_at is not None:
+            return "This link has already been used."
+        if now >= self.expires_at:
+            return "This link has expired."
+        return None
 
 
 class SlackIdentity(TenantOwnedModel):

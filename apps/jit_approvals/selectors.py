@@ -153,3 +153,20 @@ def approval_metrics() -> dict[str, Any]:
         "median_minutes": round(statistics.median(minutes), 2),
         "p90_minutes": round(p90, 2),
     }
+
+
+def grant_summary(grant_id: int) -> dict[str, Any]:
+    """The JIT grant a query ran under: its id, the bound reason's hash, who approved it how
+    (the manifest's ``jit_grant``; registered as the queries grant describer)."""
+    grant = AccessGrant.objects.select_related("request").get(pk=grant_id)
+    return {
+        "id": grant.pk,
+        "request": grant.request_id,
+        "reason_sha256": grant.reason_sha256,
+        "starts_at": grant.starts_at.isoformat(),
+        "expires_at": grant.expires_at.isoformat(),
+        "approvals": [
+            {"approver": a.approver.get_username(), "channel": a.channel, "at": a.created_at.isoformat()}
+            for a in grant.request.approvals.select_related("approver").order_by("created_at")
+        ],
+    }

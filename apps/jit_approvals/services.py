@@ -176,20 +176,15 @@ def decide(
     now = now or timezone.now()
     if decision not in Approval.Decision.values:
         raise ValidationFailed("decision must be approve or deny.", details={"decision": decision})
-    refusal: DomainError | None = None
+    refusal: tuple[str, str] | None = None
     with transaction.atomic():
         request = AccessRequest.objects.select_for_update().filter(pk=request_id).first()
         if request is None:
             raise NotFound("No such access request.")
-        if approver.pk == request.requester_id:
-            refusal = ("self_approval", "You cannot decide on your own request.")
-        elif request.status != AccessRequest.Status.PENDING:
-            refusal = ("not_pending", f"This request is already {request.get_status_display().lower()}.")
-        elif now >= request.deadline_at:
-            refusal = ("past_deadline", "The request's deadline has passed; it can no longer be decided.")
-        elif Approval.objects.filter(request=request, approver=approver).exists():
-            refusal = ("already_decided", "You have already decided on this request.")
-        elif not approver.is_active or approver.pk not in {u.pk for u in selectors.eligible_approvers(request)}:
+        refusal = request.decision_refusal(approver, now)
+        if refusal is None and (
+            not approver.is_active or approver.pk not in {u.pk for u in selectors.eligible_approvers(request)}
+        ):
             refusal = ("not_eligible", "You are not an eligible approver for this request.")
         if refusal is None:
             try:

@@ -225,11 +225,7 @@ class EmailActionView(View):
         link = notify.link_from_token(token)
         if link is None:
             return None, "This link is not valid."
-        if link.used_at is not None:
-            return link, "This link has already been used."
-        if timezone.now() >= link.expires_at:
-            return link, "This link has expired."
-        return link, None
+        return link, link.unusable_reason(timezone.now())
 
     def get(self, request: HttpRequest, token: str) -> HttpResponse:
         link, problem = self._context(token)

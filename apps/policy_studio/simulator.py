@@ -13,20 +13,29 @@ from __future__ import annotations
 import csv
 import io
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-from django.db.models import QuerySet
+from typing import Any
 
 from .compiled import compiled
+from .decide import decide_before_execution, decide_on_result
 from .lac import constraints as lac_constraints
 from .lac import minimize as lac_minimize
 from .lac.engine import Resource, Subject
 from .models import PolicyVersion
 
-if TYPE_CHECKING:  # the runs come from apps.queries; the simulator only reads them
-    from apps.queries.models import QueryRun
-from .decide import decide_before_execution, decide_on_result
+
+@dataclass(frozen=True)
+class PastDecision:
+    """What the simulator reads of one stored query run. The runs live in apps.queries, which
+    hands them in through ``hooks.decision_history``; the simulator never imports them."""
+
+    run_id: int
+    created_at: Any
+    username: str
+    dataset: str
+    facts: dict[str, Any]
+    attribute_classes: dict[str, str]  # node and edge attributes of the run's dataset version
 
 
 @dataclass
@@ -140,8 +149,8 @@ def _replay(version: PolicyVersion, facts: dict[str, Any]) -> SimulatedOutcome:
     return SimulatedOutcome("allow" if outcome.allowed else "deny", outcome.codes, outcome.explanation)
 
 
-def _minimization_changes(a: PolicyVersion, b: PolicyVersion, run: QueryRun) -> list[dict[str, str]]:
-    classes = {**run.dataset_version.attribute_classes["nodes"], **run.dataset_version.attribute_classes["edges"]}
+def _minimization_changes(a: PolicyVersion, b: PolicyVersion, run: PastDecision) -> list[dict[str, str]]:
+    classes = run.attribute_classes
     fields = set(run.facts["query"]["fields"])
     chosen_a, wide_a = lac_minimize.plan_steps(compiled(a).minimize, classes, fields)
     chosen_b, wide_b = lac_minimize.plan_steps(compiled(b).minimize, classes, fields)
@@ -162,20 +171,19 @@ def _describe(rule: lac_minimize.MinimizeRule | None) -> str:
     return f"{rule.transform}({params})" if params else rule.transform
 
 
-def simulate(
-    version_a: PolicyVersion, version_b: PolicyVersion, runs: QuerySet[QueryRun], limit: int = 5000
-) -> Simulation:
+def simulate(version_a: PolicyVersion, version_b: PolicyVersion, runs: Iterable[PastDecision]) -> Simulation:
+    """Re-decide each past run (newest first, as given) under both versions."""
     started = time.perf_counter()
     rows = []
-    for run in runs.select_related("user", "dataset_version__dataset").order_by("-created_at")[:limit]:
+    for run in runs:
         if not run.facts.get("subject"):
             continue
         rows.append(
             SimulationRow(
-                run_id=run.pk,
+                run_id=run.run_id,
                 created_at=run.created_at,
-                username=run.user.get_username(),
-                dataset=run.dataset_version.dataset.slug,
+                username=run.username,
+                dataset=run.dataset,
                 a=_replay(version_a, run.facts),
                 b=_replay(version_b, run.facts),
                 minimization_changes=_minimization_changes(version_a, version_b, run),

@@ -12,10 +12,10 @@ from django.views import View
 
 from apps.core.errors import DomainError
 from apps.core.permissions import TenantRoleRequiredMixin, has_role
-from apps.queries.selectors import query_runs
 
 from . import selectors, services
 from .forms import NEW_POLICY_TEMPLATE, PolicyEditForm
+from .hooks import decision_history
 from .permissions import AUTHORS, POLICY_READERS
 from .simulator import simulate
 
@@ -135,7 +135,7 @@ class SimulationView(TenantRoleRequiredMixin, View):
                 {"status": 404, "error": {"code": "not_found", "message": "No such policy version."}},
                 status=404,
             )
-        sim = simulate(a, b, query_runs())
+        sim = simulate(a, b, decision_history())
         if request.GET.get("format") == "csv":
             response = HttpResponse(sim.to_csv(), content_type="text/csv")
             response["Content-Disposition"] = f'attachment; filename="simulation-{slug}-v{a.number}-v{b.number}.csv"'

@@ -10,11 +10,13 @@ class ProvenanceConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.core.services import register_audit_evidence
-        from apps.queries.hooks import register_manifest_recorder
+        from apps.queries.hooks import register_manifest_recorder, register_query_language
 
+        from .dsl_compiler import query_spec
         from .receivers import sign_and_queue
 
         register_manifest_recorder(sign_and_queue)  # manifests for every executed query
+        register_query_language("prov", query_spec)  # a provenance DSL chain runs as its query
 
         register_audit_evidence(audit_head_anchors)
 

@@ -43,7 +43,7 @@ def compile_plan(text: str) -> dict[str, Any]:
     spec = {"node_filter": {}, "edge_filter": {}, "fields": [], "offset": 0, **chain.spec}
     if view is not None:
         # The plan shows what will really run: the view's filters and limits merged in.
-        from apps.queries.pipeline import merge_view
+        from apps.queries.planning import merge_view
 
         if "hops" not in chain.spec:
             spec.pop("hops", None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from apps.core.services import audit_record
 from apps.core.tenancy import require_current_tenant
 from apps.graphs.ingest import Graph
 from apps.graphs.models import DatasetVersion
+from apps.queries import hooks
 from apps.queries.models import Decision, QueryRun
 
 from . import attest, log_sources, witness
@@ -91,7 +93,7 @@ def manifest_body(
             if d.policy_version is not None
         ],
         "minimization": [s.as_dict() for s in steps],
-        "jit_grant": _grant_summary(run.jit_grant_id),
+        "jit_grant": hooks.describe_grant(run.jit_grant_id),
         "outputs": manifest.outputs_for(
             run.spec["metric"], execution.nodes, execution.values, execution.edges, run.result
         ),
@@ -99,26 +101,6 @@ def manifest_body(
     if sampling is not None:  # pcq_ops (issue 16): the replay sampling decision, manifest v3
         body["sampling"] = sampling
     return body
-
-
-def _grant_summary(grant_id: int | None) -> dict[str, Any] | None:
-    """The JIT grant a query ran under: its id, the bound reason's hash, who approved it how."""
-    if grant_id is None:
-        return None
-    from apps.jit_approvals.models import AccessGrant
-
-    grant = AccessGrant.objects.select_related("request").get(pk=grant_id)
-    return {
-        "id": grant.pk,
-        "request": grant.request_id,
-        "reason_sha256": grant.reason_sha256,
-        "starts_at": grant.starts_at.isoformat(),
-        "expires_at": grant.expires_at.isoformat(),
-        "approvals": [
-            {"approver": a.approver.get_username(), "channel": a.channel, "at": a.created_at.isoformat()}
-            for a in grant.request.approvals.select_related("approver").order_by("created_at")
-        ],
-    }
 
 
 def manifest_create(
@@ -347,54 +329,79 @@ def log_audit() -> list[str]:
     """Recompute the whole log from the stored envelopes and report every discrepancy:
     altered envelopes, leaves, interior nodes, checkpoints (roots or signatures)."""
     problems: list[str] = []
+    tree = _recompute_tree(problems)
+    _audit_checkpoints(tree, problems)
+    _audit_interior_nodes(tree, problems)
+    return problems
+
+
+@dataclass
+class _StoredLog:
+    leaves: dict[int, str]
+    kept: dict[int, bytes]
+    entries: dict[int, Any]
+    anchors: dict[int, Any]
+    others: dict[int, tuple[str, bytes]]
+
+
+def _recompute_tree(problems: list[str]) -> merkle.MemoryTree:
+    """The tree rebuilt from what each leaf stands for (its envelope, anchor or other source)."""
     leaves, kept = {}, {}
     for index, leaf_hash, data in LogLeaf.objects.order_by("index").values_list("index", "leaf_hash", "data"):
         leaves[index] = leaf_hash
         if data:
             kept[index] = data.encode("utf-8")
-    entries = {e.leaf_index: e for e in WitnessedEntry.all_tenants.order_by("leaf_index")}
-    anchors = {a.leaf_index: a for a in AuditHeadAnchor.all_tenants.order_by("leaf_index")}
-    others = log_sources.registered_leaves()
+    stored = _StoredLog(
+        leaves,
+        kept,
+        entries={e.leaf_index: e for e in WitnessedEntry.all_tenants.order_by("leaf_index")},
+        anchors={a.leaf_index: a for a in AuditHeadAnchor.all_tenants.order_by("leaf_index")},
+        others=log_sources.registered_leaves(),
+    )
     tree = merkle.MemoryTree()
-    for index in range(len(leaves)):
-        entry = entries.get(index)
-        if index not in leaves:
+    for index in range(len(stored.leaves)):
+        if index not in stored.leaves:
             problems.append(f"leaf {index} is missing")
             break
-        if entry is None and index in others:
-            source, data = others[index]
-            if merkle.leaf_hash(data).hex() != leaves[index]:
-                problems.append(f"leaf {index}: the leaf hash does not match its {source} entry (one was altered)")
-            tree.append(data)
-            continue
-        if index in kept and merkle.leaf_hash(kept[index]).hex() != leaves[index]:
-            problems.append(f"leaf {index}: the bytes stored with the leaf do not match its hash (one was altered)")
-        if entry is None and index in anchors:
-            data = canonicalize(anchors[index].statement)
-            if merkle.leaf_hash(data).hex() != leaves[index]:
-                problems.append(f"leaf {index}: the leaf hash does not match its audit-head anchor (one was altered)")
-            tree.append(data)
-            continue
-        if entry is None and index in kept and merkle.leaf_hash(kept[index]).hex() == leaves[index]:
-            st = _anchor_statement(kept[index])
-            problems.append(
-                f"leaf {index}: the log anchors audit head #{st.get('seq')} of tenant {st.get('tenant_id')}, "
-                "but its audit-head anchor row was deleted"
-                if st
-                else f"leaf {index} has no witnessed entry"
-            )
-            tree.append(kept[index])
-            continue
-        if entry is None:
-            problems.append(f"leaf {index} has no witnessed entry")
-            tree.append(b"")
-            continue
-        data = canonicalize(entry.envelope)
-        if digest(entry.envelope) != entry.envelope_digest:
-            problems.append(f"leaf {index}: the stored envelope was altered (digest mismatch)")
-        if merkle.leaf_hash(data).hex() != leaves[index]:
-            problems.append(f"leaf {index}: the leaf hash does not match its envelope (leaf or envelope altered)")
-        tree.append(data)
+        tree.append(_leaf_data(index, stored, problems))
+    return tree
+
+
+def _leaf_data(index: int, stored: _StoredLog, problems: list[str]) -> bytes:
+    leaf, kept, entry = stored.leaves[index], stored.kept, stored.entries.get(index)
+    if entry is None and index in stored.others:
+        source, data = stored.others[index]
+        if merkle.leaf_hash(data).hex() != leaf:
+            problems.append(f"leaf {index}: the leaf hash does not match its {source} entry (one was altered)")
+        return data
+    if index in kept and merkle.leaf_hash(kept[index]).hex() != leaf:
+        problems.append(f"leaf {index}: the bytes stored with the leaf do not match its hash (one was altered)")
+    if entry is None and index in stored.anchors:
+        data = canonicalize(stored.anchors[index].statement)
+        if merkle.leaf_hash(data).hex() != leaf:
+            problems.append(f"leaf {index}: the leaf hash does not match its audit-head anchor (one was altered)")
+        return data
+    if entry is None and index in kept and merkle.leaf_hash(kept[index]).hex() == leaf:
+        st = _anchor_statement(kept[index])
+        problems.append(
+            f"leaf {index}: the log anchors audit head #{st.get('seq')} of tenant {st.get('tenant_id')}, "
+            "but its audit-head anchor row was deleted"
+            if st
+            else f"leaf {index} has no witnessed entry"
+        )
+        return kept[index]
+    if entry is None:
+        problems.append(f"leaf {index} has no witnessed entry")
+        return b""
+    data = canonicalize(entry.envelope)
+    if digest(entry.envelope) != entry.envelope_digest:
+        problems.append(f"leaf {index}: the stored envelope was altered (digest mismatch)")
+    if merkle.leaf_hash(data).hex() != leaf:
+        problems.append(f"leaf {index}: the leaf hash does not match its envelope (leaf or envelope altered)")
+    return data
+
+
+def _audit_checkpoints(tree: merkle.MemoryTree, problems: list[str]) -> None:
     log_key = signer("log").public
     for cp in LogCheckpoint.objects.order_by("size"):
         try:
@@ -412,6 +419,9 @@ def log_audit() -> list[str]:
             )
         elif tree.root(cp.size).hex() != parsed.root.hex():
             problems.append(f"checkpoint at size {cp.size}: the signed root does not match the recomputed tree")
+
+
+def _audit_interior_nodes(tree: merkle.MemoryTree, problems: list[str]) -> None:
     for node in LogNode.objects.all():
         expected = tree.nodes.get((node.level, node.position))
         if expected is None and (node.position + 1) << node.level > tree.size:
@@ -422,7 +432,6 @@ def log_audit() -> list[str]:
             )
         elif expected is not None and expected.hex() != node.hash:
             problems.append(f"interior node {node.level}/{node.position} was altered")
-    return problems
 
 
 def audit_heads_anchor(tenants: list[Any]) -> list[AuditHeadAnchor]:

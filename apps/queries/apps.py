@@ -10,8 +10,12 @@ class QueriesConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.core.services import register_audit_evidence
+        from apps.policy_studio.hooks import register_decision_history
+
+        from .selectors import past_decisions
 
         register_audit_evidence(query_run_audit_seqs)
+        register_decision_history(past_decisions)
 
 
 def query_run_audit_seqs(tenant: object) -> tuple[int, str] | None:

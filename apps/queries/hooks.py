@@ -3,7 +3,11 @@
 - a **grant provider** (``jit_approvals``) returns the subject's active just-in-time grants,
   consulted before access rules deny; expiry is checked by the pipeline at plan time;
 - a **manifest recorder** (``provenance``) is called inside the pipeline's transaction for
-  every executed query, so a run is never stored without its manifest.
+  every executed query, so a run is never stored without its manifest;
+- a **grant describer** (``jit_approvals``) says who approved the grant a run used (for the
+  manifest), and a **grant issuer** leaves an approved grant as the JIT flow would (for the
+  red-team corpus), so neither ``queries`` nor ``provenance`` imports ``jit_approvals``;
+- a **query language** (``provenance``: ``prov``) turns a chain into the spec it runs as.
 
 Apps register in their ``AppConfig.ready``; registering twice is a no-op. A system check
 (``queries.E001``) refuses to start when provenance is installed and no recorder is registered.
@@ -32,8 +36,25 @@ class ManifestRecorder(Protocol):
     def __call__(self, run: QueryRun, execution: Any, steps: list[Any], /) -> None: ...
 
 
+class GrantDescriber(Protocol):
+    def __call__(self, grant_id: int, /) -> dict[str, Any]: ...
+
+
+class GrantIssuer(Protocol):
+    def __call__(
+        self, user: Any, /, *, dataset: str, rule_id: str, data_classes: list[str], purpose: str, reason: str
+    ) -> int: ...
+
+
+class QueryLanguage(Protocol):
+    def __call__(self, text: Any, /) -> dict[str, Any]: ...
+
+
 _grant_providers: list[GrantProvider] = []
 _manifest_recorders: list[ManifestRecorder] = []
+_grant_describers: list[GrantDescriber] = []
+_grant_issuers: list[GrantIssuer] = []
+_query_languages: dict[str, QueryLanguage] = {}
 
 
 def register_grant_provider(provider: GrantProvider) -> None:
@@ -44,6 +65,39 @@ def register_grant_provider(provider: GrantProvider) -> None:
 def register_manifest_recorder(recorder: ManifestRecorder) -> None:
     if recorder not in _manifest_recorders:
         _manifest_recorders.append(recorder)
+
+
+def register_grant_describer(describer: GrantDescriber) -> None:
+    if describer not in _grant_describers:
+        _grant_describers.append(describer)
+
+
+def register_grant_issuer(issuer: GrantIssuer) -> None:
+    if issuer not in _grant_issuers:
+        _grant_issuers.append(issuer)
+
+
+def register_query_language(key: str, compiler: QueryLanguage) -> None:
+    """``key`` is the request field that carries the language (e.g. ``prov``)."""
+    _query_languages[key] = compiler
+
+
+def describe_grant(grant_id: int | None) -> dict[str, Any] | None:
+    if grant_id is None or not _grant_describers:
+        return None
+    return _grant_describers[0](grant_id)
+
+
+def issue_grant(user: Any, *, dataset: str, rule_id: str, data_classes: list[str], purpose: str, reason: str) -> int:
+    if not _grant_issuers:
+        raise LookupError("no grant issuer is registered (apps.jit_approvals is not installed)")
+    return _grant_issuers[0](
+        user, dataset=dataset, rule_id=rule_id, data_classes=data_classes, purpose=purpose, reason=reason
+    )
+
+
+def query_languages() -> dict[str, QueryLanguage]:
+    return dict(_query_languages)
 
 
 def grant_providers() -> tuple[GrantProvider, ...]:

@@ -1,6 +1,11 @@
 """The query pipeline: query → plan → LAC (access rules + graph constraints) → execute →
 exact re-check → minimize → store, with every policy's decision logged and audited.
 
+``query_run_execute`` only sequences named stages, each a function a test can target
+(tests/queries/test_stages.py): ``plan`` → ``decide_before`` → ``execute_and_check`` →
+``minimize`` → ``verdict`` → ``decision_log_facts`` → ``store``. Validation and view merging
+are in ``planning``.
+
 Other apps plug in through the declared hooks in ``apps.queries.hooks``: grant providers
 (JIT grants consulted before access rules deny) and manifest recorders (provenance signs
 a manifest for every executed query inside this transaction).
@@ -22,13 +27,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core.errors import NotFound, ValidationFailed
 from apps.core.services import audit_record
 from apps.core.tenancy import require_current_tenant
 from apps.graphs import cache as graph_cache
 from apps.graphs import engine
-from apps.graphs.models import Dataset, DatasetVersion, GraphView
-from apps.graphs.query_spec import QuerySpecError, validate_query_spec
 from apps.policy_studio.decide import (
     PolicyOutcome,
     _needs_exposure,
@@ -40,10 +42,13 @@ from apps.policy_studio.decide import (
 )
 from apps.policy_studio.lac import constraints as lac_constraints
 from apps.policy_studio.lac import minimize as lac_minimize
-from apps.policy_studio.lac.engine import Context, Resource
+from apps.policy_studio.lac.engine import Context, GrantFacts, Resource, Subject
+from apps.policy_studio.lac.language import CompiledPolicy
+from apps.policy_studio.models import PolicyVersion
 
 from . import exposure, hooks
 from .models import QUERY_RUN_AUDIT_TARGET, Decision, QueryRun
+from .planning import Prepared, plan_facts, prepare
 
 EXPOSURE_WINDOW = exposure.EXPOSURE_WINDOW
 logger = logging.getLogger(__name__)
@@ -60,122 +65,62 @@ def mask_value(value: Any) -> str:
 
 
 @dataclass
-class Prepared:
-    """A query resolved against its dataset/view, with what the planner needs."""
+class Plan:
+    """Stage 1 (plan): everything decided before any policy runs."""
 
-    spec: dict[str, Any]
-    dataset: Dataset
-    version: DatasetVersion
-    view: GraphView | None
-    classes: frozenset[str]
-    view_violations: list[dict[str, Any]] = field(default_factory=list)
+    actor: AbstractBaseUser
+    now: Any
+    prepared: Prepared
+    subject: Subject
+    resource: Resource
+    context: Context
+    policies: list[tuple[PolicyVersion, CompiledPolicy]]
+    loaded: graph_cache.LoadedVersion
+    enforce_rules: tuple[Any, ...]
+    contract: list[dict[str, Any]]
+    facts: lac_constraints.PlanFacts
+    grants: tuple[GrantFacts, ...]
 
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.prepared.spec
 
-def _bad(errors: dict[str, Any], message: str) -> ValidationFailed:
-    return ValidationFailed(message, code="invalid_query", details=errors)
-
-
-def prepare(raw: Any) -> Prepared:
-    """Validate the spec and resolve names; 400 for malformed queries, 404 for unknown names.
-
-    Node and edge attributes are resolved in their own scope: ``fields`` may name either (the
-    upload refuses one name with two classes), ``node_filter`` only node attributes and
-    ``edge_filter`` only edge attributes, and each touches its own scope's class."""
-    try:
-        spec = validate_query_spec(raw)
-    except QuerySpecError as exc:
-        raise _bad(exc.errors, f"The query is not valid: {exc}") from exc
-    view = None
-    violations: list[dict[str, Any]] = []
-    if "view" in spec:
-        view = GraphView.objects.select_related("dataset").filter(slug=spec["view"]).first()
-        if view is None:
-            raise NotFound(f"No view {spec['view']!r}.", details={"view": "not_found"})
-        dataset = view.dataset
-        violations = merge_view(spec, view)
-    else:
-        dataset = Dataset.objects.filter(slug=spec["dataset"]).first()
-        if dataset is None:
-            raise NotFound(f"No dataset {spec['dataset']!r}.", details={"dataset": "not_found"})
-        spec.setdefault("hops", 1)
-    version = dataset.latest_version
-    if version is None:
-        raise NotFound(f"Dataset {dataset.slug!r} has no data yet.")
-    classes = version.attribute_classes
-    node_classes, edge_classes = classes["nodes"], classes["edges"]
-    unknown_fields = [f for f in spec["fields"] if f not in node_classes and f not in edge_classes]
-    if unknown_fields:
-        raise _bad({"fields": unknown_fields}, f"Unknown field(s): {', '.join(unknown_fields)}.")
-    for name, scope in (("node_filter", node_classes), ("edge_filter", edge_classes)):
-        bad = [k for k in spec[name] if k != "type" and k not in scope]
-        if bad:
-            which = "node" if name == "node_filter" else "edge"
-            raise _bad({name: bad}, f"{name} names unknown {which} attribute(s): {', '.join(bad)}.")
-    touched = {dataset.structure_class}
-    for f in spec["fields"]:
-        touched |= {scope[f] for scope in (node_classes, edge_classes) if f in scope}
-    touched |= {node_classes[k] for k in spec["node_filter"] if k != "type"}
-    touched |= {edge_classes[k] for k in spec["edge_filter"] if k != "type"}
-    if view is not None and view.node_filter:
-        # The view binds its seeds too: a seed outside the view is treated as absent (the same
-        # answer as an unknown id, so the binding is not itself an oracle).
-        graph = graph_cache.load(version).graph
-        inside = engine.matcher(view.node_filter)
-        spec["seeds"] = [s for s in spec["seeds"] if s in graph and inside(graph.nodes[s])]
-    return Prepared(spec, dataset, version, view, frozenset(touched), violations)
+    @property
+    def reason_sha256(self) -> str:
+        return self.context.reason_sha256
 
 
-def merge_view(spec: dict[str, Any], view: GraphView) -> list[dict[str, Any]]:
-    """A query on a view may only narrow it. Widening attempts are recorded as violations;
-    filtering on an attribute the view does not release is one (a filter is an oracle)."""
-    out = []
-    spec.setdefault("hops", view.hops)
-    if spec["hops"] > view.hops:
-        out.append({"code": "HOPS_EXCEED_VIEW", "limit": view.hops, "observed": spec["hops"]})
-    if not spec["fields"]:
-        spec["fields"] = list(view.fields)
-    extra = sorted(set(spec["fields"]) - set(view.fields))
-    if extra:
-        out.append({"code": "FIELD_NOT_IN_VIEW", "fields": extra})
-    for name in ("node_filter", "edge_filter"):
-        fixed: dict[str, Any] = getattr(view, name) or {}
-        outside = sorted(k for k in spec[name] if k != "type" and k not in view.fields and k not in fixed)
-        if outside:
-            out.append({"code": "FILTER_NOT_IN_VIEW", "filter": name, "keys": outside})
-        merged = dict(spec[name])
-        for key, allowed in fixed.items():
-            allowed_set = set(allowed) if isinstance(allowed, list) else {allowed}
-            asked = merged.get(key)
-            if asked is None:
-                merged[key] = sorted(allowed_set)
-                continue
-            asked_set = set(asked) if isinstance(asked, list) else {asked}
-            if not asked_set <= allowed_set:
-                out.append(
-                    {"code": "FILTER_WIDENS_VIEW", "filter": name, "key": key, "extra": sorted(asked_set - allowed_set)}
-                )
-            merged[key] = sorted(asked_set & allowed_set)
-        spec[name] = merged
-    return out
+@dataclass
+class Produced:
+    """What execution and minimization produced (empty when the run was blocked)."""
+
+    execution: engine.Execution | None = None
+    execution_ms: float = 0.0
+    observed: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] | None = None
+    steps: list[lac_minimize.AppliedStep] = field(default_factory=list)
+    returned: list[str] = field(default_factory=list)
+    revealed: dict[str, Any] = field(default_factory=dict)
+    failure: str = ""
+
+    def fail(self, failure: str) -> None:
+        """Nothing computed is kept after a failure; what was observed stays for the log."""
+        self.failure = failure
+        self.result, self.steps, self.returned, self.revealed, self.execution = None, [], [], {}, None
 
 
-def plan_facts(prepared: Prepared) -> lac_constraints.PlanFacts:
-    stats = graph_cache.load(prepared.version).stats
-    spec = prepared.spec
-    return lac_constraints.PlanFacts(
-        seeds=spec["seeds"],
-        hops=spec["hops"],
-        filtered=bool(spec["node_filter"] or spec["edge_filter"]),
-        top_k=spec.get("top_k"),
-        offset=spec["offset"],
-        seed_stats={
-            s: (n.degree, n.component, n.reach2) for s in spec["seeds"] if (n := stats.nodes.get(s)) is not None
-        },
-        component_sizes=stats.component_sizes,
-        component_max_degree=stats.component_max_degree,
-        component_hub=stats.component_hub,
-        metric=spec["metric"],
-    )
+@dataclass
+class Verdict:
+    """Stage 5 (verdict): the run's status and the words the subject reads."""
+
+    status: str
+    codes: list[str]
+    explanation: str
+    used_grant: int | None
+    jit_rule: str
+
+
+GRANT_CODES = ("GRANT_NOT_APPLICABLE", "GRANT_REASON_MISMATCH")
 
 
 def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: Any, now: Any = None) -> QueryRun:
@@ -184,10 +129,25 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
     Denials are results, not errors: the returned run says what was denied and why. Only a
     malformed query (400) or an unknown dataset/view (404) raises. A failure after validation
     is stored as a ``failed`` run with its audit event."""
-    now = now or timezone.now()
+    planned = plan(actor=actor, roles=roles, spec=spec, now=now or timezone.now())
+    outcomes = decide_before(planned)
+    produced = Produced()
+    if not is_blocked(outcomes):
+        try:
+            execute_and_check(planned, outcomes, produced)
+            if not is_blocked(outcomes):
+                minimize(planned, produced)
+        except Exception as exc:  # stored and audited as a failed run: never a 500, never lost
+            logger.exception("query execution failed")
+            produced.fail(type(exc).__name__)
+    judged = verdict(outcomes, produced.failure)
+    return store(planned, outcomes, produced, judged, decision_log_facts(planned, produced))
+
+
+def plan(*, actor: AbstractBaseUser, roles: frozenset[str], spec: Any, now: Any) -> Plan:
+    """Stage 1: validate and resolve the query, and gather the facts the planner knows."""
     prepared = prepare(spec)
     spec = prepared.spec
-    subject = subject_for(actor, roles)
     resource = Resource(
         dataset=prepared.dataset.slug,
         view=prepared.view.slug if prepared.view else None,
@@ -210,81 +170,121 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
     if _needs_exposure(policies):
         facts.recent_result_denials = exposure.recent_result_denials(actor, prepared.dataset.pk, now)
     grants = tuple(g for provider in hooks.grant_providers() for g in provider(actor, now))
-    outcomes = decide_before_execution(policies, subject, resource, context, facts, contract, grants)
-    if not policies:
+    return Plan(
+        actor=actor,
+        now=now,
+        prepared=prepared,
+        subject=subject_for(actor, roles),
+        resource=resource,
+        context=context,
+        policies=policies,
+        loaded=loaded,
+        enforce_rules=enforce_rules,
+        contract=contract,
+        facts=facts,
+        grants=grants,
+    )
+
+
+def decide_before(planned: Plan) -> list[PolicyOutcome]:
+    """Stage 2: every policy decides on the plan, before anything is executed. With no policy
+    in force the default deny decides; monitor-only policies run in shadow beside it."""
+    outcomes = decide_before_execution(
+        planned.policies,
+        planned.subject,
+        planned.resource,
+        planned.context,
+        planned.facts,
+        planned.contract,
+        planned.grants,
+    )
+    if not planned.policies:
         outcomes = [PolicyOutcome(None, "enforce")]
         outcomes[0].deny(
             "access", "NO_ACTIVE_POLICY", "No policy is active in this tenant, so nothing is allowed (default deny)."
         )
-    elif not any(p.mode == "enforce" for _, p in policies):
+    elif not any(p.mode == "enforce" for _, p in planned.policies):
         # Monitor policies are evaluated in shadow beside the default deny, never instead of it.
         outcomes.append(_no_enforce_policy())
-    blocked = any(not o.allowed and o.mode == "enforce" for o in outcomes)
+    return outcomes
 
-    result = None
-    execution = None
-    steps: list[lac_minimize.AppliedStep] = []
-    observed: dict[str, Any] = {}
-    returned: list[str] = []
-    revealed: dict[str, Any] = {}
-    execution_ms = 0.0
-    failure = ""
-    if not blocked:
-        try:
-            execution, execution_ms = _execute(loaded, spec)
-            csr = loaded.csr
-            result_facts = lac_constraints.ResultFacts(
-                nodes=execution.revealed_nodes,
-                edges=execution.revealed_edges,
-                dist=execution.dist,
-                path_to=execution.path_to,
-                offset=spec["offset"],
-                returned=len(execution.nodes),
-                pairs=execution.revealed_pairs,
-                index_nodes=execution.revealed_index,
-                ids=csr.ids,
-                far=execution.far_node,
-            )
-            if _needs_exposure(policies):
-                prior_nodes, prior_edges = exposure.prior_exposure(actor, prepared.dataset.pk, now)
-                started = time.perf_counter_ns()
-                # Exposure from older versions counts where its ids still exist in this one.
-                seen = [csr.index[n] for n in prior_nodes if n in csr.index]
-                current = execution.revealed_index if execution.revealed_index is not None else []
-                result_facts.exposure_component = lac_constraints.exposure_component_csr(
-                    csr.matrix,
-                    np.concatenate([np.asarray(seen, dtype=np.int64), np.asarray(current, dtype=np.int64)]),
-                    csr.ids,
-                )
-                pairs = execution.revealed_pairs if execution.revealed_pairs is not None else csr.pairs_of([])
-                result_facts.exposure_degree = lac_constraints.exposure_degree_pairs(
-                    csr.pairs_of(sorted(prior_edges)), pairs, csr.ids
-                )
-                cumulative_us = (time.perf_counter_ns() - started) // 1000
-                for o in outcomes:
-                    o.elapsed_us += cumulative_us
-            observed = result_facts.observe()
-            decide_on_result(outcomes, policies, resource, observed)
-            blocked = any(not o.allowed and o.mode == "enforce" for o in outcomes)
-            if not blocked:
-                rendered = engine.render(loaded.graph, execution, spec["fields"], spec["metric"])
-                result, steps = lac_minimize.apply(
-                    rendered,
-                    enforce_rules,
-                    node_classes,
-                    tenant_key("minimize"),
-                    edge_classes=edge_classes,
-                    node_filtered=spec["node_filter"],
-                    edge_filtered=spec["edge_filter"],
-                    source_attrs=engine.attribute_lookups(loaded.graph),
-                )
-                returned = [n["id"] for n in result["nodes"]]
-                revealed = exposure.as_json(execution.revealed_nodes, execution.revealed_edges)
-        except Exception as exc:  # stored and audited as a failed run: never a 500, never lost
-            logger.exception("query execution failed")
-            failure = type(exc).__name__
-            result, steps, returned, revealed, execution = None, [], [], {}, None
 
+def is_blocked(outcomes: list[PolicyOutcome]) -> bool:
+    return any(not o.allowed and o.mode == "enforce" for o in outcomes)
+
+
+def execute_and_check(planned: Plan, outcomes: list[PolicyOutcome], produced: Produced) -> None:
+    """Stage 3: execute, measure what the execution revealed (with the subject's prior
+    exposure where a policy needs it), and let every policy decide again on the facts."""
+    loaded, spec = planned.loaded, planned.spec
+    produced.execution, produced.execution_ms = _execute(loaded, spec)
+    execution, csr = produced.execution, loaded.csr
+    result_facts = lac_constraints.ResultFacts(
+        nodes=execution.revealed_nodes,
+        edges=execution.revealed_edges,
+        dist=execution.dist,
+        path_to=execution.path_to,
+        offset=spec["offset"],
+        returned=len(execution.nodes),
+        pairs=execution.revealed_pairs,
+        index_nodes=execution.revealed_index,
+        ids=csr.ids,
+        far=execution.far_node,
+    )
+    if _needs_exposure(planned.policies):
+        _add_exposure(planned, execution, result_facts, outcomes)
+    produced.observed = result_facts.observe()
+    decide_on_result(outcomes, planned.policies, planned.resource, produced.observed)
+
+
+def _add_exposure(
+    planned: Plan,
+    execution: engine.Execution,
+    result_facts: lac_constraints.ResultFacts,
+    outcomes: list[PolicyOutcome],
+) -> None:
+    csr = planned.loaded.csr
+    prior_nodes, prior_edges = exposure.prior_exposure(planned.actor, planned.prepared.dataset.pk, planned.now)
+    started = time.perf_counter_ns()
+    # Exposure from older versions counts where its ids still exist in this one.
+    seen = [csr.index[n] for n in prior_nodes if n in csr.index]
+    current = execution.revealed_index if execution.revealed_index is not None else []
+    result_facts.exposure_component = lac_constraints.exposure_component_csr(
+        csr.matrix,
+        np.concatenate([np.asarray(seen, dtype=np.int64), np.asarray(current, dtype=np.int64)]),
+        csr.ids,
+    )
+    pairs = execution.revealed_pairs if execution.revealed_pairs is not None else csr.pairs_of([])
+    result_facts.exposure_degree = lac_constraints.exposure_degree_pairs(
+        csr.pairs_of(sorted(prior_edges)), pairs, csr.ids
+    )
+    cumulative_us = (time.perf_counter_ns() - started) // 1000
+    for o in outcomes:
+        o.elapsed_us += cumulative_us
+
+
+def minimize(planned: Plan, produced: Produced) -> None:
+    """Stage 4: render the allowed execution and apply the enforced minimization rules."""
+    loaded, spec, execution = planned.loaded, planned.spec, produced.execution
+    assert execution is not None  # minimize runs only after execute_and_check
+    rendered = engine.render(loaded.graph, execution, spec["fields"], spec["metric"])
+    produced.result, produced.steps = lac_minimize.apply(
+        rendered,
+        planned.enforce_rules,
+        loaded.attribute_classes["nodes"],
+        tenant_key("minimize"),
+        edge_classes=loaded.attribute_classes["edges"],
+        node_filtered=spec["node_filter"],
+        edge_filtered=spec["edge_filter"],
+        source_attrs=engine.attribute_lookups(loaded.graph),
+    )
+    produced.returned = [n["id"] for n in produced.result["nodes"]]
+    produced.revealed = exposure.as_json(execution.revealed_nodes, execution.revealed_edges)
+
+
+def verdict(outcomes: list[PolicyOutcome], failure: str = "") -> Verdict:
+    """Stage 5: status, reason codes and the subject's explanation from the outcomes."""
+    blocked = is_blocked(outcomes)
     monitor_denials = [o for o in outcomes if not o.allowed and o.mode == "monitor"]
     if failure:
         status = QueryRun.Status.FAILED
@@ -303,11 +303,24 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
     if failure:
         codes = sorted({*codes, "EXECUTION_FAILED"})
         explanation = "The query was allowed but could not be computed; nothing was returned. The failure is recorded."
-    used_grant = next((o.grant_id for o in outcomes if o.allowed and o.grant_id and o.mode == "enforce"), None)
-    masked_facts = {
-        "subject": subject.as_dict(),
-        "resource": resource.as_dict(),
-        "context": context.as_dict(),
+    return Verdict(
+        status=status,
+        codes=codes,
+        explanation=explanation,
+        used_grant=next((o.grant_id for o in outcomes if o.allowed and o.grant_id and o.mode == "enforce"), None),
+        jit_rule=next(
+            (o.jit_rule for o in outcomes if o.jit_rule and {"JIT_REQUIRED", *GRANT_CODES} & set(o.codes)), ""
+        ),
+    )
+
+
+def decision_log_facts(planned: Plan, produced: Produced) -> dict[str, Any]:
+    """Stage 6: the facts the decision log keeps, with seeds and observed node ids masked."""
+    spec, facts = planned.spec, planned.facts
+    return {
+        "subject": planned.subject.as_dict(),
+        "resource": planned.resource.as_dict(),
+        "context": planned.context.as_dict(),
         "query": {
             "metric": spec["metric"],
             "hops": spec["hops"],
@@ -316,7 +329,7 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
             "offset": spec["offset"],
             "filter_keys": sorted({*spec["node_filter"], *spec["edge_filter"]}),
             "seeds": [mask_value(s) for s in spec["seeds"]],
-            "reason_sha256": reason_sha256,
+            "reason_sha256": planned.reason_sha256,
         },
         "plan": {
             "filtered": facts.filtered,
@@ -324,8 +337,8 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
             "estimates": facts.estimates,
             "recent_result_denials": facts.recent_result_denials,
         },
-        "observed": _mask_observed(observed),
-        "view_violations": contract,
+        "observed": _mask_observed(produced.observed),
+        "view_violations": planned.contract,
         "grants": [
             {
                 "id": g.id,
@@ -334,37 +347,44 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
                 "data_classes": sorted(g.data_classes),
                 "purpose": g.purpose,
             }
-            for g in grants
+            for g in planned.grants
         ],
-        **({"failure": failure} if failure else {}),
+        **({"failure": produced.failure} if produced.failure else {}),
     }
-    overhead_us = sum(o.elapsed_us for o in outcomes)
+
+
+def store(
+    planned: Plan,
+    outcomes: list[PolicyOutcome],
+    produced: Produced,
+    judged: Verdict,
+    masked_facts: dict[str, Any],
+) -> QueryRun:
+    """Stage 7: the run, its decisions, its audit event and its manifests, in one transaction."""
+    result = produced.result
     result_digest = (
         hashlib.sha256(json.dumps(result, sort_keys=True, separators=(",", ":")).encode()).hexdigest() if result else ""
     )
-    grant_reason = next((g.reason_sha256 for g in grants if g.id == used_grant), "") if used_grant else ""
     with transaction.atomic():
         run = QueryRun.objects.create(
-            user=actor,
-            spec=spec,
-            dataset_version=prepared.version,
-            view=prepared.view,
-            status=status,
-            reason_codes=codes,
-            explanation=explanation,
+            user=planned.actor,
+            spec=planned.spec,
+            dataset_version=planned.prepared.version,
+            view=planned.prepared.view,
+            status=judged.status,
+            reason_codes=judged.codes,
+            explanation=judged.explanation,
             result=result,
             result_digest=result_digest,
-            minimization=[s.as_dict() for s in steps],
-            returned_nodes=returned,
-            exposure=revealed,
+            minimization=[s.as_dict() for s in produced.steps],
+            returned_nodes=produced.returned,
+            exposure=produced.revealed,
             facts=masked_facts,
-            lac_overhead_us=overhead_us,
-            execution_ms=round(execution_ms, 3),
-            jit_grant_id=used_grant,
-            jit_rule=next(
-                (o.jit_rule for o in outcomes if o.jit_rule and {"JIT_REQUIRED", *GRANT_CODES} & set(o.codes)), ""
-            ),
-            created_at=now,
+            lac_overhead_us=sum(o.elapsed_us for o in outcomes),
+            execution_ms=round(produced.execution_ms, 3),
+            jit_grant_id=judged.used_grant,
+            jit_rule=judged.jit_rule,
+            created_at=planned.now,
         )
         decisions = [
             Decision(
@@ -382,42 +402,52 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
             for o in outcomes
         ]
         Decision.objects.bulk_create(decisions)
-        action = {QueryRun.Status.DENIED: "query.denied", QueryRun.Status.FAILED: "query.failed"}.get(
-            status, "query.allowed"
-        )
         event = audit_record(
-            action,
-            actor=actor,
+            _AUDIT_ACTIONS.get(judged.status, "query.allowed"),
+            actor=planned.actor,
             target=run,
             target_type=QUERY_RUN_AUDIT_TARGET,
-            reason=spec["reason"],
-            payload={
-                "dataset": prepared.dataset.slug,
-                "version": prepared.version.number,
-                "view": resource.view,
-                "status": status,
-                "reason_codes": codes,
-                "decisions": [
-                    {"id": d.pk, "policy_version": o.version.pk if o.version else None, "outcome": d.outcome}
-                    for d, o in zip(decisions, outcomes, strict=True)
-                ],
-                "result_digest": result_digest,
-                "jit_grant": used_grant,
-                "named_grant": spec.get("grant"),
-                "reason_sha256": reason_sha256,
-                **({"grant_reason_sha256": grant_reason} if used_grant else {}),
-                **({"failure": failure} if failure else {}),
-            },
+            reason=planned.spec["reason"],
+            payload=_audit_payload(planned, outcomes, decisions, produced, judged, result_digest),
         )
         QueryRun.objects.filter(pk=run.pk).update(audit_seq=event.seq)
         run.audit_seq = event.seq
-        if result is not None and execution is not None:
+        if result is not None and produced.execution is not None:
             for record_manifest in hooks.manifest_recorders():
-                record_manifest(run, execution, steps)
+                record_manifest(run, produced.execution, produced.steps)
     return run
 
 
-GRANT_CODES = ("GRANT_NOT_APPLICABLE", "GRANT_REASON_MISMATCH")
+_AUDIT_ACTIONS = {QueryRun.Status.DENIED: "query.denied", QueryRun.Status.FAILED: "query.failed"}
+
+
+def _audit_payload(
+    planned: Plan,
+    outcomes: list[PolicyOutcome],
+    decisions: list[Decision],
+    produced: Produced,
+    judged: Verdict,
+    result_digest: str,
+) -> dict[str, Any]:
+    used_grant = judged.used_grant
+    grant_reason = next((g.reason_sha256 for g in planned.grants if g.id == used_grant), "") if used_grant else ""
+    return {
+        "dataset": planned.prepared.dataset.slug,
+        "version": planned.prepared.version.number,
+        "view": planned.resource.view,
+        "status": judged.status,
+        "reason_codes": judged.codes,
+        "decisions": [
+            {"id": d.pk, "policy_version": o.version.pk if o.version else None, "outcome": d.outcome}
+            for d, o in zip(decisions, outcomes, strict=True)
+        ],
+        "result_digest": result_digest,
+        "jit_grant": used_grant,
+        "named_grant": planned.spec.get("grant"),
+        "reason_sha256": planned.reason_sha256,
+        **({"grant_reason_sha256": grant_reason} if used_grant else {}),
+        **({"failure": produced.failure} if produced.failure else {}),
+    }
 
 
 def _execute(loaded: graph_cache.LoadedVersion, spec: dict[str, Any]) -> tuple[engine.Execution, float]:

@@ -10,7 +10,6 @@ positive when it is denied. A denial with a different reason code than labelled 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -18,24 +17,22 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils import timezone
 
 from apps.core.errors import DomainError
 from apps.core.models import Membership, Tenant
 from apps.core.tenancy import tenant_context
-from apps.graphs.models import Dataset
 from apps.graphs.services import UploadedFile, dataset_create, view_create
 from apps.policy_studio.lac.minimize import SUPPRESSED
-from apps.policy_studio.models import PolicyVersion, SubjectAttributes
+from apps.policy_studio.models import SubjectAttributes
 from apps.policy_studio.services import policy_save_version
 
+from . import hooks
 from .denials import denial_body
 from .models import QueryRun
 from .pipeline import query_run_execute
@@ -215,38 +212,14 @@ def _user(subject: dict[str, Any], case_id: str) -> Any:
 
 def _grant(user: Any, grant: dict[str, Any], dataset_slug: str) -> int:
     """An approved request and its active grant, as the JIT flow would have left them."""
-    from apps.jit_approvals.models import AccessGrant, AccessRequest
-
-    now = timezone.now()
-    dataset = Dataset.objects.get(slug=dataset_slug)
-    request = AccessRequest.objects.create(
-        requester=user,
-        policy_version=PolicyVersion.objects.order_by("pk").first(),
+    return hooks.issue_grant(
+        user,
+        dataset=dataset_slug,
         rule_id=grant["rule_id"],
-        dataset=dataset,
         data_classes=grant["data_classes"],
         purpose=grant["purpose"],
         reason=grant["reason"],
-        reason_sha256=hashlib.sha256(grant["reason"].encode()).hexdigest(),
-        duration_minutes=60,
-        approvals_required=2,
-        status=AccessRequest.Status.APPROVED,
-        remind_at=now,
-        escalate_at=now,
-        deadline_at=now,
-        decided_at=now,
     )
-    return AccessGrant.objects.create(
-        request=request,
-        user=user,
-        rule_id=grant["rule_id"],
-        dataset=dataset,
-        data_classes=grant["data_classes"],
-        purpose=grant["purpose"],
-        reason_sha256=request.reason_sha256,
-        starts_at=now - timedelta(minutes=1),
-        expires_at=now + timedelta(hours=1),
-    ).pk
 
 
 def _run_case(case: dict[str, Any], world: World) -> CaseOutcome:

@@ -63,6 +63,63 @@ class PilotSettings(TenantOwnedModel):
     def __str__(self) -> str:
         return f"pilot settings ({'on' if self.enabled else 'off'})"
 
+    @staticmethod
+    def pair_refusal(
+        mine: PilotSettings | None,
+        theirs: PilotSettings | None,
+        *,
+        me: str,
+        partner: str,
+        k: int,
+        disclosure: str,
+        selector_type: str,
+    ) -> tuple[str, str, int] | None:
+        """May these two pilots pair for this session? ``(code, sentence, status)`` when not.
+        (Agreements are rows of their own; ``services.session_propose`` checks them next.)"""
+        both = mine is not None and theirs is not None
+        checks = [
+            (
+                both and mine.enabled and theirs.enabled,
+                "pilot_off",
+                "The ZK-TX pilot is not enabled for both tenants.",
+                403,
+            ),
+            (
+                not (mine and mine.opted_out) and not (theirs and theirs.opted_out),
+                "opted_out",
+                "A tenant has opted out of ZK-TX sessions.",
+                403,
+            ),
+            (
+                both and partner in mine.partners and me in theirs.partners,
+                "out_of_scope",
+                "The partner is not in both tenants' pilot scope.",
+                403,
+            ),
+            (
+                selector_type in SELECTOR_TYPES
+                and both
+                and selector_type in mine.selector_types
+                and selector_type in theirs.selector_types,
+                "selector_type",
+                f"Selector type {selector_type!r} is not allowed by both pilots.",
+                400,
+            ),
+            (
+                both and disclosure in mine.disclosure_modes and disclosure in theirs.disclosure_modes,
+                "disclosure",
+                f"Disclosure mode {disclosure!r} is not allowed by both pilots.",
+                400,
+            ),
+            (
+                both and k >= max(mine.k_floor, theirs.k_floor),
+                "k_floor",
+                f"k must be at least {max(mine.k_floor if mine else 0, theirs.k_floor if theirs else 0)}.",
+                400,
+            ),
+        ]
+        return next(((code, message, status) for ok, code, message, status in checks if not ok), None)
+
 
 class PilotAgreement(TenantOwnedModel):
     partner = models.SlugField(max_length=64)

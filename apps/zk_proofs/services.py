@@ -20,7 +20,7 @@ from apps.core.services import audit_record
 from apps.core.tenancy import require_current_tenant, tenant_context
 
 from . import quotas, sealing
-from .models import SELECTOR_TYPES, OverlapSession, Participation, PilotAgreement, PilotSettings, TenantKey
+from .models import OverlapSession, Participation, PilotAgreement, PilotSettings, TenantKey
 from .zk import bundle_v2, fast, group, v2
 from .zk.group import InvalidPoint
 
@@ -70,56 +70,13 @@ def session_propose(
         raise _refuse("partner_unknown", "No such partner tenant.", 404, partner=partner_slug)
     mine, theirs = _settings_of(me), _settings_of(partner)
     today = timezone.now().date()
-    checks = [
-        (
-            mine is not None and mine.enabled and theirs is not None and theirs.enabled,
-            "pilot_off",
-            "The ZK-TX pilot is not enabled for both tenants.",
-            403,
-        ),
-        (
-            not (mine and mine.opted_out) and not (theirs and theirs.opted_out),
-            "opted_out",
-            "A tenant has opted out of ZK-TX sessions.",
-            403,
-        ),
-        (
-            bool(mine and theirs and partner.slug in mine.partners and me.slug in theirs.partners),
-            "out_of_scope",
-            "The partner is not in both tenants' pilot scope.",
-            403,
-        ),
-        (
-            selector_type in SELECTOR_TYPES
-            and bool(
-                mine and theirs and selector_type in mine.selector_types and selector_type in theirs.selector_types
-            ),
-            "selector_type",
-            f"Selector type {selector_type!r} is not allowed by both pilots.",
-            400,
-        ),
-        (
-            bool(mine and theirs and disclosure in mine.disclosure_modes and disclosure in theirs.disclosure_modes),
-            "disclosure",
-            f"Disclosure mode {disclosure!r} is not allowed by both pilots.",
-            400,
-        ),
-        (
-            bool(mine and theirs and k >= max(mine.k_floor, theirs.k_floor)),
-            "k_floor",
-            f"k must be at least {max(mine.k_floor if mine else 0, theirs.k_floor if theirs else 0)}.",
-            400,
-        ),
-        (
-            _agreement(me, partner, today) and _agreement(partner, me, today),
-            "no_agreement",
-            "Both tenants need a current pilot agreement naming each other.",
-            403,
-        ),
-    ]
-    for ok, code, message, status in checks:
-        if not ok:
-            raise _refuse(code, message, status, partner=partner.slug)
+    refusal = PilotSettings.pair_refusal(
+        mine, theirs, me=me.slug, partner=partner.slug, k=k, disclosure=disclosure, selector_type=selector_type
+    )
+    if refusal is None and not (_agreement(me, partner, today) and _agreement(partner, me, today)):
+        refusal = ("no_agreement", "Both tenants need a current pilot agreement naming each other.", 403)
+    if refusal is not None:
+        raise _refuse(*refusal, partner=partner.slug)
     count_min_k = max(mine.count_min_k, theirs.count_min_k)  # type: ignore[union-attr]
     if disclosure == "verdict_and_count" and k < count_min_k:
         # Padding counts toward the set-size floor, so a tenant with one real selector and its

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from apps.core.models import Role
@@ -52,10 +53,11 @@ def test_on_call_reaches_the_root_in_at_most_five_clicks(page, tenant_a, root_ki
             subject=subject, good=True, lineage=BASE, created_at=timezone.now() - timedelta(hours=1)
         )
         current = copy.deepcopy(BASE) | {node: changed}
-        a = anomalies.anomaly_record(
-            kind="variance", message="Replay differs.", current=current, subject=subject,
-            dataset="calls-demo", transform="metric", metric="pagerank", delta=0.5, tolerance=1e-6,
-        )  # fmt: skip
+        with transaction.atomic():  # as the replay service records it
+            a = anomalies.anomaly_record(
+                kind="variance", message="Replay differs.", current=current, subject=subject,
+                dataset="calls-demo", transform="metric", metric="pagerank", delta=0.5, tolerance=1e-6,
+            )  # fmt: skip
     assert a.root_kind == root_kind and a.page_id
     sign_in(page, "oncall", "correct horse battery staple")
     page.goto("/ops/pcq/pages/")
@@ -70,7 +72,7 @@ def test_on_call_reaches_the_root_in_at_most_five_clicks(page, tenant_a, root_ki
 
 def test_explorer_csv_downloads(page, tenant_a) -> None:
     member(tenant_a, "oncall", Role.ADMIN)
-    with tenant_context(tenant_a):
+    with tenant_context(tenant_a), transaction.atomic():
         anomalies.anomaly_record(
             kind="error", message="Inputs differ.", current=BASE, subject="query:calls-demo:x", dataset="calls-demo"
         )

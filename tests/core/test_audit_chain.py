@@ -7,7 +7,7 @@ from django.db import DatabaseError, connection, transaction
 
 from apps.core import audit_chain
 from apps.core.models import AuditEvent, AuditImmutableError
-from apps.core.services import audit_chain_walk, audit_record
+from apps.core.services import AuditOutsideTransaction, audit_chain_walk, audit_record
 from apps.core.tenancy import tenant_context
 from tests.conftest import require_service, tamper
 from tests.factories import audit_event_in
@@ -39,6 +39,22 @@ def test_event_is_written_in_the_callers_transaction(tenant_a) -> None:
         with pytest.raises(RuntimeError):
             failing_action()
         assert not AuditEvent.objects.exists()
+
+
+def test_event_outside_the_callers_transaction_is_refused(tenant_a) -> None:
+    """The test's own wrapping transaction does not count: the action must open one."""
+    with tenant_context(tenant_a), pytest.raises(AuditOutsideTransaction, match="inside the transaction"):
+        audit_record("test.loose")
+    assert not AuditEvent.all_tenants.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_event_outside_any_transaction_is_refused(tenant_a) -> None:
+    with tenant_context(tenant_a), pytest.raises(AuditOutsideTransaction):
+        audit_record("test.loose")
+    with tenant_context(tenant_a), transaction.atomic():
+        audit_record("test.kept")
+    assert list(AuditEvent.all_tenants.values_list("action", flat=True)) == ["test.kept"]
 
 
 def test_secrets_in_payload_are_redacted_before_hashing(tenant_a) -> None:

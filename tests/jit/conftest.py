@@ -15,9 +15,9 @@ from guardian.shortcuts import assign_perm
 from apps.core.models import Role
 from apps.core.tenancy import tenant_context
 from apps.graphs.models import Dataset
-from apps.jit_approvals.devservers import BOT_TOKEN, FakeSlack, SmtpSink, free_port
 from apps.jit_approvals.models import SlackIdentity
 from apps.policy_studio.models import SubjectAttributes
+from devtools.servers import BOT_TOKEN, FakeSlack, SmtpSink, free_port
 from tests.conftest import load_calls_demo, member
 
 SIGNING_SECRET = "test-signing-secret-0123456789"

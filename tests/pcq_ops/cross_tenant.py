@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
+
 from apps.core.tenancy import tenant_context
 
 
@@ -12,7 +14,7 @@ def _anomaly(tenant: Any, owner: Any) -> dict[str, str]:
     from apps.pcq_ops import anomalies, lineage
 
     current = {"dataset": lineage.dataset_node("calls-demo", 1, "0" * 64)}
-    with tenant_context(tenant):
+    with tenant_context(tenant), transaction.atomic():
         a = anomalies.anomaly_record(
             kind="error", message="grp12-0", current=current, subject="query:calls-demo:x", dataset="calls-demo"
         )

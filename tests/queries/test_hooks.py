@@ -1,5 +1,6 @@
-"""The declared hooks: provenance and JIT register through apps.queries.hooks, and the
-system check refuses to start when provenance has no manifest recorder registered."""
+"""The declared hooks: provenance and JIT register through apps.queries.hooks (queries through
+apps.policy_studio.hooks), and the system checks refuse to start when provenance has no
+manifest recorder or the simulator no decision history."""
 
 from __future__ import annotations
 
@@ -29,4 +30,28 @@ def test_startup_check_fails_when_provenance_has_no_manifest_recorder(monkeypatc
     errors = hooks.manifest_recorder_registered()
     assert [e.id for e in errors] == ["queries.E001"]
     with pytest.raises(SystemCheckError, match=r"queries\.E001"):
+        call_command("check")
+
+
+def test_upper_apps_plug_in_without_being_imported() -> None:
+    """JIT describes and issues grants, provenance compiles ``prov`` chains, queries hands the
+    simulator its history: each registered downward, none imported upward."""
+    from apps.jit_approvals.demo import approved_grant
+    from apps.jit_approvals.selectors import grant_summary
+    from apps.policy_studio import hooks as studio_hooks
+    from apps.provenance.dsl_compiler import query_spec
+    from apps.queries.selectors import past_decisions
+
+    assert hooks._grant_describers == [grant_summary] and hooks._grant_issuers == [approved_grant]
+    assert hooks.query_languages() == {"prov": query_spec}
+    assert studio_hooks._sources == [past_decisions]
+    assert hooks.describe_grant(None) is None
+
+
+def test_startup_check_fails_when_the_simulator_has_no_history(monkeypatch: pytest.MonkeyPatch) -> None:
+    from apps.policy_studio import hooks as studio_hooks
+
+    assert studio_hooks.decision_history_registered() == []
+    monkeypatch.setattr(studio_hooks, "_sources", [])
+    with pytest.raises(SystemCheckError, match=r"policy_studio\.E001"):
         call_command("check")

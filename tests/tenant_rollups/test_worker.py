@@ -11,9 +11,9 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from apps.core.tenancy import tenant_context
-from apps.jit_approvals.devservers import SmtpSink, free_port
 from apps.tenant_rollups.models import DigestDelivery
 from apps.tenant_rollups.services import digest_build
+from devtools.servers import SmtpSink, free_port
 from tests.tenant_rollups.conftest import local_time
 
 

@@ -9,9 +9,9 @@ from rest_framework.response import Response
 
 from apps.core.api.base import TenantAPIView, TenantReadOnlyViewSet
 from apps.core.errors import NotFound
-from apps.queries.selectors import query_runs
 
 from .. import selectors, services
+from ..hooks import decision_history
 from ..lac.language import PolicySyntaxError, compile_policy
 from ..models import Policy
 from ..permissions import AUTHORS, POLICY_READERS
@@ -106,10 +106,8 @@ class SimulationView(TenantAPIView):
         missing = [n for n in (data["version_a"], data["version_b"]) if n not in versions]
         if missing:
             raise NotFound(f"No version {missing[0]} of policy {policy.slug!r}.")
-        runs = query_runs()
-        if data.get("dataset"):
-            runs = runs.filter(dataset_version__dataset__slug=data["dataset"])
-        sim = simulate(versions[data["version_a"]], versions[data["version_b"]], runs, data["limit"])
+        runs = decision_history(dataset=data.get("dataset") or None, limit=data["limit"])
+        sim = simulate(versions[data["version_a"]], versions[data["version_b"]], runs)
         return Response(
             {
                 "summary": sim.summary(),

@@ -155,6 +155,23 @@ def verify_bundle(data: bytes, trusted_keys: dict[str, str] | None = None) -> Re
     )
 
     body = signed.get("manifest")
+    manifest_digest = _check_manifest(report, signed, keys)
+    statement = _check_envelope(report, env, keys, manifest_digest)
+    _check_attestations(report, att, statement, keys, manifest_digest)
+    _check_inclusion(report, env, note, proof, keys)
+    report.check(
+        "inputs",
+        inputs == (body or {}).get("inputs"),
+        "input hashes match the manifest"
+        if inputs == (body or {}).get("inputs")
+        else "inputs.json differs from the manifest's inputs",
+    )
+    return report
+
+
+def _check_manifest(report: Report, signed: dict[str, Any], keys: dict[str, Any]) -> str:
+    """Schema and executor signature; returns the manifest's digest ("" when missing)."""
+    body = signed.get("manifest")
     try:
         manifest.validate(body)
         report.check("manifest schema", True, "the manifest validates against the published schema")
@@ -170,6 +187,12 @@ def verify_bundle(data: bytes, trusted_keys: dict[str, str] | None = None) -> Re
         report.checks[-1]["message"] = (
             "the manifest's executor signature does not verify (manifest altered or signature forged)"
         )
+    return manifest_digest
+
+
+def _check_envelope(report: Report, env: Any, keys: dict[str, Any], manifest_digest: str) -> dict[str, Any]:
+    """Verifier and witness co-signatures, and that the envelope vouches this manifest;
+    returns the envelope's statement ({} when unreadable)."""
     kid = {role: _kid(k) for role, k in keys.items()}
     env_problems = verify_envelope(
         env, {kid["verifier"]: keys["verifier"], kid["witness"]: keys["witness"]}, [kid["verifier"], kid["witness"]]
@@ -180,7 +203,7 @@ def verify_bundle(data: bytes, trusted_keys: dict[str, str] | None = None) -> Re
         "co-signed by the verifier and the witness" if not env_problems else "; ".join(env_problems),
     )
     try:
-        statement = json.loads(base64.b64decode(env["payload"]))
+        statement: dict[str, Any] = json.loads(base64.b64decode(env["payload"]))
     except (ValueError, KeyError):
         statement = {}
     report.check(
@@ -190,6 +213,12 @@ def verify_bundle(data: bytes, trusted_keys: dict[str, str] | None = None) -> Re
         if statement.get("manifest_digest") == manifest_digest
         else "the envelope names a different manifest digest",
     )
+    return statement
+
+
+def _check_attestations(
+    report: Report, att: dict[str, Any], statement: dict[str, Any], keys: dict[str, Any], manifest_digest: str
+) -> None:
     verified_at = statement.get("verified_at")
     reference = att.get("reference_values", {})
     for component in ("verifier", "witness"):
@@ -210,6 +239,9 @@ def verify_bundle(data: bytes, trusted_keys: dict[str, str] | None = None) -> Re
         ok = result["status"] == "affirming" and bound
         reasons = result["reasons"] + ([] if bound else ["the envelope does not bind this evidence"])
         report.check(f"{component} attestation (sim)", ok, "affirming (simulated TEE)" if ok else "; ".join(reasons))
+
+
+def _check_inclusion(report: Report, env: Any, note: str, proof: Any, keys: dict[str, Any]) -> None:
     leaf = merkle.leaf_hash(canonicalize(env))
     try:
         cp = checkpoint.parse_and_verify(note, keys["log"])
@@ -229,14 +261,6 @@ def verify_bundle(data: bytes, trusted_keys: dict[str, str] | None = None) -> Re
         report.check("checkpoint signature", False, str(exc))
     except (ValueError, KeyError) as exc:
         report.check("inclusion proof", False, f"the inclusion proof is malformed: {exc}")
-    report.check(
-        "inputs",
-        inputs == (body or {}).get("inputs"),
-        "input hashes match the manifest"
-        if inputs == (body or {}).get("inputs")
-        else "inputs.json differs from the manifest's inputs",
-    )
-    return report
 
 
 def _pinned(trusted_keys: Any) -> tuple[dict[str, Any], str]:

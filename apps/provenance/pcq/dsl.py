@@ -180,42 +180,7 @@ def _compile(tree: Tree[Any]) -> Chain:
         if slot <= position:
             raise ProvSyntaxError(line, col, f"{name}() is out of order; steps go {' -> '.join(ORDER)}")
         position = slot
-        given: dict[str, Any] = {}
-        for arg in (a for a in args if a is not None):
-            key_tok, value_tree = arg.children
-            key_tok = cast(Token, key_tok)  # the grammar's argument is NAME "=" value
-            key, at = str(key_tok), (key_tok.line or 1, key_tok.column or 1)
-            if key not in STEP_ARGS[name]:
-                allowed = ", ".join(STEP_ARGS[name]) or "no arguments"
-                raise ProvSyntaxError(*at, f"{name}() takes {allowed}, not {key!r}")
-            value = (
-                values.transform(value_tree)
-                if isinstance(value_tree, Tree)
-                else values.transform(Tree("string", [value_tree]))
-            )
-            if not isinstance(value, STEP_ARGS[name][key]) or isinstance(value, bool):
-                raise ProvSyntaxError(*at, f"{key} must be a {STEP_ARGS[name][key].__name__}")  # type: ignore[union-attr]
-            given[key] = value
-        if name == "seeds":
-            spec["seeds"] = given.get("ids", [])
-        elif name == "expand":
-            spec |= {
-                "hops": given.get("hops", 1),
-                "node_filter": given.get("node_filter", {}),
-                "edge_filter": given.get("edge_filter", {}),
-            }
-        elif name in METRICS:
-            spec["metric"] = name
-            if name == "shortest_paths":
-                if "target" not in given:
-                    raise ProvSyntaxError(line, col, 'shortest_paths() needs target="node id"')
-                spec["target"] = given["target"]
-        elif name == "top_k":
-            spec["top_k"], spec["offset"] = given.get("k"), given.get("offset", 0)
-        elif name == "select":
-            spec["fields"] = given.get("fields", [])
-        elif name == "random_seed":
-            spec["random_seed"] = given.get("value", 7)
+        _apply_step(spec, name, _step_args(name, args, values), line, col)
     if "seeds" not in spec:
         raise ProvSyntaxError(tree.meta.line, tree.meta.column, "the chain needs seeds(ids=[…])")
     if "metric" not in spec:
@@ -224,3 +189,48 @@ def _compile(tree: Tree[Any]) -> Chain:
         )
     chain.spec = spec
     return chain
+
+
+def _step_args(name: str, args: list[Any], values: _Values) -> dict[str, Any]:
+    """A step's named arguments, each allowed for the step and of its type."""
+    given: dict[str, Any] = {}
+    for arg in (a for a in args if a is not None):
+        key_tok, value_tree = arg.children
+        key_tok = cast(Token, key_tok)  # the grammar's argument is NAME "=" value
+        key, at = str(key_tok), (key_tok.line or 1, key_tok.column or 1)
+        if key not in STEP_ARGS[name]:
+            allowed = ", ".join(STEP_ARGS[name]) or "no arguments"
+            raise ProvSyntaxError(*at, f"{name}() takes {allowed}, not {key!r}")
+        value = (
+            values.transform(value_tree)
+            if isinstance(value_tree, Tree)
+            else values.transform(Tree("string", [value_tree]))
+        )
+        if not isinstance(value, STEP_ARGS[name][key]) or isinstance(value, bool):
+            raise ProvSyntaxError(*at, f"{key} must be a {STEP_ARGS[name][key].__name__}")  # type: ignore[union-attr]
+        given[key] = value
+    return given
+
+
+def _apply_step(spec: dict[str, Any], name: str, given: dict[str, Any], line: int, col: int) -> None:
+    """What one step contributes to the query spec."""
+    if name == "seeds":
+        spec["seeds"] = given.get("ids", [])
+    elif name == "expand":
+        spec |= {
+            "hops": given.get("hops", 1),
+            "node_filter": given.get("node_filter", {}),
+            "edge_filter": given.get("edge_filter", {}),
+        }
+    elif name in METRICS:
+        spec["metric"] = name
+        if name == "shortest_paths":
+            if "target" not in given:
+                raise ProvSyntaxError(line, col, 'shortest_paths() needs target="node id"')
+            spec["target"] = given["target"]
+    elif name == "top_k":
+        spec["top_k"], spec["offset"] = given.get("k"), given.get("offset", 0)
+    elif name == "select":
+        spec["fields"] = given.get("fields", [])
+    elif name == "random_seed":
+        spec["random_seed"] = given.get("value", 7)

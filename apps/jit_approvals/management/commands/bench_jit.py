@@ -35,10 +35,10 @@ from apps.core.services import api_token_create
 from apps.core.tenancy import tenant_context
 from apps.graphs.services import UploadedFile, dataset_create
 from apps.jit_approvals import services
-from apps.jit_approvals.devservers import BOT_TOKEN, FakeSlack, SmtpSink, free_port
 from apps.jit_approvals.models import SlackIdentity
 from apps.policy_studio.models import SubjectAttributes
 from apps.policy_studio.services import policy_save_version
+from devtools.servers import BOT_TOKEN, FakeSlack, SmtpSink, free_port
 
 
 def _pct(values: list[float]) -> dict[str, float]:
