@@ -3,6 +3,8 @@ verified Slack identities."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -47,6 +49,22 @@ class AccessRequest(TenantOwnedModel):
     def __str__(self) -> str:
         return f"request #{self.pk} ({self.status})"
 
+    def needs_web(self, decision: str) -> bool:
+        """High-risk scopes are approved only by an approver signed in to the web UI (or the
+        API with their token); e-mail links and Slack buttons may still deny them."""
+        return self.high_risk and decision == Approval.Decision.APPROVE
+
+    def decision_refusal(self, approver_id: int, now: datetime) -> tuple[str, str] | None:
+        """May this approver still decide, as far as this row says (code, sentence) —
+        eligibility and an earlier decision are the service's checks."""
+        if approver_id == self.requester_id:
+            return "self_approval", "You cannot decide on your own request."
+        if self.status != self.Status.PENDING:
+            return "not_pending", f"This request is already {self.get_status_display().lower()}."
+        if now >= self.deadline_at:
+            return "past_deadline", "The request's deadline has passed; it can no longer be decided."
+        return None
+
 
 class Approval(TenantOwnedModel):
     class Decision(models.TextChoices):
@@ -72,6 +90,12 @@ class Approval(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.decision} by {self.approver_id} via {self.channel}"
+
+    @classmethod
+    def comment_required(cls, decision: str, channel: str) -> bool:
+        """A denial typed in the web UI or the API says why; buttons in e-mail and Slack carry
+        no text (their denials say which channel they came from)."""
+        return decision == cls.Decision.DENY and channel in (cls.Channel.WEB, cls.Channel.API)
 
 
 class AccessGrant(TenantOwnedModel):
@@ -181,6 +205,14 @@ class ApprovalLink(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.action} link for request {self.request_id}"
+
+    def problem(self, now: datetime) -> str | None:
+        """Why this link cannot be used now (a sentence), or None when it is usable."""
+        if self.used_at is not None:
+            return "This link has already been used."
+        if now >= self.expires_at:
+            return "This link has expired."
+        return None
 
 
 class SlackIdentity(TenantOwnedModel):

@@ -176,20 +176,23 @@ def decide(
     now = now or timezone.now()
     if decision not in Approval.Decision.values:
         raise ValidationFailed("decision must be approve or deny.", details={"decision": decision})
-    refusal: DomainError | None = None
+    comment = (comment or "").strip()
+    if Approval.comment_required(decision, channel) and not comment:
+        raise ValidationFailed(
+            "Say why you deny the request; the requester reads it.",
+            code="comment_required",
+            details={"comment": "required"},
+        )
     with transaction.atomic():
         request = AccessRequest.objects.select_for_update().filter(pk=request_id).first()
         if request is None:
             raise NotFound("No such access request.")
-        if approver.pk == request.requester_id:
-            refusal = ("self_approval", "You cannot decide on your own request.")
-        elif request.status != AccessRequest.Status.PENDING:
-            refusal = ("not_pending", f"This request is already {request.get_status_display().lower()}.")
-        elif now >= request.deadline_at:
-            refusal = ("past_deadline", "The request's deadline has passed; it can no longer be decided.")
-        elif Approval.objects.filter(request=request, approver=approver).exists():
+        refusal = request.decision_refusal(approver.pk, now)
+        if refusal is None and Approval.objects.filter(request=request, approver=approver).exists():
             refusal = ("already_decided", "You have already decided on this request.")
-        elif not approver.is_active or approver.pk not in {u.pk for u in selectors.eligible_approvers(request)}:
+        elif refusal is None and (
+            not approver.is_active or approver.pk not in {u.pk for u in selectors.eligible_approvers(request)}
+        ):
             refusal = ("not_eligible", "You are not an eligible approver for this request.")
         if refusal is None:
             try:

@@ -11,7 +11,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -24,11 +23,9 @@ from apps.core.http import safe_redirect
 from apps.core.models import Role
 from apps.core.permissions import ADMINS, ANY_MEMBER, PUBLIC, TenantRoleRequiredMixin, has_role
 from apps.core.selectors import audit_trail_for
-from apps.core.services import audit_record
-from apps.core.tenancy import tenant_context
 from apps.queries.models import QueryRun
 
-from . import notify, selectors, services
+from . import channels, selectors, services
 from .forms import AccessRequestForm, SlackLinkForm
 from .models import AccessRequest, SlackIdentity
 from .permissions import GRANT_ADMINS, REQUESTERS
@@ -216,109 +213,25 @@ class SlackLinkView(TenantRoleRequiredMixin, View):
 @method_decorator(csrf_exempt, name="dispatch")
 class EmailActionView(View):
     """No login: the signed, single-use, approver-bound token is the credential. Mail
-    scanners that prefetch the link only ever see the confirmation page. High-risk requests
-    additionally need the approver signed in."""
+    scanners that prefetch the link only ever see the confirmation page; the rules are
+    ``channels.link_preview`` / ``channels.decide_by_link``."""
 
     required_roles = PUBLIC
-
-    def _context(self, token: str) -> tuple[Any, str | None]:
-        link = notify.link_from_token(token)
-        if link is None:
-            return None, "This link is not valid."
-        if link.used_at is not None:
-            return link, "This link has already been used."
-        if timezone.now() >= link.expires_at:
-            return link, "This link has expired."
-        return link, None
+    template = "jit_approvals/email_confirm.html"
 
     def get(self, request: HttpRequest, token: str) -> HttpResponse:
-        link, problem = self._context(token)
-        status = 200 if problem is None else (404 if link is None else 410)
-        if problem is None and request.user.is_authenticated and request.user.pk != link.approver_id:
-            problem, status = "This link belongs to another approver; it cannot be used from your account.", 403
-        return render(
-            request,
-            "jit_approvals/email_confirm.html",
-            {"link": link, "problem": problem, "token": token},
-            status=status,
-        )
+        try:
+            link = channels.link_preview(token, request.user)
+        except DomainError as exc:
+            return render(request, self.template, {"problem": exc.message}, status=exc.status)
+        return render(request, self.template, {"link": link, "token": token})
 
     def post(self, request: HttpRequest, token: str) -> HttpResponse:
-        link, problem = self._context(token)
-        if link is None:
-            return render(request, "jit_approvals/email_confirm.html", {"problem": problem}, status=404)
-        with tenant_context(link.tenant):
-            if problem is not None:
-                with transaction.atomic():
-                    audit_record(
-                        "jit.decision_refused",
-                        target=link.request,
-                        payload={"code": "bad_email_link", "channel": "email", "problem": problem},
-                    )
-                return render(
-                    request, "jit_approvals/email_confirm.html", {"link": link, "problem": problem}, status=410
-                )
-            if request.user.is_authenticated and request.user.pk != link.approver_id:
-                # Someone signed in is submitting another approver's link: never act as the
-                # link's owner on their behalf. Refused and audited under the real actor.
-                with transaction.atomic():
-                    audit_record(
-                        "jit.decision_refused",
-                        actor=request.user,
-                        target=link.request,
-                        payload={"code": "not_link_owner", "channel": "email"},
-                    )
-                return render(
-                    request,
-                    "jit_approvals/email_confirm.html",
-                    {"link": link, "problem": "This link belongs to another approver; it was not used."},
-                    status=403,
-                )
-            if link.request.high_risk and not request.user.is_authenticated:
-                return render(
-                    request,
-                    "jit_approvals/email_confirm.html",
-                    {
-                        "link": link,
-                        "problem": "This is a high-risk scope: sign in as the approver and decide in the web UI.",
-                    },
-                    status=403,
-                )
-            from .models import ApprovalLink
-
-            try:
-                # Claim and decision commit together: a decision that fails leaves the link
-                # unspent, and a crash between the two cannot spend it either.
-                with transaction.atomic():
-                    claimed = ApprovalLink.objects.filter(pk=link.pk, used_at__isnull=True).update(
-                        used_at=timezone.now()
-                    )
-                    if not claimed:
-                        return render(
-                            request,
-                            "jit_approvals/email_confirm.html",
-                            {"link": link, "problem": "This link has already been used."},
-                            status=410,
-                        )
-                    services.decide(
-                        request_id=link.request_id, approver=link.approver, decision=link.action, channel="email"
-                    )
-            except DomainError as exc:
-                # The rollback took the service's own refusal record with it; record it again.
-                with transaction.atomic():
-                    audit_record(
-                        "jit.decision_refused",
-                        actor=link.approver,
-                        target=link.request,
-                        payload={"code": exc.code, "channel": "email"},
-                    )
-                return render(
-                    request,
-                    "jit_approvals/email_confirm.html",
-                    {"link": link, "problem": exc.message},
-                    status=exc.status,
-                )
-        return render(request, "jit_approvals/email_confirm.html", {"link": link, "done": True})
+        try:
+            link = channels.decide_by_link(token, request.user)
+        except DomainError as exc:
+            return render(request, self.template, {"problem": exc.message}, status=exc.status)
+        return render(request, self.template, {"link": link, "done": True})
 
 
 # --- Slack interactivity ---------------------------------------------------------------------------
@@ -363,11 +276,8 @@ class SlackInteractivityView(View):
             return JsonResponse(
                 {"code": "bad_payload", "message": "Unrecognised interaction payload.", "details": {}}, status=400
             )
-        identity = SlackIdentity.all_tenants.select_related("tenant", "user").filter(
-            slack_user_id=slack_user, verified_at__isnull=False
-        )
-        matches = [i for i in identity if AccessRequest.all_tenants.filter(pk=request_id, tenant=i.tenant).exists()]
-        if not matches:
+        identity = channels.slack_identity_for(slack_user, request_id)
+        if identity is None:
             return JsonResponse(
                 {
                     "response_type": "ephemeral",
@@ -375,33 +285,5 @@ class SlackInteractivityView(View):
                     "text": "Your Slack account is not linked to an approver for this request. Link it in Trust Fabric first.",
                 }
             )
-        identity = matches[0]
-        with tenant_context(identity.tenant):
-            obj = AccessRequest.objects.get(pk=request_id)
-            if obj.high_risk and decision == "approve":
-                with transaction.atomic():
-                    audit_record(
-                        "jit.decision_refused",
-                        actor=identity.user,
-                        target=obj,
-                        payload={"code": "needs_web_confirmation", "channel": "slack"},
-                    )
-                url = settings.SITE_URL + f"/jit/requests/{obj.pk}/"
-                return JsonResponse(
-                    {
-                        "response_type": "ephemeral",
-                        "replace_original": False,
-                        "text": f"High-risk scope: confirm in the web UI: {url}",
-                    }
-                )
-            try:
-                services.decide(request_id=request_id, approver=identity.user, decision=decision, channel="slack")
-            except DomainError as exc:
-                return JsonResponse({"response_type": "ephemeral", "replace_original": False, "text": exc.message})
-        return JsonResponse(
-            {
-                "response_type": "ephemeral",
-                "replace_original": False,
-                "text": f"Recorded: you {'approved' if decision == 'approve' else 'denied'} request #{request_id}.",
-            }
-        )
+        text = channels.decide_from_slack(identity, request_id, decision)
+        return JsonResponse({"response_type": "ephemeral", "replace_original": False, "text": text})
