@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from apps.core.tenancy import TenantOwnedModel
 
+from . import limits
+
 
 class AccessRequest(TenantOwnedModel):
     class Status(models.TextChoices):
@@ -25,7 +27,7 @@ class AccessRequest(TenantOwnedModel):
     rule_id = models.CharField(max_length=64)
     dataset = models.ForeignKey("graphs.Dataset", on_delete=models.PROTECT, related_name="+")
     data_classes = models.JSONField()
-    purpose = models.CharField(max_length=64)
+    purpose = models.CharField(max_length=limits.PURPOSE_MAX)
     reason = models.TextField()
     reason_sha256 = models.CharField(max_length=64)
     duration_minutes = models.PositiveIntegerField()
@@ -81,7 +83,7 @@ class Approval(TenantOwnedModel):
     approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     decision = models.CharField(max_length=7, choices=Decision.choices)
     channel = models.CharField(max_length=5, choices=Channel.choices)
-    comment = models.CharField(max_length=500, blank=True)
+    comment = models.CharField(max_length=limits.COMMENT_MAX, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -106,7 +108,7 @@ class AccessGrant(TenantOwnedModel):
     rule_id = models.CharField(max_length=64)
     dataset = models.ForeignKey("graphs.Dataset", on_delete=models.PROTECT, related_name="+")
     data_classes = models.JSONField()
-    purpose = models.CharField(max_length=64)
+    purpose = models.CharField(max_length=limits.PURPOSE_MAX)
     reason_sha256 = models.CharField(max_length=64)
     starts_at = models.DateTimeField()
     expires_at = models.DateTimeField(db_index=True)
@@ -122,6 +124,16 @@ class AccessGrant(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"grant #{self.pk}"
+
+    @staticmethod
+    def revoke_reason_required(holder_id: int, actor_id: int) -> bool:
+        """Ending someone else's access needs a reason (the holder is told it)."""
+        return holder_id != actor_id
+
+    def state(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "active"
 
 
 class Notification(TenantOwnedModel):
@@ -149,6 +161,7 @@ class Notification(TenantOwnedModel):
         ESCALATION = "escalation", "Escalation"
         DECISION = "decision", "Decision"
         EXPIRING = "expiring", "Grant expiring"
+        REVOKED = "revoked", "Grant revoked"
         SLACK_LINK = "slack_link", "Slack link code"
 
     request = models.ForeignKey(

@@ -11,8 +11,9 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -29,6 +30,7 @@ from . import channels, selectors, services
 from .forms import AccessRequestForm, SlackLinkForm
 from .models import AccessRequest, SlackIdentity
 from .permissions import GRANT_ADMINS, REQUESTERS
+from .scope import grant_reveals
 
 logger = logging.getLogger("trustfabric.jit")
 
@@ -49,7 +51,10 @@ class RequestListView(TenantRoleRequiredMixin, View):
             )
             if run is not None:
                 initial["run"] = run.pk
-        return self._render(request, AccessRequestForm(initial=initial), run=run)
+        reveals = None
+        if run is not None:
+            reveals = grant_reveals(run.dataset_version.dataset, run.facts.get("resource", {}).get("data_classes", []))
+        return self._render(request, AccessRequestForm(initial=initial), run=run, reveals=reveals)
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = AccessRequestForm(request.POST)
@@ -85,7 +90,7 @@ class InboxView(TenantRoleRequiredMixin, View):
     required_roles = frozenset({Role.APPROVER})
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, "jit_approvals/inbox.html", {"inbox": selectors.inbox_for(request.user)})
+        return render(request, "jit_approvals/inbox.html", {"inbox": selectors.inbox_rows(request.user)})
 
 
 class RequestDetailView(TenantRoleRequiredMixin, View):
@@ -112,21 +117,34 @@ class RequestDetailView(TenantRoleRequiredMixin, View):
         if grant is not None:
             trail += list(audit_trail_for("jit_approvals.accessgrant", grant.pk))
         runs = QueryRun.objects.filter(jit_grant_id=grant.pk).order_by("-created_at") if grant else []
+        now = timezone.now()
+        source = (
+            QueryRun.objects.filter(pk=obj.source_run_id, user=obj.requester).first() if obj.source_run_id else None
+        )
+        approvals = list(obj.approvals.select_related("approver"))
         return render(
             request,
             "jit_approvals/request_detail.html",
             {
                 "req": obj,
-                "approvals": obj.approvals.select_related("approver"),
+                "approvals": approvals,
+                "approved_count": sum(a.decision == "approve" for a in approvals),
                 "approvers": approvers,
                 "can_decide": any(u.pk == request.user.pk for u in approvers)
                 and obj.status == "pending"
-                and not obj.approvals.filter(approver=request.user).exists(),
+                and not any(a.approver_id == request.user.pk for a in approvals),
                 "notifications": obj.notifications.select_related("recipient").prefetch_related("attempt_log"),
                 "grant": grant,
+                "grant_state": grant.state(now) if grant else "",
                 "runs": runs,
+                "run_again": grant is not None
+                and grant.state(now) == "active"
+                and source is not None
+                and request.user.pk == obj.requester_id,
+                "reveals": grant_reveals(obj.dataset, obj.data_classes),
+                "show_trail": has_role(request, GRANT_ADMINS),
                 "trail": sorted(trail, key=lambda e: e.seq),
-                "now": timezone.now(),
+                "now": now,
             },
         )
 
@@ -138,14 +156,14 @@ class DecideView(TenantRoleRequiredMixin, View):
 
     def post(self, request: HttpRequest, pk: int, decision: str) -> HttpResponse:
         try:
-            services.decide(
+            decided = services.decide(
                 request_id=pk,
                 approver=request.user,
                 decision=decision,
                 channel="web",
                 comment=request.POST.get("comment", ""),
             )
-            messages.success(request, f"You {'approved' if decision == 'approve' else 'denied'} request #{pk}.")
+            messages.success(request, selectors.decision_message(decided, decision))
         except DomainError as exc:
             if exc.status == 404:
                 raise
@@ -165,13 +183,68 @@ class GrantListView(TenantRoleRequiredMixin, View):
         )
 
 
+class GrantView(TenantRoleRequiredMixin, View):
+    """A grant's page is its request's page (approvals, grant state, queries run under it)."""
+
+    required_roles = ANY_MEMBER
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        grant = get_object_or_404(selectors.grants_visible_to(request.user, request.tenant_roles), pk=pk)
+        return redirect(reverse("jit-request-detail", args=[grant.request_id]) + "#grant")
+
+
+class GrantRunView(TenantRoleRequiredMixin, View):
+    """ "Run again under grant #N": the query kept, the grant and its reason named."""
+
+    required_roles = REQUESTERS
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        run_id = request.POST.get("run", "")
+        try:
+            run = services.run_under_grant(
+                grant_id=pk,
+                run_id=int(run_id) if run_id.isdigit() else 0,
+                user=request.user,
+                roles=request.tenant_roles,
+            )
+        except DomainError as exc:
+            if exc.status == 404:
+                raise Http404(exc.message) from exc
+            messages.error(request, exc.message)
+            return redirect("jit-grants")
+        return redirect("query-detail", pk=run.pk)
+
+
 class GrantRevokeView(TenantRoleRequiredMixin, View):
+    """GET asks for confirmation (and a reason when it is someone else's access); POST revokes."""
+
     required_roles = ANY_MEMBER  # your own grant; any grant for tenant admins (auditors only read)
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        grant = get_object_or_404(selectors.grants_revocable_by(request.user, request.tenant_roles), pk=pk)
+        return self._confirm(request, grant)
+
+    def _confirm(self, request: HttpRequest, grant: Any, status: int = 200, error: str = "") -> HttpResponse:
+        return render(
+            request,
+            "jit_approvals/grant_revoke.html",
+            {
+                "grant": grant,
+                "reason_required": grant.user_id != request.user.pk,
+                "error": error,
+                "now": timezone.now(),
+            },
+            status=status,
+        )
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         grant = get_object_or_404(selectors.grants_revocable_by(request.user, request.tenant_roles), pk=pk)
-        services.grant_revoke(grant_id=grant.pk, actor=request.user)
-        messages.success(request, f"Grant #{grant.pk} revoked.")
+        try:
+            services.grant_revoke(grant_id=grant.pk, actor=request.user, reason=request.POST.get("reason", ""))
+        except DomainError as exc:
+            return self._confirm(request, grant, status=exc.status, error=exc.message)
+        told = "" if grant.user_id == request.user.pk else f" {grant.user.get_username()} has been told."
+        messages.success(request, f"Grant #{grant.pk} revoked.{told}")
         return redirect("jit-grants")
 
 

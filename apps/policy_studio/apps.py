@@ -7,3 +7,10 @@ class PolicyStudioConfig(AppConfig):
     name = "apps.policy_studio"
     label = "policy_studio"
     verbose_name = "Policy Studio (LAC)"
+
+    def ready(self) -> None:
+        from apps.core.audit_targets import register_audit_target
+
+        register_audit_target("policy_studio.policy", "Policy")
+        register_audit_target("policy_studio.policyversion", "Policy version")
+        register_audit_target("policy_studio.subjectattributes", "Subject attributes")

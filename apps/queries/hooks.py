@@ -3,7 +3,12 @@
 - a **grant provider** (``jit_approvals``) returns the subject's active just-in-time grants,
   consulted before access rules deny; expiry is checked by the pipeline at plan time;
 - a **manifest recorder** (``provenance``) is called inside the pipeline's transaction for
-  every executed query, so a run is never stored without its manifest.
+  every executed query, so a run is never stored without its manifest;
+- **run link providers** (``jit_approvals``, ``provenance``) name the pages about a run
+  that live in their apps (the access request it led to, the grant it ran under, its
+  evidence), so the run's page links to them without importing upward;
+- a **chain compiler** (``provenance``) turns the ``prov`` member of a query body (a
+  provenance DSL chain) into the query spec it describes, for the query page and the API.
 
 Apps register in their ``AppConfig.ready``; registering twice is a no-op. A system check
 (``queries.E001``) refuses to start when provenance is installed and no recorder is registered.
@@ -13,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from django.apps import apps
 from django.core import checks
@@ -32,6 +37,22 @@ class ManifestRecorder(Protocol):
     def __call__(self, run: QueryRun, execution: Any, steps: list[Any], /) -> None: ...
 
 
+class RunLink(NamedTuple):
+    kind: str  # "request", "grant", "evidence", ... (a data attribute on the page)
+    label: str  # a human name: "Access request #4 (approved)"
+    url: str
+
+
+class RunLinkProvider(Protocol):
+    def __call__(self, run: QueryRun, user: Any, roles: frozenset[str], /) -> Iterable[RunLink]: ...
+
+
+class ChainCompiler(Protocol):
+    def __call__(self, text: str, /) -> dict[str, Any]: ...
+
+
+_chain_compilers: list[ChainCompiler] = []
+_run_link_providers: list[RunLinkProvider] = []
 _grant_providers: list[GrantProvider] = []
 _manifest_recorders: list[ManifestRecorder] = []
 
@@ -44,6 +65,25 @@ def register_grant_provider(provider: GrantProvider) -> None:
 def register_manifest_recorder(recorder: ManifestRecorder) -> None:
     if recorder not in _manifest_recorders:
         _manifest_recorders.append(recorder)
+
+
+def register_run_links(provider: RunLinkProvider) -> None:
+    if provider not in _run_link_providers:
+        _run_link_providers.append(provider)
+
+
+def run_links(run: QueryRun, user: Any, roles: frozenset[str]) -> list[RunLink]:
+    """Every page about the run that the user may open, from every registered provider."""
+    return [link for provider in _run_link_providers for link in provider(run, user, roles)]
+
+
+def register_chain_compiler(compiler: ChainCompiler) -> None:
+    if compiler not in _chain_compilers:
+        _chain_compilers.append(compiler)
+
+
+def chain_compiler() -> ChainCompiler | None:
+    return _chain_compilers[0] if _chain_compilers else None
 
 
 def grant_providers() -> tuple[GrantProvider, ...]:
