@@ -245,6 +245,7 @@ PAGE_CASES: dict[str, Callable[[Any, Any], dict[str, str]]] = {
     "jit-decide": lambda tenant, owner: {**_jit(tenant, owner), "decision": "approve"},
     "jit-grant-revoke": _jit_grant,
     "jit-grant": _jit_grant,
+    "jit-grant-run": _jit_grant,
     "zk-session": _zk,
 }
 # Pages whose URL names no tenant object.

@@ -65,7 +65,7 @@ class DecisionSerializer(StrictSerializer):
     comment = serializers.CharField(max_length=limits.COMMENT_MAX, required=False, default="", allow_blank=True)
 
 
-class RevokeSerializer(StrictSerializer):
+class GrantRevokeSerializer(StrictSerializer):
     reason = serializers.CharField(
         max_length=limits.COMMENT_MAX, required=False, default="", allow_blank=True,
         help_text="Required when the grant is someone else's; its holder is told.",
@@ -180,11 +180,11 @@ class AccessGrantViewSet(TenantReadOnlyViewSet):
             return selectors.grants_revocable_by(self.request.user, self.request.tenant_roles)
         return selectors.grants_visible_to(self.request.user, self.request.tenant_roles)
 
-    @extend_schema(request=RevokeSerializer, responses=GrantSerializer)
+    @extend_schema(request=GrantRevokeSerializer, responses=GrantSerializer)
     @action(detail=True, methods=["post"])
     def revoke(self, request: Any, pk: str) -> Response:
         grant = self.get_object()
-        incoming = RevokeSerializer(data=request.data)
+        incoming = GrantRevokeSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         revoked = services.grant_revoke(grant_id=grant.pk, actor=request.user, reason=incoming.validated_data["reason"])
         return Response(GrantSerializer(revoked).data)
