@@ -10,7 +10,8 @@ import re
 
 from django.test import Client
 
-from apps.jit_approvals.models import AccessGrant, AccessRequest
+from apps.core.tenancy import tenant_context
+from apps.jit_approvals.models import AccessGrant, AccessRequest, SlackIdentity
 from apps.queries.models import QueryRun
 from tests.jit.test_jit_flow import NAMES
 
@@ -22,6 +23,10 @@ def _messages(page) -> list[str]:
 def test_denied_request_approved_rerun_and_linked_both_ways(
     jit_world, slack, smtp, django_capture_on_commit_callbacks
 ) -> None:
+    with tenant_context(jit_world["tenant"]):  # the requester linked Slack: told there too
+        SlackIdentity.objects.create(
+            user=jit_world["requester"], slack_user_id="U0REQ", verified_at="2026-01-01T00:00:00Z"
+        )
     analyst = Client()
     analyst.force_login(jit_world["requester"])
     denied_page = analyst.post("/queries/", {"spec": json.dumps(NAMES)}, follow=True)
@@ -48,6 +53,8 @@ def test_denied_request_approved_rerun_and_linked_both_ways(
         final = approver.post(f"/jit/requests/{req.pk}/approve/", {"comment": "ok"}, follow=True)
     grant = AccessGrant.all_tenants.get(request=req)
     assert "Access is now active for requester" in _messages(final)[0] and f"grant #{grant.pk}" in _messages(final)[0]
+    [dm] = [p for p in slack.posts() if p["channel"] == "U0REQ"]
+    assert "your access to calls-demo is now active" in dm["text"] and f"/jit/requests/{req.pk}/" in dm["text"]
     told = [m for m in smtp.to(jit_world["requester"].email) if "Approved" in m["Subject"]]
     assert told and "Your access is now active" in told[0].get_payload(0).get_payload(decode=True).decode()
 
@@ -72,3 +79,11 @@ def test_denied_request_approved_rerun_and_linked_both_ways(
     auditor.force_login(jit_world["admin"])
     linked = auditor.get(f"/queries/{run.pk}/").content.decode()
     assert f'href="/jit/requests/{req.pk}/" data-link="request"' in linked
+    # The run under the grant: its page links to its evidence, whose grant is links, not a dict.
+    under = auditor.get(f"/queries/{new_run.pk}/").content.decode()
+    assert f'href="/evidence/{new_run.pk}/" data-link="evidence"' in under
+    evidence = auditor.get(f"/evidence/{new_run.pk}/").content.decode()
+    grant_cell = re.search(r"<dd data-manifest-grant>(.*?)</dd>", evidence, re.S).group(1)
+    assert f'href="/jit/grants/{grant.pk}/" data-link="grant"' in grant_cell
+    assert f'href="/jit/requests/{req.pk}/" data-link="request"' in grant_cell
+    assert "{&#x27;" not in grant_cell and "sup1 (web), sup2 (web)" in grant_cell
