@@ -24,6 +24,7 @@ from apps.core.http import safe_redirect
 from apps.core.models import Role
 from apps.core.permissions import ADMINS, ANY_MEMBER, PUBLIC, TenantRoleRequiredMixin, has_role
 from apps.core.selectors import audit_trail_for
+from apps.core.tenancy import tenant_context
 from apps.queries.models import QueryRun
 
 from . import channels, selectors, services
@@ -297,7 +298,9 @@ class EmailActionView(View):
             link = channels.link_preview(token, request.user)
         except DomainError as exc:
             return render(request, self.template, {"problem": exc.message}, status=exc.status)
-        return render(request, self.template, {"link": link, "token": token})
+        with tenant_context(link.tenant):
+            reveals = grant_reveals(link.request.dataset, link.request.data_classes)
+        return render(request, self.template, {"link": link, "token": token, "reveals": reveals})
 
     def post(self, request: HttpRequest, token: str) -> HttpResponse:
         try:

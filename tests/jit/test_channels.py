@@ -29,6 +29,8 @@ def _refused(world, code: str) -> list[AuditEvent]:
 def test_high_risk_approval_needs_the_web_from_email_and_slack(jit_world, high_risk, smtp) -> None:
     web = Client()
     path = _email_link(smtp, "sup2@example.test", "approve").split("127.0.0.1:8000", 1)[-1]
+    confirm = web.get(path).content.decode()  # the approval page says what the grant reveals
+    assert "What the grant will and will not reveal" in confirm and "<strong>name</strong>: still hashed" in confirm
     refused = web.post(path)
     assert refused.status_code == 403 and b"sign in as the approver" in refused.content
     slack_reply, *_ = _slack_click(web, "U0SUP1", high_risk["id"])
