@@ -13,6 +13,7 @@ from django.test import Client
 from apps.core.tenancy import tenant_context
 from apps.jit_approvals.models import AccessGrant, AccessRequest, SlackIdentity
 from apps.queries.models import QueryRun
+from tests.conftest import token_client
 from tests.jit.test_jit_flow import NAMES
 
 
@@ -57,6 +58,10 @@ def test_denied_request_approved_rerun_and_linked_both_ways(
     assert "your access to calls-demo is now active" in dm["text"] and f"/jit/requests/{req.pk}/" in dm["text"]
     told = [m for m in smtp.to(jit_world["requester"].email) if "Approved" in m["Subject"]]
     assert told and "Your access is now active" in told[0].get_payload(0).get_payload(decode=True).decode()
+
+    # The API's 403 follows the same rule: no request_access while a grant covers the scope.
+    body = token_client(jit_world["requester"], jit_world["tenant"]).post("/api/queries/", NAMES, format="json").json()
+    assert body["details"]["covered_by_grant"] == grant.pk and "request_access" not in body["details"]
 
     # The old denial: covered now, so no "Request access" but "Run again under grant #N".
     again = analyst.get(f"/queries/{run.pk}/").content.decode()
