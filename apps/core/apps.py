@@ -10,3 +10,14 @@ class CoreConfig(AppConfig):
         from . import metrics, signals  # noqa: F401  (signals: login/logout auditing)
 
         metrics.connect()
+
+        from .audit_targets import register_audit_target
+
+        for target_type, name in (
+            ("auth.user", "User"),
+            ("auth.group", "Group"),
+            ("core.apitoken", "API token"),
+            ("core.membership", "Membership"),
+            ("core.tenant", "Tenant"),
+        ):
+            register_audit_target(target_type, name)

@@ -21,7 +21,8 @@ from .api.errors import error_body
 from .errors import DomainError
 from .filters import AuditEventFilterSet
 from .forms import ApiTokenForm, ApproverPermissionForm, GroupMemberForm, SubjectAttributesForm
-from .http import safe_redirect
+from .http import page_problem_after_switch, safe_next_url
+from .models import Role
 from .permissions import ADMINS, ANY_MEMBER, AUDIT_READERS, PUBLIC, SIGNED_IN, TenantRoleRequiredMixin, declare_roles
 from .probes import readiness_details
 
@@ -43,6 +44,7 @@ class HomeView(TenantRoleRequiredMixin, TemplateView):
         ctx["member_count"] = len({m.user_id for m in members})
         ctx["recent_events"] = selectors.audit_events()[:10] if self.request.tenant_roles & AUDIT_READERS else None
         ctx["chain_check"] = selectors.latest_chain_check()
+        ctx["my_roles"] = [Role(r).label for r in sorted(self.request.tenant_roles) if r in Role.values]
         return ctx
 
 
@@ -51,8 +53,14 @@ class HomeView(TenantRoleRequiredMixin, TemplateView):
 @declare_roles(SIGNED_IN)
 def tenant_switch(request: HttpRequest) -> HttpResponse:
     tenant = services.tenant_switch(user=request.user, session=request.session, slug=request.POST.get("tenant", ""))
+    target = safe_next_url(request, request.POST.get("next"), "home")
+    roles = selectors.tenant_access_for_user(request.user).get(tenant, frozenset())
+    problem = page_problem_after_switch(target, roles)
+    if problem:
+        messages.info(request, f"Now working in {tenant.name}. {problem} Here is its overview.")
+        return redirect("home")
     messages.success(request, f"Now working in {tenant.name}.")
-    return safe_redirect(request, request.POST.get("next"), "home")
+    return redirect(target)
 
 
 class AuditEventListView(TenantRoleRequiredMixin, View):

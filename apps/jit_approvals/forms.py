@@ -6,6 +6,8 @@ from django import forms
 
 from apps.graphs.models import DATA_CLASS_CHOICES
 
+from . import limits
+
 
 class AccessRequestForm(forms.Form):
     run = forms.IntegerField(required=False, widget=forms.HiddenInput)
@@ -13,12 +15,14 @@ class AccessRequestForm(forms.Form):
     data_classes = forms.MultipleChoiceField(
         choices=DATA_CLASS_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
     )
-    purpose = forms.CharField(max_length=64, required=False)
-    duration_minutes = forms.IntegerField(min_value=1, max_value=43200, initial=60, label="Duration (minutes)")
+    purpose = forms.CharField(max_length=limits.PURPOSE_MAX, required=False)
+    duration_minutes = forms.IntegerField(
+        min_value=1, max_value=limits.DURATION_MAX_MINUTES, initial=60, label="Duration (minutes)"
+    )
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
-        min_length=10,
-        max_length=2000,
+        min_length=limits.REASON_MIN,
+        max_length=limits.REASON_MAX,
         help_text="Approvers read this; it is bound (hashed) into the grant.",
     )
 

@@ -12,6 +12,8 @@ from django.utils import timezone
 
 from apps.core.tenancy import TenantOwnedModel
 
+from . import limits
+
 
 class AccessRequest(TenantOwnedModel):
     class Status(models.TextChoices):
@@ -26,7 +28,7 @@ class AccessRequest(TenantOwnedModel):
     rule_id = models.CharField(max_length=64)
     dataset = models.ForeignKey("graphs.Dataset", on_delete=models.PROTECT, related_name="+")
     data_classes = models.JSONField()
-    purpose = models.CharField(max_length=64)
+    purpose = models.CharField(max_length=limits.PURPOSE_MAX)
     reason = models.TextField()
     reason_sha256 = models.CharField(max_length=64)
     duration_minutes = models.PositiveIntegerField()
@@ -49,6 +51,11 @@ class AccessRequest(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"request #{self.pk} ({self.status})"
+
+    def needs_web(self, decision: str) -> bool:
+        """High-risk scopes are approved only by an approver signed in to the web UI (or the
+        API with their token); e-mail links and Slack buttons may still deny them."""
+        return self.high_risk and decision == Approval.Decision.APPROVE
 
     def decision_refusal(self, approver: Any, now: datetime) -> tuple[str, str] | None:
         """May this approver still decide? ``(code, sentence)`` when not, from this request's own
@@ -79,7 +86,7 @@ class Approval(TenantOwnedModel):
     approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     decision = models.CharField(max_length=7, choices=Decision.choices)
     channel = models.CharField(max_length=5, choices=Channel.choices)
-    comment = models.CharField(max_length=500, blank=True)
+    comment = models.CharField(max_length=limits.COMMENT_MAX, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -88,6 +95,12 @@ class Approval(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.decision} by {self.approver_id} via {self.channel}"
+
+    @classmethod
+    def comment_required(cls, decision: str, channel: str) -> bool:
+        """A denial typed in the web UI or the API says why; buttons in e-mail and Slack carry
+        no text (their denials say which channel they came from)."""
+        return decision == cls.Decision.DENY and channel in (cls.Channel.WEB, cls.Channel.API)
 
 
 class AccessGrant(TenantOwnedModel):
@@ -98,7 +111,7 @@ class AccessGrant(TenantOwnedModel):
     rule_id = models.CharField(max_length=64)
     dataset = models.ForeignKey("graphs.Dataset", on_delete=models.PROTECT, related_name="+")
     data_classes = models.JSONField()
-    purpose = models.CharField(max_length=64)
+    purpose = models.CharField(max_length=limits.PURPOSE_MAX)
     reason_sha256 = models.CharField(max_length=64)
     starts_at = models.DateTimeField()
     expires_at = models.DateTimeField(db_index=True)
@@ -114,6 +127,16 @@ class AccessGrant(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"grant #{self.pk}"
+
+    @staticmethod
+    def revoke_reason_required(holder_id: int, actor_id: int) -> bool:
+        """Ending someone else's access needs a reason (the holder is told it)."""
+        return holder_id != actor_id
+
+    def state(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "active"
 
 
 class Notification(TenantOwnedModel):
@@ -141,6 +164,7 @@ class Notification(TenantOwnedModel):
         ESCALATION = "escalation", "Escalation"
         DECISION = "decision", "Decision"
         EXPIRING = "expiring", "Grant expiring"
+        REVOKED = "revoked", "Grant revoked"
         SLACK_LINK = "slack_link", "Slack link code"
 
     request = models.ForeignKey(
@@ -198,8 +222,8 @@ class ApprovalLink(TenantOwnedModel):
     def __str__(self) -> str:
         return f"{self.action} link for request {self.request_id}"
 
-    def unusable_reason(self, now: datetime) -> str | None:
-        """Is this link usable? A sentence when it is spent or expired, else None."""
+    def problem(self, now: datetime) -> str | None:
+        """Why this link cannot be used now (a sentence), or None when it is usable."""
         if self.used_at is not None:
             return "This link has already been used."
         if now >= self.expires_at:

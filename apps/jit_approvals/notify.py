@@ -127,17 +127,27 @@ def _slack_rows(request: AccessRequest, approvers: list[AbstractBaseUser], kind:
     ]
 
 
-def queue_for_requester(request: AccessRequest, kind: str) -> None:
+def queue_for_requester(request: AccessRequest, kind: str, payload: dict[str, Any] | None = None) -> None:
+    """Tell the requester (decision, expiry notice, revocation): by e-mail, and by Slack DM
+    when their Slack account is linked."""
     requester = request.requester
     suffix = request.status
-    if requester.email:
-        _create(
-            f"{request.pk}:{kind}:{suffix}:email:{requester.pk}",
-            request=request,
-            recipient=requester,
-            channel="email",
-            kind=kind,
+    rows: list[dict[str, Any]] = []
+    common = {"request": request, "recipient": requester, "kind": kind, "payload": payload or {}}
+    if settings.SLACK_ENABLED:
+        slack_id = (
+            SlackIdentity.objects.filter(user=requester, verified_at__isnull=False)
+            .values_list("slack_user_id", flat=True)
+            .first()
         )
+        if slack_id:
+            key = f"{request.pk}:{kind}:{suffix}:slack:{requester.pk}"
+            rows.append({"idempotency_key": key, "channel": "slack", "slack_channel": slack_id, **common})
+    if requester.email:
+        rows.append(
+            {"idempotency_key": f"{request.pk}:{kind}:{suffix}:email:{requester.pk}", "channel": "email", **common}
+        )
+    _create_many(rows)
 
 
 def queue_slack_link_code(identity: SlackIdentity, code: str) -> None:
@@ -290,6 +300,10 @@ def _send_email(n: Notification) -> None:
     elif n.kind == Notification.Kind.EXPIRING:
         subject = f"[Trust Fabric] Your access grant for {request.dataset.slug} expires soon"
         template = "jit_approvals/email/grant_expiring"
+    elif n.kind == Notification.Kind.REVOKED:
+        context.update(n.payload)
+        subject = f"[Trust Fabric] Your access grant for {request.dataset.slug} was revoked"
+        template = "jit_approvals/email/grant_revoked"
     else:
         subject = f"[Trust Fabric] Access request #{request.pk}: {request.get_status_display()}"
         template = "jit_approvals/email/decision"
@@ -316,6 +330,21 @@ def _send_email(n: Notification) -> None:
         raise
 
 
+def requester_text(request: AccessRequest, kind: str, payload: dict[str, Any]) -> str:
+    """The one-line Slack message to the requester."""
+    url = f"{settings.SITE_URL}/jit/requests/{request.pk}/"
+    if kind == Notification.Kind.REVOKED:
+        return (
+            f"Your access grant #{payload.get('grant')} for {request.dataset.slug} was revoked by "
+            f"{payload.get('by')}: {payload.get('reason')}. {url}"
+        )
+    if kind == Notification.Kind.EXPIRING:
+        return f"Your access grant for {request.dataset.slug} expires soon. {url}"
+    if request.status == AccessRequest.Status.APPROVED:
+        return f"Access request #{request.pk} was approved: your access to {request.dataset.slug} is now active. {url}"
+    return f"Access request #{request.pk}: {request.get_status_display()}. {url}"
+
+
 def _send_slack(n: Notification) -> None:
     client = slack_client()
     if n.kind == Notification.Kind.SLACK_LINK:
@@ -337,9 +366,7 @@ def _send_slack(n: Notification) -> None:
         )
     else:
         response = client.chat_postMessage(
-            channel=n.slack_channel,
-            text=f"Access request #{request.pk}: {request.get_status_display()}",
-            metadata=metadata,
+            channel=n.slack_channel, text=requester_text(request, n.kind, n.payload), metadata=metadata
         )
     n.slack_channel, n.slack_ts = response["channel"], response["ts"]
 

@@ -4,6 +4,7 @@ approval-time metrics."""
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,13 +13,15 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
-from django.db.models import Exists, JSONField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, JSONField, OuterRef, Q, QuerySet, Subquery
+from django.urls import reverse
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from apps.core.models import Membership, Role
 from apps.core.tenancy import get_current_tenant
 from apps.policy_studio.lac.engine import GrantFacts
 from apps.policy_studio.models import SubjectAttributes
+from apps.queries.hooks import RunLink
 
 from .models import AccessGrant, AccessRequest, Approval, SlackIdentity
 from .permissions import GRANT_ADMINS
@@ -124,6 +127,42 @@ def inbox_for(user: AbstractBaseUser) -> list[AccessRequest]:
     ]
 
 
+@dataclass
+class InboxRow:
+    req: AccessRequest
+    approved: int  # approvals so far
+    source_run_id: int | None  # the query that triggered it
+
+
+def inbox_rows(user: AbstractBaseUser) -> list[InboxRow]:
+    """The inbox with each request's progress ("1 of 2 approvals") and triggering query."""
+    requests = inbox_for(user)
+    counts = dict(
+        Approval.objects.filter(request__in=[r.pk for r in requests], decision=Approval.Decision.APPROVE)
+        .values("request")
+        .annotate(n=Count("id"))
+        .values_list("request", "n")
+    )
+    return [InboxRow(r, counts.get(r.pk, 0), r.source_run_id) for r in requests]
+
+
+def decision_message(request: AccessRequest, decision: str) -> str:
+    """What the approver is told after deciding: the outcome, or how many approvals remain."""
+    if decision == Approval.Decision.DENY:
+        return f"You denied request #{request.pk}; {request.requester.get_username()} has been told."
+    if request.status == AccessRequest.Status.APPROVED:
+        grant = request.grant
+        return (
+            f"You approved request #{request.pk}. Access is now active for {request.requester.get_username()} "
+            f"until {grant.expires_at:%Y-%m-%d %H:%M} UTC (grant #{grant.pk}); they have been told."
+        )
+    approved = request.approvals.filter(decision=Approval.Decision.APPROVE).count()
+    return (
+        f"You approved request #{request.pk}: {approved} of {request.approvals_required} approvals; "
+        "access starts when the others approve."
+    )
+
+
 def grants() -> QuerySet[AccessGrant]:
     return AccessGrant.objects.select_related("user", "dataset", "request").order_by("-starts_at")
 
@@ -170,3 +209,29 @@ def grant_summary(grant_id: int) -> dict[str, Any]:
             for a in grant.request.approvals.select_related("approver").order_by("created_at")
         ],
     }
+
+
+def run_links(run: Any, user: AbstractBaseUser, roles: frozenset[str]) -> list[RunLink]:
+    """The query page's links into JIT (a declared hook): the requests the run led to and
+    the request whose grant it ran under. Approvers, admins and auditors see every request
+    made from the run (the request page checks eligibility); others only their own."""
+    found = AccessRequest.objects.filter(source_run_id=run.pk)
+    if not roles & (GRANT_ADMINS | {Role.APPROVER}):
+        found = found.filter(requester=user)
+    links = [
+        RunLink("request", f"Access request #{r.pk} ({r.get_status_display().lower()})", _request_url(r.pk))
+        for r in found.order_by("created_at")
+    ]
+    if run.jit_grant_id:
+        grant = AccessGrant.objects.filter(pk=run.jit_grant_id).first()
+        if grant is not None and not any(link.url == _request_url(grant.request_id) for link in links):
+            links.append(
+                RunLink(
+                    "request", f"Access request #{grant.request_id} (grant #{grant.pk})", _request_url(grant.request_id)
+                )
+            )
+    return links
+
+
+def _request_url(pk: int) -> str:
+    return reverse("jit-request-detail", args=[pk])

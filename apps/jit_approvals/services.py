@@ -23,7 +23,7 @@ from apps.policy_studio.lac.engine import Context, Resource
 from apps.policy_studio.lac.language import JitRule
 from apps.queries.models import QueryRun
 
-from . import selectors
+from . import limits, selectors
 from .models import AccessGrant, AccessRequest, Approval, Notification, SlackIdentity
 
 EXPIRY_NOTICE = timedelta(minutes=15)
@@ -72,9 +72,10 @@ def request_create(
     reason. The scope comes from a denied query (``run_id``) or is given explicitly."""
     now = now or timezone.now()
     reason = (reason or "").strip()
-    if len(reason) < 10:
+    if not limits.REASON_MIN <= len(reason) <= limits.REASON_MAX:
         raise ValidationFailed(
-            "Give a reason of at least 10 characters; approvers read it.", details={"reason": "too_short"}
+            f"Give a reason of {limits.REASON_MIN} to {limits.REASON_MAX} characters; approvers read it.",
+            details={"reason": "too_short" if len(reason) < limits.REASON_MIN else "too_long"},
         )
     if run_id is not None:
         run = QueryRun.objects.filter(pk=run_id, user=requester).select_related("dataset_version__dataset").first()
@@ -88,13 +89,17 @@ def request_create(
         if dataset is None:
             raise NotFound(f"No dataset {dataset_slug!r}.")
         data_classes = sorted(set(data_classes or []) | {dataset.structure_class})
-    if not purpose:
-        raise ValidationFailed("Say what the access is for (purpose).", details={"purpose": "required"})
-    pv, rule = _find_rule(requester, roles, dataset, set(data_classes), purpose, now)
-    if not 1 <= duration_minutes <= rule.max_grant_minutes:
+    if not purpose or len(purpose) > limits.PURPOSE_MAX:
         raise ValidationFailed(
-            f"Duration must be between 1 and {rule.max_grant_minutes} minutes for this scope.",
-            details={"duration_minutes": {"max": rule.max_grant_minutes}},
+            f"Say what the access is for (purpose, at most {limits.PURPOSE_MAX} characters).",
+            details={"purpose": "required" if not purpose else "too_long"},
+        )
+    pv, rule = _find_rule(requester, roles, dataset, set(data_classes), purpose, now)
+    longest = min(rule.max_grant_minutes, limits.DURATION_MAX_MINUTES)
+    if not 1 <= duration_minutes <= longest:
+        raise ValidationFailed(
+            f"Duration must be between 1 and {longest} minutes for this scope.",
+            details={"duration_minutes": {"max": longest}},
         )
     request = AccessRequest(
         requester=requester,
@@ -176,7 +181,13 @@ def decide(
     now = now or timezone.now()
     if decision not in Approval.Decision.values:
         raise ValidationFailed("decision must be approve or deny.", details={"decision": decision})
-    refusal: tuple[str, str] | None = None
+    comment = (comment or "").strip()
+    if Approval.comment_required(decision, channel) and not comment:
+        raise ValidationFailed(
+            "Say why you deny the request; the requester reads it.",
+            code="comment_required",
+            details={"comment": "required"},
+        )
     with transaction.atomic():
         request = AccessRequest.objects.select_for_update().filter(pk=request_id).first()
         if request is None:
@@ -194,7 +205,7 @@ def decide(
                         approver=approver,
                         decision=decision,
                         channel=channel,
-                        comment=comment[:500],
+                        comment=comment[: limits.COMMENT_MAX],
                         created_at=now,
                     )
             except IntegrityError:
@@ -260,17 +271,49 @@ def _settle(request: AccessRequest, decision: str, now: datetime) -> None:
     notify.queue_for_requester(request, Notification.Kind.DECISION)
 
 
-def grant_revoke(*, grant_id: int, actor: AbstractBaseUser, now: datetime | None = None) -> AccessGrant:
+def grant_revoke(
+    *, grant_id: int, actor: AbstractBaseUser, reason: str = "", now: datetime | None = None
+) -> AccessGrant:
+    """End a grant now. Ending someone else's access needs a reason, which the holder is told
+    (e-mail, and Slack when linked); ending your own does not."""
+    from . import notify
+
     now = now or timezone.now()
+    reason = (reason or "").strip()
     with transaction.atomic():
-        grant = AccessGrant.objects.select_for_update().filter(pk=grant_id).first()
+        grant = AccessGrant.objects.select_for_update().select_related("request").filter(pk=grant_id).first()
         if grant is None:
             raise NotFound("No such grant.")
+        if AccessGrant.revoke_reason_required(grant.user_id, actor.pk) and not reason:
+            raise ValidationFailed(
+                "Say why you revoke this grant; its holder is told.",
+                code="reason_required",
+                details={"reason": "required"},
+            )
         if grant.revoked_at is None:
             grant.revoked_at, grant.revoked_by = now, actor
             grant.save(update_fields=["revoked_at", "revoked_by"])
-            audit_record("jit.revoked", actor=actor, target=grant, payload={"request": grant.request_id})
+            audit_record("jit.revoked", actor=actor, target=grant, reason=reason, payload={"request": grant.request_id})
+            if grant.user_id != actor.pk:
+                notify.queue_for_requester(
+                    grant.request,
+                    Notification.Kind.REVOKED,
+                    payload={"grant": grant.pk, "by": actor.get_username(), "reason": reason[: limits.COMMENT_MAX]},
+                )
     return grant
+
+
+def run_under_grant(*, grant_id: int, run_id: int, user: AbstractBaseUser, roles: frozenset[str]) -> QueryRun:
+    """Run one of the user's queries again, unchanged, under their grant: the spec names the
+    grant and carries the reason it was approved for (the binding the policy checks)."""
+    from apps.queries.pipeline import query_run_execute
+
+    grant = AccessGrant.objects.select_related("request").filter(pk=grant_id, user=user).first()
+    run = QueryRun.objects.filter(pk=run_id, user=user).first()
+    if grant is None or run is None:
+        raise NotFound("No such grant or query of yours.")
+    spec = {**run.spec, "grant": grant.pk, "reason": grant.request.reason}
+    return query_run_execute(actor=user, roles=roles, spec=spec)
 
 
 def request_cancel(*, request_id: int, actor: AbstractBaseUser, now: datetime | None = None) -> AccessRequest:

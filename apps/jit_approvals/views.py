@@ -11,9 +11,9 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
-from django.db import transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -24,14 +24,14 @@ from apps.core.http import safe_redirect
 from apps.core.models import Role
 from apps.core.permissions import ADMINS, ANY_MEMBER, PUBLIC, TenantRoleRequiredMixin, has_role
 from apps.core.selectors import audit_trail_for
-from apps.core.services import audit_record
 from apps.core.tenancy import tenant_context
 from apps.queries.models import QueryRun
 
-from . import notify, selectors, services
+from . import channels, selectors, services
 from .forms import AccessRequestForm, SlackLinkForm
 from .models import AccessRequest, SlackIdentity
 from .permissions import GRANT_ADMINS, REQUESTERS
+from .scope import grant_reveals
 
 logger = logging.getLogger("trustfabric.jit")
 
@@ -52,7 +52,10 @@ class RequestListView(TenantRoleRequiredMixin, View):
             )
             if run is not None:
                 initial["run"] = run.pk
-        return self._render(request, AccessRequestForm(initial=initial), run=run)
+        reveals = None
+        if run is not None:
+            reveals = grant_reveals(run.dataset_version.dataset, run.facts.get("resource", {}).get("data_classes", []))
+        return self._render(request, AccessRequestForm(initial=initial), run=run, reveals=reveals)
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = AccessRequestForm(request.POST)
@@ -88,7 +91,7 @@ class InboxView(TenantRoleRequiredMixin, View):
     required_roles = frozenset({Role.APPROVER})
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, "jit_approvals/inbox.html", {"inbox": selectors.inbox_for(request.user)})
+        return render(request, "jit_approvals/inbox.html", {"inbox": selectors.inbox_rows(request.user)})
 
 
 class RequestDetailView(TenantRoleRequiredMixin, View):
@@ -115,21 +118,34 @@ class RequestDetailView(TenantRoleRequiredMixin, View):
         if grant is not None:
             trail += list(audit_trail_for("jit_approvals.accessgrant", grant.pk))
         runs = QueryRun.objects.filter(jit_grant_id=grant.pk).order_by("-created_at") if grant else []
+        now = timezone.now()
+        source = (
+            QueryRun.objects.filter(pk=obj.source_run_id, user=obj.requester).first() if obj.source_run_id else None
+        )
+        approvals = list(obj.approvals.select_related("approver"))
         return render(
             request,
             "jit_approvals/request_detail.html",
             {
                 "req": obj,
-                "approvals": obj.approvals.select_related("approver"),
+                "approvals": approvals,
+                "approved_count": sum(a.decision == "approve" for a in approvals),
                 "approvers": approvers,
                 "can_decide": any(u.pk == request.user.pk for u in approvers)
                 and obj.status == "pending"
-                and not obj.approvals.filter(approver=request.user).exists(),
+                and not any(a.approver_id == request.user.pk for a in approvals),
                 "notifications": obj.notifications.select_related("recipient").prefetch_related("attempt_log"),
                 "grant": grant,
+                "grant_state": grant.state(now) if grant else "",
                 "runs": runs,
+                "run_again": grant is not None
+                and grant.state(now) == "active"
+                and source is not None
+                and request.user.pk == obj.requester_id,
+                "reveals": grant_reveals(obj.dataset, obj.data_classes),
+                "show_trail": has_role(request, GRANT_ADMINS),
                 "trail": sorted(trail, key=lambda e: e.seq),
-                "now": timezone.now(),
+                "now": now,
             },
         )
 
@@ -141,14 +157,14 @@ class DecideView(TenantRoleRequiredMixin, View):
 
     def post(self, request: HttpRequest, pk: int, decision: str) -> HttpResponse:
         try:
-            services.decide(
+            decided = services.decide(
                 request_id=pk,
                 approver=request.user,
                 decision=decision,
                 channel="web",
                 comment=request.POST.get("comment", ""),
             )
-            messages.success(request, f"You {'approved' if decision == 'approve' else 'denied'} request #{pk}.")
+            messages.success(request, selectors.decision_message(decided, decision))
         except DomainError as exc:
             if exc.status == 404:
                 raise
@@ -168,13 +184,68 @@ class GrantListView(TenantRoleRequiredMixin, View):
         )
 
 
+class GrantView(TenantRoleRequiredMixin, View):
+    """A grant's page is its request's page (approvals, grant state, queries run under it)."""
+
+    required_roles = ANY_MEMBER
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        grant = get_object_or_404(selectors.grants_visible_to(request.user, request.tenant_roles), pk=pk)
+        return redirect(reverse("jit-request-detail", args=[grant.request_id]) + "#grant")
+
+
+class GrantRunView(TenantRoleRequiredMixin, View):
+    """ "Run again under grant #N": the query kept, the grant and its reason named."""
+
+    required_roles = REQUESTERS
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        run_id = request.POST.get("run", "")
+        try:
+            run = services.run_under_grant(
+                grant_id=pk,
+                run_id=int(run_id) if run_id.isdigit() else 0,
+                user=request.user,
+                roles=request.tenant_roles,
+            )
+        except DomainError as exc:
+            if exc.status == 404:
+                raise Http404(exc.message) from exc
+            messages.error(request, exc.message)
+            return redirect("jit-grants")
+        return redirect("query-detail", pk=run.pk)
+
+
 class GrantRevokeView(TenantRoleRequiredMixin, View):
+    """GET asks for confirmation (and a reason when it is someone else's access); POST revokes."""
+
     required_roles = ANY_MEMBER  # your own grant; any grant for tenant admins (auditors only read)
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        grant = get_object_or_404(selectors.grants_revocable_by(request.user, request.tenant_roles), pk=pk)
+        return self._confirm(request, grant)
+
+    def _confirm(self, request: HttpRequest, grant: Any, status: int = 200, error: str = "") -> HttpResponse:
+        return render(
+            request,
+            "jit_approvals/grant_revoke.html",
+            {
+                "grant": grant,
+                "reason_required": grant.user_id != request.user.pk,
+                "error": error,
+                "now": timezone.now(),
+            },
+            status=status,
+        )
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         grant = get_object_or_404(selectors.grants_revocable_by(request.user, request.tenant_roles), pk=pk)
-        services.grant_revoke(grant_id=grant.pk, actor=request.user)
-        messages.success(request, f"Grant #{grant.pk} revoked.")
+        try:
+            services.grant_revoke(grant_id=grant.pk, actor=request.user, reason=request.POST.get("reason", ""))
+        except DomainError as exc:
+            return self._confirm(request, grant, status=exc.status, error=exc.message)
+        told = "" if grant.user_id == request.user.pk else f" {grant.user.get_username()} has been told."
+        messages.success(request, f"Grant #{grant.pk} revoked.{told}")
         return redirect("jit-grants")
 
 
@@ -216,105 +287,27 @@ class SlackLinkView(TenantRoleRequiredMixin, View):
 @method_decorator(csrf_exempt, name="dispatch")
 class EmailActionView(View):
     """No login: the signed, single-use, approver-bound token is the credential. Mail
-    scanners that prefetch the link only ever see the confirmation page. High-risk requests
-    additionally need the approver signed in."""
+    scanners that prefetch the link only ever see the confirmation page; the rules are
+    ``channels.link_preview`` / ``channels.decide_by_link``."""
 
     required_roles = PUBLIC
-
-    def _context(self, token: str) -> tuple[Any, str | None]:
-        link = notify.link_from_token(token)
-        if link is None:
-            return None, "This link is not valid."
-        return link, link.unusable_reason(timezone.now())
+    template = "jit_approvals/email_confirm.html"
 
     def get(self, request: HttpRequest, token: str) -> HttpResponse:
-        link, problem = self._context(token)
-        status = 200 if problem is None else (404 if link is None else 410)
-        if problem is None and request.user.is_authenticated and request.user.pk != link.approver_id:
-            problem, status = "This link belongs to another approver; it cannot be used from your account.", 403
-        return render(
-            request,
-            "jit_approvals/email_confirm.html",
-            {"link": link, "problem": problem, "token": token},
-            status=status,
-        )
+        try:
+            link = channels.link_preview(token, request.user)
+        except DomainError as exc:
+            return render(request, self.template, {"problem": exc.message}, status=exc.status)
+        with tenant_context(link.tenant):
+            reveals = grant_reveals(link.request.dataset, link.request.data_classes)
+        return render(request, self.template, {"link": link, "token": token, "reveals": reveals})
 
     def post(self, request: HttpRequest, token: str) -> HttpResponse:
-        link, problem = self._context(token)
-        if link is None:
-            return render(request, "jit_approvals/email_confirm.html", {"problem": problem}, status=404)
-        with tenant_context(link.tenant):
-            if problem is not None:
-                with transaction.atomic():
-                    audit_record(
-                        "jit.decision_refused",
-                        target=link.request,
-                        payload={"code": "bad_email_link", "channel": "email", "problem": problem},
-                    )
-                return render(
-                    request, "jit_approvals/email_confirm.html", {"link": link, "problem": problem}, status=410
-                )
-            if request.user.is_authenticated and request.user.pk != link.approver_id:
-                # Someone signed in is submitting another approver's link: never act as the
-                # link's owner on their behalf. Refused and audited under the real actor.
-                with transaction.atomic():
-                    audit_record(
-                        "jit.decision_refused",
-                        actor=request.user,
-                        target=link.request,
-                        payload={"code": "not_link_owner", "channel": "email"},
-                    )
-                return render(
-                    request,
-                    "jit_approvals/email_confirm.html",
-                    {"link": link, "problem": "This link belongs to another approver; it was not used."},
-                    status=403,
-                )
-            if link.request.high_risk and not request.user.is_authenticated:
-                return render(
-                    request,
-                    "jit_approvals/email_confirm.html",
-                    {
-                        "link": link,
-                        "problem": "This is a high-risk scope: sign in as the approver and decide in the web UI.",
-                    },
-                    status=403,
-                )
-            from .models import ApprovalLink
-
-            try:
-                # Claim and decision commit together: a decision that fails leaves the link
-                # unspent, and a crash between the two cannot spend it either.
-                with transaction.atomic():
-                    claimed = ApprovalLink.objects.filter(pk=link.pk, used_at__isnull=True).update(
-                        used_at=timezone.now()
-                    )
-                    if not claimed:
-                        return render(
-                            request,
-                            "jit_approvals/email_confirm.html",
-                            {"link": link, "problem": "This link has already been used."},
-                            status=410,
-                        )
-                    services.decide(
-                        request_id=link.request_id, approver=link.approver, decision=link.action, channel="email"
-                    )
-            except DomainError as exc:
-                # The rollback took the service's own refusal record with it; record it again.
-                with transaction.atomic():
-                    audit_record(
-                        "jit.decision_refused",
-                        actor=link.approver,
-                        target=link.request,
-                        payload={"code": exc.code, "channel": "email"},
-                    )
-                return render(
-                    request,
-                    "jit_approvals/email_confirm.html",
-                    {"link": link, "problem": exc.message},
-                    status=exc.status,
-                )
-        return render(request, "jit_approvals/email_confirm.html", {"link": link, "done": True})
+        try:
+            link = channels.decide_by_link(token, request.user)
+        except DomainError as exc:
+            return render(request, self.template, {"problem": exc.message}, status=exc.status)
+        return render(request, self.template, {"link": link, "done": True})
 
 
 # --- Slack interactivity ---------------------------------------------------------------------------
@@ -359,11 +352,8 @@ class SlackInteractivityView(View):
             return JsonResponse(
                 {"code": "bad_payload", "message": "Unrecognised interaction payload.", "details": {}}, status=400
             )
-        identity = SlackIdentity.all_tenants.select_related("tenant", "user").filter(
-            slack_user_id=slack_user, verified_at__isnull=False
-        )
-        matches = [i for i in identity if AccessRequest.all_tenants.filter(pk=request_id, tenant=i.tenant).exists()]
-        if not matches:
+        identity = channels.slack_identity_for(slack_user, request_id)
+        if identity is None:
             return JsonResponse(
                 {
                     "response_type": "ephemeral",
@@ -371,33 +361,5 @@ class SlackInteractivityView(View):
                     "text": "Your Slack account is not linked to an approver for this request. Link it in Trust Fabric first.",
                 }
             )
-        identity = matches[0]
-        with tenant_context(identity.tenant):
-            obj = AccessRequest.objects.get(pk=request_id)
-            if obj.high_risk and decision == "approve":
-                with transaction.atomic():
-                    audit_record(
-                        "jit.decision_refused",
-                        actor=identity.user,
-                        target=obj,
-                        payload={"code": "needs_web_confirmation", "channel": "slack"},
-                    )
-                url = settings.SITE_URL + f"/jit/requests/{obj.pk}/"
-                return JsonResponse(
-                    {
-                        "response_type": "ephemeral",
-                        "replace_original": False,
-                        "text": f"High-risk scope: confirm in the web UI: {url}",
-                    }
-                )
-            try:
-                services.decide(request_id=request_id, approver=identity.user, decision=decision, channel="slack")
-            except DomainError as exc:
-                return JsonResponse({"response_type": "ephemeral", "replace_original": False, "text": exc.message})
-        return JsonResponse(
-            {
-                "response_type": "ephemeral",
-                "replace_original": False,
-                "text": f"Recorded: you {'approved' if decision == 'approve' else 'denied'} request #{request_id}.",
-            }
-        )
+        text = channels.decide_from_slack(identity, request_id, decision)
+        return JsonResponse({"response_type": "ephemeral", "replace_original": False, "text": text})

@@ -9,8 +9,12 @@ class PolicyStudioConfig(AppConfig):
     verbose_name = "Policy Studio (LAC)"
 
     def ready(self) -> None:
+        from apps.core.audit_targets import register_audit_target
         from apps.core.metrics import register_scrape_collector
 
         from .metrics import PolicyDriftCollector
 
         register_scrape_collector(PolicyDriftCollector)
+        register_audit_target("policy_studio.policy", "Policy")
+        register_audit_target("policy_studio.policyversion", "Policy version")
+        register_audit_target("policy_studio.subjectattributes", "Subject attributes")

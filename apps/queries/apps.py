@@ -9,13 +9,16 @@ class QueriesConfig(AppConfig):
     verbose_name = "Queries (the pipeline and its decision log)"
 
     def ready(self) -> None:
+        from apps.core.audit_targets import register_audit_target
         from apps.core.services import register_audit_evidence
         from apps.policy_studio.hooks import register_decision_history
 
+        from .models import QUERY_RUN_AUDIT_TARGET
         from .selectors import past_decisions
 
         register_audit_evidence(query_run_audit_seqs)
         register_decision_history(past_decisions)
+        register_audit_target(QUERY_RUN_AUDIT_TARGET, "Query", "query-detail")
 
 
 def query_run_audit_seqs(tenant: object) -> tuple[int, str] | None:

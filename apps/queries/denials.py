@@ -14,6 +14,7 @@ from typing import Any
 from apps.policy_studio.lac.constraints import subject_dict
 
 from .models import Decision, QueryRun
+from .selectors import jit_offer
 
 
 def denial_body(run: QueryRun) -> dict[str, Any]:
@@ -24,13 +25,16 @@ def denial_body(run: QueryRun) -> dict[str, Any]:
         "violations": [subject_dict(v) for d in run.decisions.all() for v in d.violations],
         "audit_seq": run.audit_seq,
     }
-    if "JIT_REQUIRED" in run.reason_codes:
+    offer = jit_offer(run, run.user)
+    if offer is not None and offer.kind == "request":
         details["request_access"] = {
             "run": run.pk,
-            "rule": run.jit_rule,
-            "url": f"/jit/?run={run.pk}",
+            "rule": offer.rule,
+            "url": offer.request_url,
             "api": "/api/jit/requests/",
         }
+    elif offer is not None:
+        details["covered_by_grant"] = offer.grant_id
     return {"code": "query_denied", "message": run.explanation, "details": details}
 
 

@@ -7,7 +7,11 @@
 - a **grant describer** (``jit_approvals``) says who approved the grant a run used (for the
   manifest), and a **grant issuer** leaves an approved grant as the JIT flow would (for the
   red-team corpus), so neither ``queries`` nor ``provenance`` imports ``jit_approvals``;
-- a **query language** (``provenance``: ``prov``) turns a chain into the spec it runs as.
+- **run link providers** (``jit_approvals``, ``provenance``) name the pages about a run
+  that live in their apps (the access request it led to, the grant it ran under, its
+  evidence), so the run's page links to them without importing upward;
+- a **chain compiler** (``provenance``) turns the ``prov`` member of a query body (a
+  provenance DSL chain) into the query spec it describes, for the query page and the API.
 
 Apps register in their ``AppConfig.ready``; registering twice is a no-op. A system check
 (``queries.E001``) refuses to start when provenance is installed and no recorder is registered.
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from django.apps import apps
 from django.core import checks
@@ -46,15 +50,26 @@ class GrantIssuer(Protocol):
     ) -> int: ...
 
 
-class QueryLanguage(Protocol):
-    def __call__(self, text: Any, /) -> dict[str, Any]: ...
+class RunLink(NamedTuple):
+    kind: str  # "request", "grant", "evidence", ... (a data attribute on the page)
+    label: str  # a human name: "Access request #4 (approved)"
+    url: str
 
 
+class RunLinkProvider(Protocol):
+    def __call__(self, run: QueryRun, user: Any, roles: frozenset[str], /) -> Iterable[RunLink]: ...
+
+
+class ChainCompiler(Protocol):
+    def __call__(self, text: str, /) -> dict[str, Any]: ...
+
+
+_chain_compilers: list[ChainCompiler] = []
+_run_link_providers: list[RunLinkProvider] = []
 _grant_providers: list[GrantProvider] = []
 _manifest_recorders: list[ManifestRecorder] = []
 _grant_describers: list[GrantDescriber] = []
 _grant_issuers: list[GrantIssuer] = []
-_query_languages: dict[str, QueryLanguage] = {}
 
 
 def register_grant_provider(provider: GrantProvider) -> None:
@@ -77,11 +92,6 @@ def register_grant_issuer(issuer: GrantIssuer) -> None:
         _grant_issuers.append(issuer)
 
 
-def register_query_language(key: str, compiler: QueryLanguage) -> None:
-    """``key`` is the request field that carries the language (e.g. ``prov``)."""
-    _query_languages[key] = compiler
-
-
 def describe_grant(grant_id: int | None) -> dict[str, Any] | None:
     if grant_id is None or not _grant_describers:
         return None
@@ -96,8 +106,23 @@ def issue_grant(user: Any, *, dataset: str, rule_id: str, data_classes: list[str
     )
 
 
-def query_languages() -> dict[str, QueryLanguage]:
-    return dict(_query_languages)
+def register_run_links(provider: RunLinkProvider) -> None:
+    if provider not in _run_link_providers:
+        _run_link_providers.append(provider)
+
+
+def run_links(run: QueryRun, user: Any, roles: frozenset[str]) -> list[RunLink]:
+    """Every page about the run that the user may open, from every registered provider."""
+    return [link for provider in _run_link_providers for link in provider(run, user, roles)]
+
+
+def register_chain_compiler(compiler: ChainCompiler) -> None:
+    if compiler not in _chain_compilers:
+        _chain_compilers.append(compiler)
+
+
+def chain_compiler() -> ChainCompiler | None:
+    return _chain_compilers[0] if _chain_compilers else None
 
 
 def grant_providers() -> tuple[GrantProvider, ...]:

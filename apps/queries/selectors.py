@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
+from apps.policy_studio.lac.engine import Resource
 from apps.policy_studio.simulator import PastDecision
 
+from . import hooks
 from .models import Decision, QueryRun
 
 
@@ -47,3 +52,44 @@ def past_decisions(*, dataset: str | None = None, limit: int = 5000) -> list[Pas
         )
         for run in runs.order_by("-created_at")[:limit]
     ]
+
+
+@dataclass(frozen=True)
+class JitOffer:
+    """What a denied run offers its subject: ``request`` access (no grant covers it yet), or
+    ``covered`` by a live grant, so it can be run again under that grant instead."""
+
+    kind: str
+    run_id: int
+    rule: str
+    grant_id: int | None = None
+
+    @property
+    def request_url(self) -> str:
+        return f"/jit/?run={self.run_id}"
+
+
+def covering_grant(run: QueryRun, user: Any, now: datetime | None = None) -> int | None:
+    """The id of a live grant of ``user`` that covers the scope the run was denied for."""
+    facts = run.facts.get("resource") or {}
+    if not run.jit_rule or not facts.get("dataset"):
+        return None
+    resource = Resource(facts["dataset"], None, frozenset(facts.get("data_classes") or ()), "", "", 0)
+    purpose = (run.spec or {}).get("purpose", "")
+    now = now or timezone.now()
+    for provider in hooks.grant_providers():
+        for grant in provider(user, now):
+            if grant.covers(run.jit_rule, resource, purpose):
+                return grant.id
+    return None
+
+
+def jit_offer(run: QueryRun, user: Any, now: datetime | None = None) -> JitOffer | None:
+    """The one rule for "offer a JIT request" (the run page, the API's 403 body): only to
+    the run's own subject, only when a JIT rule could grant it, never while a grant covers it."""
+    if "JIT_REQUIRED" not in (run.reason_codes or []) or run.user_id != getattr(user, "pk", None):
+        return None
+    grant_id = covering_grant(run, user, now)
+    if grant_id is not None:
+        return JitOffer("covered", run.pk, run.jit_rule, grant_id)
+    return JitOffer("request", run.pk, run.jit_rule)

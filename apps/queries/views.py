@@ -17,11 +17,12 @@ from apps.core.permissions import TenantRoleRequiredMixin, has_role
 from apps.core.selectors import audit_trail_for
 from apps.policy_studio.permissions import QUERY_READERS, QUERY_RUNNERS
 
-from . import selectors
+from . import hooks, selectors
 from .denials import subject_decision
 from .forms import QueryForm
 from .models import QUERY_RUN_AUDIT_TARGET
 from .pipeline import query_run_execute
+from .specs import spec_from_body
 
 
 class QueryView(TenantRoleRequiredMixin, View):
@@ -47,7 +48,7 @@ class QueryView(TenantRoleRequiredMixin, View):
         except ValueError as exc:
             return self._render(request, form, status=400, error=f"Not valid JSON: {exc}")
         try:
-            run = query_run_execute(actor=request.user, roles=request.tenant_roles, spec=spec)
+            run = query_run_execute(actor=request.user, roles=request.tenant_roles, spec=spec_from_body(spec))
         except DomainError as exc:
             return self._render(request, form, status=exc.status, error=exc.message, details=exc.details)
         return redirect(reverse("query-detail", args=[run.pk]))
@@ -80,5 +81,7 @@ class QueryDetailView(TenantRoleRequiredMixin, View):
                 if has_role(request, {"auditor", "admin"})
                 else None,
                 "spec_json": json.dumps(run.spec, indent=2),
+                "offer": selectors.jit_offer(run, request.user),
+                "links": hooks.run_links(run, request.user, request.tenant_roles),
             },
         )

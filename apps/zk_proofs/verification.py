@@ -147,3 +147,55 @@ def bundle_digest(bundle: dict[str, Any]) -> str:
     from .zk import bundle_v2
 
     return bundle_v2.header_digest(bundle["header"])
+
+
+# --- Bundles handed back for checking (POST /api/zk/verify/) ---------------------------------
+
+
+def bisect(items: list[Any], ok: Any) -> list[int]:
+    """Indexes of the failing items: check the batch, split a failing batch in halves."""
+
+    def walk(lo: int, hi: int) -> list[int]:
+        if ok(items[lo:hi]):
+            return []
+        if hi - lo == 1:
+            return [lo]
+        mid = (lo + hi) // 2
+        return walk(lo, mid) + walk(mid, hi)
+
+    return walk(0, len(items)) if items else []
+
+
+def verify_bundles(bundles: list[Any], level: str) -> list[int]:
+    """The indexes of the bundles that do not verify. L0: each header digest is one this
+    server issued for a finished session (one lookup for the batch). L1: server and tenant
+    signatures (v1 bundles against the executor key, v2 against every tenant's pinned keys).
+    A failing batch is bisected to name the bad bundles."""
+    from apps.core.keys import public_keys
+
+    from . import tenant_keys
+    from .zk import bundle as bundle_v1
+    from .zk import bundle_v2
+
+    def digest_of(b: Any) -> str:
+        return bundle_v2.header_digest(b["header"]) if isinstance(b.get("header"), dict) else ""
+
+    if level == "L0":
+        known = set(
+            OverlapSession.objects.filter(bundle_digest__in=[digest_of(b) for b in bundles], status="done").values_list(
+                "bundle_digest", flat=True
+            )
+        )
+
+        def one(b: Any) -> bool:
+            return not bundle_v2.schema_problems(b) and digest_of(b) in known
+    else:
+        trust = bundle_v2.load_trust(tenant_keys.trust_file_all())
+        server_key = public_keys()["executor"]
+
+        def one(b: Any) -> bool:
+            if b.get("header", {}).get("type") == "trustfabric/zktx-bundle/v1":
+                return not bundle_v1.verify_l1(b, server_key)
+            return not bundle_v2.verify_l1(b, trust)
+
+    return bisect(bundles, lambda batch: all(one(b) for b in batch))

@@ -244,6 +244,8 @@ PAGE_CASES: dict[str, Callable[[Any, Any], dict[str, str]]] = {
     "jit-request-detail": _jit,
     "jit-decide": lambda tenant, owner: {**_jit(tenant, owner), "decision": "approve"},
     "jit-grant-revoke": _jit_grant,
+    "jit-grant": _jit_grant,
+    "jit-grant-run": _jit_grant,
     "zk-session": _zk,
 }
 # Pages whose URL names no tenant object.

@@ -286,7 +286,7 @@ def test_grants_warn_before_expiry_record_expiry_and_can_be_revoked(
         with django_capture_on_commit_callbacks(execute=True):
             assert services.sweep(now=grant.expires_at - timedelta(minutes=10))["expiring_noticed"] == 1
         assert services.sweep(now=grant.expires_at)["grants_expired"] == 1
-        services.grant_revoke(grant_id=grant.pk, actor=jit_world["admin"])
+        services.grant_revoke(grant_id=grant.pk, actor=jit_world["admin"], reason="Case closed.")
         grant.refresh_from_db()
     assert grant.revoked_at is not None
     assert any("expires soon" in m["Subject"] for m in smtp.to("requester@example.test"))

@@ -10,7 +10,7 @@ from django.urls import reverse
 from apps.core.models import AuditEvent, Role
 from apps.core.tenancy import tenant_context
 from apps.jit_approvals import services
-from apps.jit_approvals.models import AccessGrant, AccessRequest, Approval, ApprovalLink
+from apps.jit_approvals.models import AccessGrant, AccessRequest, Approval, ApprovalLink, Notification
 from tests.conftest import member, token_client
 from tests.jit.test_jit_flow import _email_link, _request
 
@@ -125,5 +125,16 @@ def test_the_grant_holder_and_a_tenant_admin_can_revoke(jit_world, grant, pendin
     other.update(revoked_at=None)  # not audited: only to reuse the grant for the admin case
     web = Client()
     web.force_login(jit_world["admin"])
-    assert web.post(reverse("jit-grant-revoke", args=[grant.pk])).status_code == 302
+    confirm = web.get(reverse("jit-grant-revoke", args=[grant.pk])).content.decode()
+    assert "requester loses access to" in confirm and "requester is told it" in confirm
+    # Someone else's access: the reason is required, and the holder is told it.
+    unexplained = web.post(reverse("jit-grant-revoke", args=[grant.pk]))
+    assert unexplained.status_code == 400 and "Say why you revoke this grant" in unexplained.content.decode()
+    assert AccessGrant.all_tenants.get(pk=grant.pk).revoked_at is None
+    revoked = web.post(reverse("jit-grant-revoke", args=[grant.pk]), {"reason": "Case closed on 2 Dec."}, follow=True)
+    assert "requester has been told" in revoked.content.decode()
     assert AccessGrant.all_tenants.get(pk=grant.pk).revoked_by == jit_world["admin"]
+    told = Notification.all_tenants.get(request_id=pending["id"], kind="revoked", channel="email")
+    assert told.recipient == jit_world["requester"] and told.payload["reason"] == "Case closed on 2 Dec."
+    event = AuditEvent.all_tenants.filter(tenant=jit_world["tenant"], action="jit.revoked").order_by("-seq").first()
+    assert event.actor == jit_world["admin"] and event.reason == "Case closed on 2 Dec."

@@ -62,7 +62,7 @@ def test_a_link_is_usable_until_spent_or_expired(pending) -> None:
     request, sup = pending
     link = ApprovalLinkFactory(request=request, approver=sup)
     now = timezone.now()
-    assert link.unusable_reason(now) is None
-    assert link.unusable_reason(link.expires_at) == "This link has expired."
+    assert link.problem(now) is None
+    assert link.problem(link.expires_at) == "This link has expired."
     link.used_at = now
-    assert link.unusable_reason(now) == "This link has already been used."
+    assert link.problem(now) == "This link has already been used."

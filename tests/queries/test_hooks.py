@@ -43,7 +43,7 @@ def test_upper_apps_plug_in_without_being_imported() -> None:
     from apps.queries.selectors import past_decisions
 
     assert hooks._grant_describers == [grant_summary] and hooks._grant_issuers == [approved_grant]
-    assert hooks.query_languages() == {"prov": query_spec}
+    assert hooks.chain_compiler() is query_spec
     assert studio_hooks._sources == [past_decisions]
     assert hooks.describe_grant(None) is None
 

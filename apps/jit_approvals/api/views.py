@@ -13,7 +13,7 @@ from apps.core.models import Role
 from apps.core.permissions import ANY_MEMBER, has_role
 from apps.graphs.models import DATA_CLASS_CHOICES
 
-from .. import selectors, services
+from .. import limits, selectors, services
 from ..models import AccessGrant, AccessRequest
 from ..permissions import GRANT_ADMINS, REQUESTERS
 
@@ -56,13 +56,20 @@ class AccessRequestCreateSerializer(StrictSerializer):
     run = serializers.IntegerField(required=False)
     dataset = serializers.SlugField(required=False)
     data_classes = serializers.ListField(child=serializers.ChoiceField(choices=DATA_CLASS_CHOICES), required=False)
-    purpose = serializers.CharField(max_length=64, required=False)
-    duration_minutes = serializers.IntegerField(min_value=1, max_value=43200)
-    reason = serializers.CharField(min_length=10, max_length=2000)
+    purpose = serializers.CharField(max_length=limits.PURPOSE_MAX, required=False)
+    duration_minutes = serializers.IntegerField(min_value=1, max_value=limits.DURATION_MAX_MINUTES)
+    reason = serializers.CharField(min_length=limits.REASON_MIN, max_length=limits.REASON_MAX)
 
 
 class DecisionSerializer(StrictSerializer):
-    comment = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+    comment = serializers.CharField(max_length=limits.COMMENT_MAX, required=False, default="", allow_blank=True)
+
+
+class GrantRevokeSerializer(StrictSerializer):
+    reason = serializers.CharField(
+        max_length=limits.COMMENT_MAX, required=False, default="", allow_blank=True,
+        help_text="Required when the grant is someone else's; its holder is told.",
+    )  # fmt: skip
 
 
 class AccessRequestViewSet(TenantReadOnlyViewSet):
@@ -173,11 +180,14 @@ class AccessGrantViewSet(TenantReadOnlyViewSet):
             return selectors.grants_revocable_by(self.request.user, self.request.tenant_roles)
         return selectors.grants_visible_to(self.request.user, self.request.tenant_roles)
 
-    @extend_schema(request=None, responses=GrantSerializer)
+    @extend_schema(request=GrantRevokeSerializer, responses=GrantSerializer)
     @action(detail=True, methods=["post"])
     def revoke(self, request: Any, pk: str) -> Response:
         grant = self.get_object()
-        return Response(GrantSerializer(services.grant_revoke(grant_id=grant.pk, actor=request.user)).data)
+        incoming = GrantRevokeSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        revoked = services.grant_revoke(grant_id=grant.pk, actor=request.user, reason=incoming.validated_data["reason"])
+        return Response(GrantSerializer(revoked).data)
 
 
 class MetricsView(TenantAPIView):

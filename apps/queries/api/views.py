@@ -9,11 +9,12 @@ from rest_framework.response import Response
 from apps.core.api.base import TenantReadOnlyViewSet
 from apps.policy_studio.permissions import QUERY_READERS, QUERY_RUNNERS
 
-from .. import hooks, selectors
+from .. import selectors
 from ..denials import denial_body
 from ..models import QueryRun
 from ..pipeline import query_run_execute
-from .serializers import ProvChainSerializer, QueryRunSerializer
+from ..specs import spec_from_body
+from .serializers import QueryRunSerializer
 
 
 class QueryRunViewSet(TenantReadOnlyViewSet):
@@ -35,14 +36,7 @@ class QueryRunViewSet(TenantReadOnlyViewSet):
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: QueryRunSerializer})
     def create(self, request: Any) -> Response:
-        spec = request.data
-        compile_prov = hooks.query_languages().get("prov")
-        if isinstance(spec, dict) and "prov" in spec and compile_prov is not None:
-            # A provenance DSL chain runs as the query it describes.
-            extra = {k: v for k, v in spec.items() if k != "prov"}
-            prov = ProvChainSerializer(data={"prov": spec["prov"]})
-            prov.is_valid(raise_exception=True)  # a number or list is a 400 validation_error, not DSL
-            spec = {**compile_prov(prov.validated_data["prov"]), **extra}
+        spec = spec_from_body(request.data)
         run = query_run_execute(actor=request.user, roles=request.tenant_roles, spec=spec)
         run = selectors.query_runs().prefetch_related("decisions__policy_version__policy").get(pk=run.pk)
         if run.status == QueryRun.Status.DENIED:

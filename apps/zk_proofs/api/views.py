@@ -14,6 +14,7 @@ from .. import services, tenant_keys
 from ..admission import gated
 from ..models import DISCLOSURE, SELECTOR_TYPES, Participation, PilotSettings
 from ..quotas import l1_bundles, limited, round2_proofs
+from ..verification import verify_bundles
 
 RUNNERS = frozenset({Role.ADMIN, Role.PARTNER})
 
@@ -238,20 +239,6 @@ class VerifySerializer(StrictSerializer):
     level = serializers.ChoiceField(choices=["L0", "L1"], default="L1")
 
 
-def bisect(items: list[Any], ok: Any) -> list[int]:
-    """Indexes of the failing items: check the batch, split a failing batch in halves."""
-
-    def walk(lo: int, hi: int) -> list[int]:
-        if ok(items[lo:hi]):
-            return []
-        if hi - lo == 1:
-            return [lo]
-        mid = (lo + hi) // 2
-        return walk(lo, mid) + walk(mid, hi)
-
-    return walk(0, len(items)) if items else []
-
-
 class VerifyView(TenantAPIView):
     """Verify up to 500 bundles. L0: each header digest is one this server issued and saw
     verified (a cache lookup). L1: server and tenant signatures. A failing batch is bisected
@@ -262,39 +249,7 @@ class VerifyView(TenantAPIView):
     @extend_schema(request=VerifySerializer, responses=OpenApiTypes.OBJECT)
     @limited(l1_bundles)
     def post(self, request: Any) -> Response:
-        from ..models import OverlapSession
-        from ..zk import bundle_v2
-
         d = validated(VerifySerializer, request)
         bundles, level = d["bundles"], d["level"]
-        trust = bundle_v2.load_trust(tenant_keys.trust_file_all())
-
-        def digest_of(b: Any) -> str:
-            return bundle_v2.header_digest(b["header"]) if isinstance(b.get("header"), dict) else ""
-
-        if level == "L0":
-            known = set(
-                OverlapSession.objects.filter(
-                    bundle_digest__in=[digest_of(b) for b in bundles], status="done"
-                ).values_list("bundle_digest", flat=True)
-            )
-
-            def check(batch: list[Any]) -> bool:
-                return all(not bundle_v2.schema_problems(b) and digest_of(b) in known for b in batch)
-        else:
-            from apps.core.keys import public_keys
-
-            from ..zk import bundle as bundle_v1
-
-            server_key = public_keys()["executor"]
-
-            def one(b: Any) -> bool:
-                if b.get("header", {}).get("type") == "trustfabric/zktx-bundle/v1":
-                    return not bundle_v1.verify_l1(b, server_key)
-                return not bundle_v2.verify_l1(b, trust)
-
-            def check(batch: list[Any]) -> bool:
-                return all(one(b) for b in batch)
-
-        bad = bisect(bundles, check)
+        bad = verify_bundles(bundles, level)
         return Response({"level": level, "count": len(bundles), "valid": not bad, "invalid_indexes": bad})
