@@ -8,7 +8,7 @@ An app may import apps in lower layers only; apps sharing a layer are independen
 
 Upward needs go through declared hooks, which import downward by construction: the upper app
 registers into the lower one in ``AppConfig.ready`` (``queries.hooks``: grant providers,
-describers and issuers, manifest recorders, query languages; ``policy_studio.hooks``: the
+describers and issuers, manifest recorders, the chain compiler, run links; ``policy_studio.hooks``: the
 decision history; ``core.services.register_audit_evidence``; ``core.metrics.register_scrape_collector``;
 ``core.probes.register_readiness_detail``). So the contract needs no hook exceptions.
 
