@@ -12,21 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from apps.core import fairness
-from apps.zk_proofs import quotas, scheduler
+from apps.zk_proofs import scheduler
 from tests.conftest import require_service, start_worker, tasks_routed_to
-
-
-@pytest.fixture
-def sched(monkeypatch: pytest.MonkeyPatch):
-    """A clean scheduler with a test clock; drain messages counted, not sent."""
-    require_service(settings.CELERY_BROKER_URL.startswith("redis://"), "CELERY_BROKER_URL must point at Redis")
-    scheduler.reset()
-    now = [1_900_000_000.0]
-    kicks: list[int] = []
-    monkeypatch.setattr(quotas, "clock", lambda: now[0])
-    monkeypatch.setattr(scheduler, "_kick", kicks.append)
-    yield {"now": now, "kicks": kicks}
-    scheduler.reset()
 
 
 def _drain_order() -> list[int]:
