@@ -141,10 +141,12 @@ class Stack:
         raise ProfileError(message)
 
     def stop(self) -> None:
-        for proc in self.procs.values():
+        order = list(reversed(self.procs.values()))  # Redis last: the web tier needs it to the end
+        for proc in order:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs.values():
+                proc.wait(timeout=20) if proc is order[-1] else None
+        for proc in order:
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import OperationalError
 
 from apps.core.tenancy import tenant_task
 
@@ -41,7 +42,17 @@ def drain() -> str | None:
     return scheduler.run_next({"zk.verify_round2": verify_round2})
 
 
-@shared_task(name="zk.evaluate_session", acks_late=True, time_limit=300, soft_time_limit=280)
+# A deadlock with a concurrent countersignature (seen under load) is retried, not lost:
+# evaluation is idempotent (a conditional update claims it).
+@shared_task(
+    name="zk.evaluate_session",
+    acks_late=True,
+    time_limit=300,
+    soft_time_limit=280,
+    autoretry_for=(OperationalError,),
+    retry_backoff=1,
+    max_retries=5,
+)
 @tenant_task
 def evaluate_session(tenant_id: int, session_pk: int) -> str | None:
     """Count and sign once both round 2s verified and both tenants countersigned (idempotent)."""
