@@ -380,6 +380,7 @@ def main(argv: list[str]) -> int:
     sys.stderr.write("loadgen: warm-up sessions done\n")
     sys.stdout.write("ready\n")  # the command starts its CPU snapshot (and chaos clock) here
     sys.stdout.flush()
+    sys.stdin.readline()  # "go": the command has set the run's quotas
     records: list[Record] = []
     sessions: list[dict[str, Any]] = []
     cpu0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()

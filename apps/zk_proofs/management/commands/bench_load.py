@@ -29,6 +29,7 @@ from apps.core.tenancy import tenant_context
 from apps.zk_proofs.client import tenant_key_public
 from apps.zk_proofs.loadstack import Stack
 from apps.zk_proofs.models import Participation, PilotAgreement, PilotSettings
+from apps.zk_proofs.quotas import SETTINGS_TTL
 from apps.zk_proofs.tenant_keys import tenant_key_register
 
 
@@ -42,10 +43,8 @@ def duration_seconds(text: str) -> float:
 def seed(tenants: int, flood: float, rate: float) -> list[dict[str, Any]]:
     """Tenants lt-0 … lt-N-1 in pairs (0-1, 2-3, …), pilots on for their partner, one fresh
     API token and long-term key each per run. The last tenant floods at ``flood`` × the
-    others' share; every tenant's request quota is 3× a normal tenant's rate, so the flood
-    is shaped (429) and the others are not."""
+    others' share (its quota is set by ``run_quotas`` after the warm-up)."""
     weights = [1.0] * (tenants - 1) + [flood]
-    normal_rate = rate / sum(weights)
     User = get_user_model()
     out = []
     for i in range(tenants):
@@ -55,7 +54,7 @@ def seed(tenants: int, flood: float, rate: float) -> list[dict[str, Any]]:
         with tenant_context(tenant):
             for role in (Role.PARTNER, Role.ADMIN):
                 Membership.objects.get_or_create(tenant=tenant, user=user, role=role)
-            quota = max(5, round(3 * normal_rate))
+            quota = 1000  # during the warm-up; run_quotas() sets the run's
             PilotSettings.objects.update_or_create(
                 defaults={
                     "enabled": True,
@@ -93,6 +92,17 @@ def seed(tenants: int, flood: float, rate: float) -> list[dict[str, Any]]:
         )
         out.append({"slug": slug, "token": token, "weight": weights[i], "partner": partner, "key_pem": pem.decode()})
     return out
+
+
+def run_quotas(tenants: list[dict[str, Any]], rate: float) -> None:
+    """The run's request quotas: the flooding tenant gets 3× a normal share (so its flood is
+    shaped); the others get 3× a share plus room for the sessions the generator drives."""
+    normal_rate = rate / sum(t["weight"] for t in tenants)
+    for t in tenants:
+        quota = round(3 * normal_rate) + (0 if t["weight"] > 1 else 40)
+        PilotSettings.all_tenants.filter(tenant__slug=t["slug"]).update(
+            requests_per_second=max(5, quota), requests_burst=2 * max(5, quota)
+        )
 
 
 def verdicts_once(sessions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -177,6 +187,7 @@ class Command(BaseCommand):
             [sys.executable, "-m", "apps.zk_proofs.loadgen", str(plan_path), str(raw)],
             cwd=ROOT,
             env=stack.env(),
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -185,6 +196,10 @@ class Command(BaseCommand):
             if line.strip() != "ready":
                 gen.wait(timeout=60)
                 raise CommandError(f"the load generator did not start (exit {gen.returncode}): {line[:300]}")
+            run_quotas(plan["tenants"], plan["rate"])
+            time.sleep(SETTINGS_TTL + 1)  # every web process has read the run's quotas
+            gen.stdin.write("go\n")  # type: ignore[union-attr]
+            gen.stdin.flush()  # type: ignore[union-attr]
             cpu0, t0 = stack.cpu(), time.monotonic()
             events = self._chaos(stack, plan["duration"]) if chaos else []
             gen.wait(timeout=plan["duration"] + 900)
