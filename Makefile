@@ -26,6 +26,8 @@ help:
 	@echo "make bench-pcq - manifest signing, replay by graph size, log appends, proofs at 10^6 leaves (JSON)"
 	@echo "make bench-jit - 50 concurrent access requests: time to Slack message and to e-mail accepted (JSON)"
 	@echo "make bench-zk  - ZK-TX client and server costs, batches, backends, vs openmined-psi (JSON)"
+	@echo "make bench-load - ZK-TX request mix over HTTP, one tenant flooding (JSON + PNG in var/);"
+	@echo "                  DURATION=2m RATE=300 ARGS=--chaos; the soak: make bench-load DURATION=45m RATE=550"
 	@echo "make sbom provenance verify-supply-chain - SBOMs, signed SLSA provenance, verification (JSON)"
 	@echo "make check-ops - SLO rules and alert tests (promtool), dashboards"
 	@echo "make cost      - CPU-seconds and price per 1k ZK proofs, batched vs unbatched (JSON)"
@@ -163,3 +165,13 @@ dr-drill: $(STAMP)
 # flood, jitter/loss, policy drift; MTTA, SLO breaches, recovery; postmortem in var/gameday/.
 gameday: $(STAMP)
 	@$(PY) ops/gameday.py $(GAMEDAY_ARGS)
+
+.PHONY: bench-load
+# PostgreSQL (BENCH_DATABASE_URL, created and migrated here); gunicorn, a Celery worker and a
+# private redis-server are started by the command on loopback ports 18411/18412.
+DURATION ?= 2m
+RATE ?= 300
+bench-load: $(STAMP)
+	@$(PY) manage.py bench --profile production --prepare-only
+	@DATABASE_URL=$(BENCH_DATABASE_URL) CELERY_BROKER_URL=$(BENCH_BROKER_URL) CACHE_URL=$(BENCH_CACHE_URL) \
+		$(PY) manage.py bench_load --duration $(DURATION) --rate $(RATE) $(ARGS) 2>/dev/null

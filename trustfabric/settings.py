@@ -227,6 +227,13 @@ ZK_ADMISSION_RETRY_AFTER_SECONDS = env.int("TF_ZK_ADMISSION_RETRY_AFTER_SECONDS"
 ZK_BREAKER_FAILURES = env.int("TF_ZK_BREAKER_FAILURES", default=5)
 ZK_BREAKER_WINDOW_SECONDS = env.int("TF_ZK_BREAKER_WINDOW_SECONDS", default=60)
 ZK_BREAKER_COOLDOWN_SECONDS = env.int("TF_ZK_BREAKER_COOLDOWN_SECONDS", default=30)
+# Worker latency (submission to verified, p95 over the last minute) as a second signal.
+ZK_ADMISSION_MAX_LATENCY_SECONDS = env.float("TF_ZK_ADMISSION_MAX_LATENCY_SECONDS", default=60.0)
+# Fair scheduler (apps/zk_proofs/scheduler.py): DRR credit per turn in chunk proofs, the lease
+# a worker holds on a job (renewed while it runs), attempts before a job is dropped.
+ZK_SCHED_QUANTUM = env.float("TF_ZK_SCHED_QUANTUM", default=8.0)
+ZK_SCHED_LEASE_SECONDS = env.float("TF_ZK_SCHED_LEASE_SECONDS", default=30.0)
+ZK_SCHED_MAX_ATTEMPTS = env.int("TF_ZK_SCHED_MAX_ATTEMPTS", default=3)
 # Requests per tenant per period, shared by every user and token of the tenant.
 TF_API_TENANT_RATE = env.str("TF_API_TENANT_RATE", default="1200/min")
 

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from apps.core import metrics as core_metrics
 from apps.core import views as core_views
+from apps.zk_proofs import ops as zk_ops
 
 admin.site.site_header = "Trust Fabric administration"
 admin.site.site_title = "Trust Fabric admin"
@@ -25,6 +26,7 @@ urlpatterns = [
     path("zk/", include("apps.zk_proofs.urls")),
     path("digests/", include("apps.tenant_rollups.urls")),
     path("ops/pcq/", include("apps.pcq_ops.urls")),
+    path("ops/zk/", zk_ops.ZkOpsView.as_view(), name="zk-ops"),
     path("", include("apps.policy_studio.urls")),
     path("", include("apps.queries.urls")),
     path("", include("apps.core.urls")),

@@ -40,3 +40,24 @@ def window_gini(
 
     ratios = service_ratios(delta(after[0], before[0]), delta(after[1], before[1]))
     return gini(list(ratios.values())), len(ratios)
+
+
+def maxmin_shares(demand: Mapping[str, float], capacity: float) -> dict[str, float]:
+    """Max-min fair shares of ``capacity`` (water-filling): a tenant asking for less than an
+    equal split gets what it asked for, the rest is split equally among the others."""
+    shares: dict[str, float] = {}
+    left, order = capacity, sorted((d, t) for t, d in demand.items() if d > 0)
+    for i, (d, t) in enumerate(order):
+        shares[t] = min(d, left / (len(order) - i))
+        left -= shares[t]
+    return shares
+
+
+def fair_gini(demand: Mapping[str, float], served: Mapping[str, float]) -> tuple[float, int]:
+    """Scheduler fairness for one window: each active tenant's served work over its max-min
+    fair share of what was served in total (capped at 1), and the Gini of those ratios.
+    0 = every tenant got its fair share; a starved tenant next to a served one pushes it up.
+    Returns (gini, active tenants)."""
+    shares = maxmin_shares(demand, sum(served.get(t, 0.0) for t in demand))
+    ratios = [min(1.0, served.get(t, 0.0) / s) if s > 0 else 1.0 for t, s in shares.items()]
+    return gini(ratios), len(ratios)

@@ -5,8 +5,12 @@ admitted only while the ``zk`` queue is shorter than ``ZK_ADMISSION_MAX_QUEUE`` 
 ``backpressure``) and the breaker is closed (else 503 ``breaker_open``). The breaker opens
 after ``ZK_BREAKER_FAILURES`` worker failures within ``ZK_BREAKER_WINDOW_SECONDS``; after
 ``ZK_BREAKER_COOLDOWN_SECONDS`` it lets one probe request through (half-open) and closes
-when a verification task succeeds. L0 checks, polls and downloads are never gated. State is
-in the cache Redis, so every web process and worker sees the same breaker."""
+when a verification task succeeds. A second back-pressure signal is worker latency: when the
+p95 of submission-to-verified time over the last minute (the fair scheduler's record, at
+least 5 jobs) exceeds ``ZK_ADMISSION_MAX_LATENCY_SECONDS``, new work gets 429 ``backpressure``
+too. L0 checks, polls and downloads are never gated. State is in the cache Redis, so every
+web process and worker sees the same breaker; refusals are counted per minute, tenant and
+code for the operator page (``/ops/zk/``)."""
 
 from __future__ import annotations
 
@@ -20,9 +24,10 @@ from django.conf import settings
 
 from apps.core.errors import DomainError
 
-from . import quotas
+from . import quotas, scheduler
 
 QUEUE = "zk"
+_REFUSALS = "tf:zkb:refusals:"
 _OPENED, _FAILS, _PROBE = "tf:zkb:opened_at", "tf:zkb:failures", "tf:zkb:probe"
 
 
@@ -78,6 +83,42 @@ def record_success() -> None:
         r.delete(_OPENED, _FAILS, _PROBE)
 
 
+def worker_latency_p95(now: float | None = None) -> float | None:
+    """p95 of submission-to-verified seconds over the last minute; None with < 5 jobs."""
+    now = quotas.clock() if now is None else now
+    xs = sorted(scheduler.latencies(now - 60))
+    if len(xs) < 5:
+        return None
+    return xs[min(len(xs) - 1, math.ceil(0.95 * len(xs)) - 1)]
+
+
+def record_refusal(tenant_id: int | None, code: str) -> None:
+    """Count one refusal (admission or quota) for the operator page, per minute."""
+    r = _redis()
+    if r is None or tenant_id is None:
+        return
+    key = f"{_REFUSALS}{int(quotas.clock() // 60)}"
+    pipe = r.pipeline()
+    pipe.hincrby(key, f"{tenant_id}|{code}", 1)
+    pipe.expire(key, 3600)
+    pipe.execute()
+
+
+def refusals(minutes: int = 15) -> dict[int, dict[str, int]]:
+    """Per tenant and code, refusals over the last ``minutes``."""
+    r = _redis()
+    out: dict[int, dict[str, int]] = {}
+    if r is None:
+        return out
+    now = int(quotas.clock() // 60)
+    for m in range(now - minutes + 1, now + 1):
+        for field, n in r.hgetall(f"{_REFUSALS}{m}").items():
+            tenant, code = (field.decode() if isinstance(field, bytes) else field).split("|", 1)
+            per = out.setdefault(int(tenant), {})
+            per[code] = per.get(code, 0) + int(n)
+    return out
+
+
 def state() -> dict[str, Any]:
     """For /readyz and the operator: breaker state, queue depth and the thresholds."""
     r = _redis()
@@ -91,6 +132,8 @@ def state() -> dict[str, Any]:
         "recent_failures": int(r.zcard(_FAILS)) if r is not None else 0,
         "queue_depth": _broker_depth(),
         "max_queue": settings.ZK_ADMISSION_MAX_QUEUE,
+        "latency_p95_seconds": worker_latency_p95(),
+        "max_latency_seconds": settings.ZK_ADMISSION_MAX_LATENCY_SECONDS,
     }
 
 
@@ -113,6 +156,16 @@ def admit() -> None:
         raise Refused(
             429, "backpressure", f"The verification queue is full; retry in {wait} s.", wait, queue_depth=depth
         )
+    p95 = worker_latency_p95()
+    if p95 is not None and p95 > settings.ZK_ADMISSION_MAX_LATENCY_SECONDS:
+        wait = settings.ZK_ADMISSION_RETRY_AFTER_SECONDS
+        raise Refused(
+            429,
+            "backpressure",
+            f"Verification is running {p95:.0f} s behind; retry in {wait} s.",
+            wait,
+            worker_latency_p95_seconds=round(p95, 1),
+        )
 
 
 def gated(handler: Callable[..., Any]) -> Callable[..., Any]:
@@ -120,7 +173,11 @@ def gated(handler: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(handler)
     def inner(view: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-        admit()
+        try:
+            admit()
+        except Refused as exc:
+            record_refusal(getattr(getattr(request, "tenant", None), "pk", None), exc.code)
+            raise
         return handler(view, request, *args, **kwargs)
 
     return inner

@@ -139,7 +139,10 @@ def _refused(quota: str, retry_after: int) -> QuotaExceeded:
     from apps.core.services import audit_record
     from apps.core.tenancy import require_current_tenant
 
+    from .admission import record_refusal
+
     tenant = require_current_tenant()
+    record_refusal(tenant.pk, f"quota_exceeded:{quota}")
     if cache.add(f"zkq-audited:{tenant.pk}:{quota}", 1, timeout=60):
         with transaction.atomic():
             audit_record("zk.quota_exceeded", payload={"quota": quota, "retry_after_seconds": retry_after})

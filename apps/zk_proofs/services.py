@@ -360,10 +360,10 @@ def round2_upload(*, part: Participation, chunks: Any, chunk_proofs: Any) -> Par
         locked.round2_root, locked.round2_sealed = bundle_v2.chunks_root(points), sealed
         locked.save(update_fields=["round2", "round2_root", "round2_sealed"])
         audit_record("zk.round2", target=locked, payload={"session": sid, "root": locked.round2_root})
-        from .tasks import verify_round2
+        from .tasks import queue_round2
 
-        tenant_id, pid = locked.tenant_id, locked.pk
-        transaction.on_commit(lambda: verify_round2.delay(tenant_id, pid))
+        tenant_id, pid, cost = locked.tenant_id, locked.pk, float(len(parsed))
+        transaction.on_commit(lambda: queue_round2(tenant_id, pid, cost))
     return locked
 
 

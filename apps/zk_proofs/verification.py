@@ -108,12 +108,22 @@ def evaluate(session_pk: int) -> OverlapSession:
     parts = {p.role: p for p in Participation.all_tenants.select_related("tenant").filter(session_id=session_pk)}
     if len(parts) != 2 or not all(p.round2_verified and p.statement_signature for p in parts.values()):
         return OverlapSession.objects.get(pk=session_pk)
+    prior = OverlapSession.objects.values_list("status", flat=True).get(pk=session_pk)
     if (
         not OverlapSession.objects.filter(pk=session_pk)
         .exclude(status__in=["done", "failed", "verifying"])
         .update(status=OverlapSession.Status.VERIFYING)
     ):
         return OverlapSession.objects.get(pk=session_pk)
+    try:
+        return _count_and_sign(session_pk, parts)
+    except Exception:
+        # e.g. a deadlock under load: give the claim back, so the task's retry can evaluate
+        OverlapSession.objects.filter(pk=session_pk, status=OverlapSession.Status.VERIFYING).update(status=prior)
+        raise
+
+
+def _count_and_sign(session_pk: int, parts: dict[str, Participation]) -> OverlapSession:
     session = OverlapSession.objects.get(pk=session_pk)
     # x_B·(x_A·H(a)), computed by B, against x_A·(x_B·H(b)), computed by A
     v_a = {c[i : i + 64] for c in _raw_chunks(parts["B"], "round2") for i in range(0, len(c), 64)}

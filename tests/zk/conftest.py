@@ -6,13 +6,15 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.conf import settings as django_settings
 
 from apps.core.models import Role
 from apps.core.tenancy import tenant_context
+from apps.zk_proofs import quotas, scheduler
 from apps.zk_proofs.client import tenant_key_public
 from apps.zk_proofs.models import PilotAgreement, PilotSettings, TenantKey
 from apps.zk_proofs.tenant_keys import tenant_key_register
-from tests.conftest import member, scan_logs_for, token_client
+from tests.conftest import member, require_service, scan_logs_for, token_client
 
 
 def pilot(tenant: Any, partner_slug: str, actor: Any, **overrides: Any) -> PilotSettings:
@@ -78,3 +80,16 @@ def phone_sets(n: int = 1000, shared: int = 40, seed: int = 9) -> tuple[list[str
     a, b = common + only_a, common + only_b
     scan_logs_for(*a[:50], *b[-50:])  # these must never reach a log line
     return a, b
+
+
+@pytest.fixture
+def sched(monkeypatch: pytest.MonkeyPatch):
+    """A clean scheduler with a test clock; drain messages counted, not sent."""
+    require_service(django_settings.CELERY_BROKER_URL.startswith("redis://"), "CELERY_BROKER_URL must point at Redis")
+    scheduler.reset()
+    now = [1_900_000_000.0]
+    kicks: list[int] = []
+    monkeypatch.setattr(quotas, "clock", lambda: now[0])
+    monkeypatch.setattr(scheduler, "_kick", kicks.append)
+    yield {"now": now, "kicks": kicks}
+    scheduler.reset()
