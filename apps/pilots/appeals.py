@@ -171,7 +171,7 @@ def appeal_file(
     return mine
 
 
-def _is_uuid(value: Any) -> bool:
+def is_uuid(value: Any) -> bool:
     try:
         uuid.UUID(str(value))
     except ValueError:
@@ -183,7 +183,7 @@ def appeal_for(public_id: str) -> AppealParty:
     """The current tenant's party row of an appeal; not a party (or no such appeal): 404."""
     party = (
         AppealParty.objects.select_related("appeal").filter(appeal__public_id=public_id).first()
-        if _is_uuid(public_id)
+        if is_uuid(public_id)
         else None
     )
     if party is None:
@@ -192,7 +192,7 @@ def appeal_for(public_id: str) -> AppealParty:
 
 
 def operator_appeal(public_id: str) -> Appeal:
-    appeal = Appeal.objects.filter(public_id=public_id).first() if _is_uuid(public_id) else None
+    appeal = Appeal.objects.filter(public_id=public_id).first() if is_uuid(public_id) else None
     if appeal is None:
         raise NotFound("No such appeal.")
     return appeal

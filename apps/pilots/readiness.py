@@ -26,17 +26,11 @@ from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.models import Tenant
 from apps.core.services import audit_record
 from apps.core.tenancy import require_current_tenant, tenant_context
+from apps.zk_proofs.client import document_signing_message
 from apps.zk_proofs.models import OverlapSession, Participation, PilotAgreement, PilotSettings, TenantKey
 
-from .appeals import _is_uuid
-from .models import AppealParty, DocumentParty, PilotDocument
-
-SIGNING_CONTEXT = b"trustfabric/pilot-document/v1:"
-
-
-def signing_message(digest: str) -> bytes:
-    """What a tenant admin signs with the tenant key (``tfzk sign-document --digest …``)."""
-    return SIGNING_CONTEXT + digest.encode()
+from .appeals import appeal_view, is_uuid
+from .models import Appeal, AppealParty, DocumentParty, PilotDocument
 
 
 def _partner(slug: str) -> Tenant:
@@ -113,7 +107,7 @@ def document_create(
 def document_for(public_id: str) -> DocumentParty:
     party = (
         DocumentParty.objects.select_related("document").filter(document__public_id=public_id).first()
-        if _is_uuid(public_id)
+        if is_uuid(public_id)
         else None
     )
     if party is None:
@@ -181,7 +175,7 @@ def _check_key_signature(doc: PilotDocument, fingerprint: str, signature: str) -
         )
     try:
         Ed25519PublicKey.from_public_bytes(base64.b64decode(key.public_key)).verify(
-            base64.b64decode(signature, validate=True), signing_message(doc.content_digest)
+            base64.b64decode(signature, validate=True), document_signing_message(doc.content_digest)
         )
     except (InvalidSignature, binascii.Error, ValueError) as exc:
         raise ValidationFailed(
@@ -290,9 +284,6 @@ def pilot_state(partner_slug: str, now: datetime | None = None) -> dict[str, Any
     pair_appeals = AppealParty.all_tenants.filter(appeal_id__in=appeal_ids, tenant=partner).values_list(
         "appeal_id", flat=True
     )
-    from .appeals import appeal_view
-    from .models import Appeal
-
     return {
         "partner": partner.slug,
         "partner_name": partner.name,
