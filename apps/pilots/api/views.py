@@ -28,7 +28,7 @@ def validated(serializer_class: type[StrictSerializer], request: Any) -> dict[st
     return dict(incoming.validated_data)
 
 
-class AppealSerializer(StrictSerializer):
+class AppealFileSerializer(StrictSerializer):
     subject = serializers.ChoiceField(choices=Appeal.Subject.values)
     reason = serializers.CharField(max_length=appeals.REASON_MAX)
     session = serializers.UUIDField(required=False)
@@ -36,7 +36,7 @@ class AppealSerializer(StrictSerializer):
     partner = serializers.SlugField(required=False, default="")
 
 
-class DecisionSerializer(StrictSerializer):
+class AppealDecisionSerializer(StrictSerializer):
     outcome = serializers.ChoiceField(choices=[Appeal.Status.UPHELD.value, Appeal.Status.OVERTURNED.value])
     reason = serializers.CharField(max_length=appeals.REASON_MAX)
 
@@ -51,9 +51,11 @@ class AppealListView(TenantAPIView):
         parties = AppealParty.objects.select_related("appeal__filed_by", "appeal__decided_by")
         return Response({"results": [appeals.appeal_view(p.appeal, tenant=request.tenant) for p in parties]})
 
-    @extend_schema(request=AppealSerializer, responses={201: OpenApiTypes.OBJECT}, operation_id="pilot_appeals_create")
+    @extend_schema(
+        request=AppealFileSerializer, responses={201: OpenApiTypes.OBJECT}, operation_id="pilot_appeals_create"
+    )
     def post(self, request: Any) -> Response:
-        d = validated(AppealSerializer, request)
+        d = validated(AppealFileSerializer, request)
         party = appeals.appeal_file(
             actor=request.user,
             subject=d["subject"],
@@ -90,17 +92,19 @@ class OperatorDecisionView(TenantAPIView):
     tenant_required = False
     required_roles = SIGNED_IN
 
-    @extend_schema(request=DecisionSerializer, responses=OpenApiTypes.OBJECT, operation_id="pilot_operator_decide")
+    @extend_schema(
+        request=AppealDecisionSerializer, responses=OpenApiTypes.OBJECT, operation_id="pilot_operator_decide"
+    )
     def post(self, request: Any, appeal_id: str) -> Response:
         appeals.require_operator(request.user)
-        d = validated(DecisionSerializer, request)
+        d = validated(AppealDecisionSerializer, request)
         appeal = appeals.appeal_decide(
             public_id=appeal_id, actor=request.user, outcome=d["outcome"], reason=d["reason"]
         )
         return Response(appeals.appeal_view(appeal))
 
 
-class DocumentSerializer(StrictSerializer):
+class PilotDocumentSerializer(StrictSerializer):
     partner = serializers.SlugField()
     kind = serializers.ChoiceField(choices=PilotDocument.Kind.values)
     title = serializers.CharField(max_length=200)
@@ -110,7 +114,7 @@ class DocumentSerializer(StrictSerializer):
     ends_on = serializers.DateField(required=False, allow_null=True, default=None)
 
 
-class SignSerializer(StrictSerializer):
+class PilotSignSerializer(StrictSerializer):
     signatory_title = serializers.CharField(max_length=120)
     fingerprint = serializers.RegexField(r"^[0-9a-f]{64}$", required=False, default="")
     signature = serializers.CharField(max_length=100, required=False, default="")
@@ -127,10 +131,10 @@ class DocumentListView(TenantAPIView):
         return Response({"results": [readiness.document_view(p) for p in parties]})
 
     @extend_schema(
-        request=DocumentSerializer, responses={201: OpenApiTypes.OBJECT}, operation_id="pilot_documents_create"
+        request=PilotDocumentSerializer, responses={201: OpenApiTypes.OBJECT}, operation_id="pilot_documents_create"
     )
     def post(self, request: Any) -> Response:
-        d = validated(DocumentSerializer, request)
+        d = validated(PilotDocumentSerializer, request)
         party = readiness.document_create(
             actor=request.user,
             partner_slug=d["partner"],
@@ -158,9 +162,9 @@ class DocumentSignView(TenantAPIView):
 
     required_roles = ADMINS
 
-    @extend_schema(request=SignSerializer, responses=OpenApiTypes.OBJECT, operation_id="pilot_document_sign")
+    @extend_schema(request=PilotSignSerializer, responses=OpenApiTypes.OBJECT, operation_id="pilot_document_sign")
     def post(self, request: Any, document_id: str) -> Response:
-        d = validated(SignSerializer, request)
+        d = validated(PilotSignSerializer, request)
         party = readiness.document_sign(
             actor=request.user,
             public_id=document_id,
