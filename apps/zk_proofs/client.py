@@ -168,14 +168,15 @@ class TenantSession:
 
 
 RETRY_STATUSES = (429, 503)
+CONNECT_RETRIES = 3  # an unreachable server: 1 + 2 + 4 s of retries, then one clear line
 
 
 class Api:
     """The ZK-TX API over HTTPS. A 429 or 503 (quota, back-pressure, breaker) is retried after
     the server's ``Retry-After`` (else exponential backoff: 1, 2, 4 … s, at most 60 s), up to
-    ``retries`` times; a request that never reached the server (connection refused, DNS) is
-    retried the same way, and any other connection failure of a read. Everything else is a
-    ``ClientError`` with the server's ``{code, message}``."""
+    ``retries`` times; a request that never reached the server (connection refused, DNS), and
+    any other connection failure of a read, is retried at most ``CONNECT_RETRIES`` times.
+    Everything else is a ``ClientError`` with the server's ``{code, message}``."""
 
     def __init__(
         self, server: str, token: str, *, retries: int = 5, timeout: float = 120, sleep: Any = time.sleep
@@ -190,7 +191,7 @@ class Api:
 
     def _pause(self, attempt: int, retry_after: str | None) -> None:
         delay = min(60.0, float(2**attempt))
-        if retry_after and retry_after.strip().isdigit():
+        if retry_after and retry_after.strip().isascii() and retry_after.strip().isdigit():
             delay = min(300.0, float(retry_after.strip()))
         self.waited.append(delay)
         self.sleep(delay)
@@ -214,7 +215,7 @@ class Api:
             except (urllib.error.URLError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
                 never_sent = isinstance(reason, (ConnectionRefusedError, socket.gaierror))
-                if (never_sent or method == "GET") and attempt < self.retries:
+                if (never_sent or method == "GET") and attempt < min(self.retries, CONNECT_RETRIES):
                     self._pause(attempt, None)
                     continue
                 raise ClientError(f"cannot reach the server at {self.server}: {_reason(reason)}") from None

@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from apps.core.models import AuditEvent, Role
 from apps.core.tenancy import tenant_context
@@ -223,3 +226,26 @@ def test_auditors_read_but_cannot_file_and_operators_only_see_the_queue(zk_pair,
     assert_envelope(zk_pair["api_a"].get("/api/pilots/operator/appeals/"), 403, "operators_only")
     assert token_client_for_operator(operator).get("/api/pilots/operator/appeals/").status_code == 200
     assert_envelope(token_client_for_operator(operator).get("/api/pilots/appeals/"), 403, "no_tenant")
+
+
+@hsettings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(offsets=st.lists(st.integers(min_value=0, max_value=48 * 60), min_size=1, max_size=6))
+def test_any_sequence_of_sweeps_reminds_and_escalates_once_and_never_early(zk_pair, operator, offsets) -> None:
+    """Whatever minutes the beat happens to run at: one reminder iff a sweep ran at or after
+    12 h, one escalation iff at or after 24 h, stamped with the first such sweep."""
+    _refuse_k_floor(zk_pair)
+    with tenant_context(zk_pair["ta"]):
+        party = appeals.appeal_file(actor=zk_pair["a"], subject="refusal", decision_code="k_floor", reason=REASON)
+    appeal = party.appeal
+    totals = {"reminded": 0, "escalated": 0}
+    times = sorted(appeal.created_at + timedelta(minutes=m) for m in offsets)
+    for now in times:
+        for key, n in appeals.sweep(now=now).items():
+            totals[key] += n
+    appeal.refresh_from_db()
+    due_remind = [t for t in times if t >= appeal.remind_at]
+    due_escalate = [t for t in times if t >= appeal.due_at]
+    assert totals == {"reminded": int(bool(due_remind)), "escalated": int(bool(due_escalate))}
+    assert appeal.reminded_at == (due_remind[0] if due_remind else None)
+    assert appeal.escalated_at == (due_escalate[0] if due_escalate else None)
+    appeals.appeal_decide(public_id=str(appeal.public_id), actor=operator, outcome="upheld", reason="closing this one")

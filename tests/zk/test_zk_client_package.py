@@ -18,6 +18,9 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from hypothesis import example, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from apps.zk_proofs.client import Api, ClientError
 from tests.conftest import ROOT
@@ -191,3 +194,21 @@ def test_429_and_503_are_retried_after_retry_after_then_backoff(flaky) -> None:
     api = Api(f"http://127.0.0.1:{flaky.server_port}", "tf_x", retries=2, sleep=pauses.append)
     with pytest.raises(ClientError, match=r"429: quota_exceeded: Quota used up\."):
         api.call("GET", "x/")
+
+
+def test_the_client_never_retries_sooner_than_retry_after_nor_waits_unboundedly() -> None:
+    @hsettings(max_examples=200, deadline=None)
+    @given(attempt=st.integers(min_value=0, max_value=12), header=st.one_of(st.none(), st.text(max_size=6)))
+    @example(attempt=0, header="\u00b2")  # a Unicode digit: str.isdigit() is true, int() refuses it
+    @example(attempt=3, header="Wed, 21 Oct 2015 07:28:00 GMT")  # the HTTP-date form: backoff instead
+    def check(attempt: int, header: str | None) -> None:
+        pauses: list[float] = []
+        Api("http://127.0.0.1:1", "t", sleep=pauses.append)._pause(attempt, header)
+        [pause] = pauses
+        asked = int(header.strip()) if header and header.strip().isascii() and header.strip().isdigit() else None
+        if asked is not None:
+            assert pause == min(asked, 300)  # never sooner than asked, capped at 5 minutes
+        else:
+            assert 1 <= pause <= 60 and pause == min(60, 2**attempt)
+
+    check()
