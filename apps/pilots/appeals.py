@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Case, IntegerField, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
@@ -196,6 +197,14 @@ def operator_appeal(public_id: str) -> Appeal:
     if appeal is None:
         raise NotFound("No such appeal.")
     return appeal
+
+
+def operator_queue(limit: int = 500) -> list[Appeal]:
+    """Open appeals first, soonest deadline first; then the decided ones, latest first."""
+    open_first = Case(When(status=Appeal.Status.OPEN, then=Value(0)), default=Value(1), output_field=IntegerField())
+    rows = Appeal.objects.select_related("filed_by", "decided_by").annotate(closed=open_first)
+    opened = list(rows.filter(closed=0).order_by("due_at")[:limit])
+    return opened + list(rows.filter(closed=1).order_by("-decided_at")[: max(0, limit - len(opened))])
 
 
 def require_operator(user: Any) -> None:

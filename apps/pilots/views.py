@@ -118,7 +118,7 @@ class OperatorQueueView(TenantRoleRequiredMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         if not request.user.is_superuser:
             raise Http404
-        queue = Appeal.objects.select_related("filed_by", "decided_by").order_by("-status", "due_at")[:500]
+        queue = appeals.operator_queue()
         return render(request, "pilots/operator.html", {"appeals": [appeals.appeal_view(a) for a in queue]})
 
 

@@ -249,3 +249,37 @@ def test_any_sequence_of_sweeps_reminds_and_escalates_once_and_never_early(zk_pa
     assert appeal.reminded_at == (due_remind[0] if due_remind else None)
     assert appeal.escalated_at == (due_escalate[0] if due_escalate else None)
     appeals.appeal_decide(public_id=str(appeal.public_id), actor=operator, outcome="upheld", reason="closing this one")
+
+
+def test_the_operator_queue_lists_open_appeals_by_deadline_before_decided_ones(zk_pair, operator) -> None:
+    api = zk_pair["api_a"]
+    _refuse_k_floor(zk_pair)
+    api.post("/api/zk/sessions/", {"partner": "nobody", "k": 20, "selector_type": "phone"}, format="json")
+    api.post("/api/zk/sessions/", {"partner": "agency-b", "k": 20, "selector_type": "account"}, format="json")
+    now = timezone.now()
+    filed = {}
+    with tenant_context(zk_pair["ta"]):
+        for code, hours in (("k_floor", 3), ("partner_unknown", 1), ("selector_type", 2)):
+            filed[code] = appeals.appeal_file(
+                actor=zk_pair["a"],
+                subject="refusal",
+                decision_code=code,
+                reason=REASON,
+                now=now + timedelta(hours=hours),
+            ).appeal
+    appeals.appeal_decide(
+        public_id=str(filed["partner_unknown"].public_id),
+        actor=operator,
+        outcome="upheld",
+        reason="no such partner exists",
+    )
+    queue = token_client_for_operator(operator).get("/api/pilots/operator/appeals/").json()["results"]
+    assert [(a["decision_code"], a["status"]) for a in queue] == [
+        ("selector_type", "open"),
+        ("k_floor", "open"),
+        ("partner_unknown", "upheld"),
+    ]
+    page = token_client_for_operator(operator).get("/pilots/operator/").content.decode()
+    assert page.index(str(filed["selector_type"].public_id)[:8]) < page.index(
+        str(filed["partner_unknown"].public_id)[:8]
+    )

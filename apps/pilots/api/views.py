@@ -10,7 +10,6 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from apps.core.api.base import StrictSerializer, TenantAPIView
-from apps.core.errors import ValidationFailed
 from apps.core.models import Role
 from apps.core.permissions import ADMINS, SIGNED_IN
 
@@ -22,9 +21,9 @@ RUNNERS = frozenset({Role.ADMIN, Role.PARTNER})
 
 
 def validated(serializer_class: type[StrictSerializer], request: Any) -> dict[str, Any]:
+    """The body as the serializer validated it; a refusal is DRF's 400 in the envelope."""
     incoming = serializer_class(data=request.data)
-    if not incoming.is_valid():
-        raise ValidationFailed("The request has invalid fields; see details.", details=incoming.errors)
+    incoming.is_valid(raise_exception=True)
     return dict(incoming.validated_data)
 
 
@@ -84,8 +83,7 @@ class OperatorAppealListView(TenantAPIView):
     @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="pilot_operator_appeals")
     def get(self, request: Any) -> Response:
         appeals.require_operator(request.user)
-        queue = Appeal.objects.select_related("filed_by", "decided_by").order_by("-status", "due_at")
-        return Response({"results": [appeals.appeal_view(a) for a in queue[:500]]})
+        return Response({"results": [appeals.appeal_view(a) for a in appeals.operator_queue()]})
 
 
 class OperatorDecisionView(TenantAPIView):
