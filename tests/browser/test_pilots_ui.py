@@ -83,3 +83,44 @@ def test_appeal_filed_seen_reminded_escalated_and_decided_in_the_browser(browser
     for ctx in (ctx_a, ctx_b, ctx_o):
         ctx.close()
     assert operator.is_superuser
+
+
+def test_both_admins_sign_the_mou_on_the_pilot_page(browser, live_server, zk_pair) -> None:
+    from apps.core.tenancy import tenant_context
+    from apps.zk_proofs.models import PilotAgreement
+
+    for tenant in (zk_pair["ta"], zk_pair["tb"]):
+        with tenant_context(tenant):
+            PilotAgreement.objects.all().delete()
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    sign_in(page, "zk-admin-a", PASSWORD)
+    page.goto("/pilots/")
+    page.click("[data-pilot-link]")
+    assert page.inner_text("[data-agreement]") == "no"
+    page.select_option("[data-document-form] select[name=kind]", "mou")
+    page.fill("[data-document-form] input[name=title]", "Deconfliction pilot, phase 1")
+    page.fill("[data-document-form] textarea[name=scope]", "Phone selectors, verdict only")
+    page.fill("[data-document-form] input[name=starts_on]", "2026-01-01")
+    page.fill("[data-document-form] input[name=ends_on]", "2099-12-31")
+    page.click("[data-document-form] button")
+    page.wait_for_selector("[data-kind=mou][data-signed=no]")
+    page.fill("[data-sign-form] input[name=signatory_title]", "Head of Legal")
+    page.click("[data-sign-form] button")
+    page.wait_for_selector("text=Signed for your tenant.")
+    assert page.locator("[data-sign-form]").count() == 0
+    context.close()
+
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    sign_in(page, "zk-admin-b", PASSWORD)
+    page.goto(f"/pilots/partners/{zk_pair['ta'].slug}/")
+    assert "Head of Legal (zk-admin-a)" in page.inner_text("[data-kind=mou]")
+    page.fill("[data-sign-form] input[name=signatory_title]", "CISO")
+    page.click("[data-sign-form] button")
+    page.wait_for_selector("[data-kind=mou][data-signed=yes]")
+    assert page.inner_text("[data-agreement]") == "yes"
+    page.screenshot(path=str(SCREENSHOTS / "pilot-page-mou-signed.png"), full_page=True)
+    context.close()
