@@ -73,7 +73,11 @@ class PilotPageView(TenantRoleRequiredMixin, View):
 
     def get(self, request: HttpRequest, partner: str) -> HttpResponse:
         state = readiness.pilot_state(partner)
-        return render(request, "pilots/pilot.html", {"s": state, "kinds": PilotDocument.Kind.choices})
+        mine, theirs = state["settings"]["mine"] or {}, state["settings"]["theirs"] or {}
+        rows = [(name, _shown(mine.get(name)), _shown(theirs.get(name))) for name in readiness.SETTINGS_SHOWN]
+        return render(
+            request, "pilots/pilot.html", {"s": state, "settings_rows": rows, "kinds": PilotDocument.Kind.choices}
+        )
 
     def post(self, request: HttpRequest, partner: str) -> HttpResponse:
         try:
@@ -101,6 +105,14 @@ class PilotPageView(TenantRoleRequiredMixin, View):
         except DomainError as exc:
             messages.error(request, exc.message)
         return redirect("pilot-page", partner=partner)
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "—" if value in (None, "") else str(value)
 
 
 def _date(value: str) -> date | None:

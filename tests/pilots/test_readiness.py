@@ -190,5 +190,9 @@ def test_the_pilot_page_shows_settings_quotas_use_sessions_and_documents(zk_pair
     html = page.content.decode()
     assert page.status_code == 200 and "pair.sessions_per_day" in html and "20 %" in html
     assert "ZK-TX deconfliction pilot, phase 1" in html and "Sign for agency-b" in html
+    assert (
+        '<tr data-setting="selector_types"><td>selector_types</td><td>phone, email</td><td>phone, email</td></tr>'
+        in html
+    )
     assert browser.get("/pilots/partners/agency-c/").status_code == 404
     assert_envelope(zk_pair["api_b"].get(f"/api/pilots/partners/{zk_pair['ta'].slug}/"), 403, "permission_denied")
