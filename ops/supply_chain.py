@@ -12,9 +12,10 @@ The artifacts (docs/supply-chain.md):
 - ``trustfabric-image-python.json``: the container image's Python layer as the Dockerfile
   builds it (base image, Dockerfile digest, lock digest, install command); its SBOM is
   requirements.lock. No image is built here, so the layer is described, not its tarball.
-- ``tf-zk-client.tar.gz``: the tenant-side ZK-TX client. There is no client package yet, so
-  the artifact is the client's module set (client.py and every in-repo module it imports,
-  found from the import graph) with an SBOM of those files and the libraries they import.
+- ``tf-zk-client.tar.gz``: the tenant-side ZK-TX client's module set (client.py and every in-repo
+  module it imports, found from the import graph) with an SBOM of those files and the libraries
+  they import. The installable package (``clients/python``, console script ``tfzk``) ships the
+  same set; ``tests/zk/test_zk_client_package.py`` checks they agree.
 
 Every command prints one JSON object. Django is not needed (the DSSE code is plain Python).
 """

@@ -18,6 +18,8 @@ app.conf.worker_hijack_root_logger = False
 app.conf.beat_schedule = {
     "jit-sweep-every-minute": {"task": "jit.sweep_all", "schedule": 60.0},
     "jit-outbox-sweep-every-minute": {"task": "jit.outbox_sweep", "schedule": 60.0},
+    # Pilot appeals: reminder and escalation under the SLA (TF_PILOT_APPEAL_*_HOURS).
+    "pilot-appeals-sweep-every-minute": {"task": "pilots.appeals_sweep", "schedule": 60.0},
     "pcq-verification-sweep-every-minute": {"task": "provenance.verification_sweep", "schedule": 60.0},
     "audit-chain-verify-nightly": {
         "task": "core.audit_chain_verify_all",

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "apps.provenance.apps.ProvenanceConfig",
     "apps.jit_approvals.apps.JitApprovalsConfig",
     "apps.zk_proofs",
+    "apps.pilots",
     "apps.tenant_rollups",
     "apps.pcq_ops.apps.PcqOpsConfig",
 ]
@@ -349,6 +350,9 @@ JIT_OUTBOX_STALE_SECONDS = env.int("JIT_OUTBOX_STALE_SECONDS", default=300)
 JIT_OUTBOX_MAX_ATTEMPTS = 7  # the first try and the deliver task's 6 retries
 # Who may approve a dataset, shared by a burst of requests (fan-out only; decisions re-check).
 JIT_ELIGIBILITY_CACHE_SECONDS = env.int("JIT_ELIGIBILITY_CACHE_SECONDS", default=5)
+# Pilot appeals (apps/pilots/appeals.py, runbooks/partner-support.md).
+PILOT_APPEAL_SLA_HOURS = env.int("TF_PILOT_APPEAL_SLA_HOURS", default=24)
+PILOT_APPEAL_REMIND_HOURS = env.int("TF_PILOT_APPEAL_REMIND_HOURS", default=12)
 
 # --- Security (production profile) ------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -24,6 +24,7 @@ urlpatterns = [
     path("evidence/", include("apps.provenance.urls")),
     path("jit/", include("apps.jit_approvals.urls")),
     path("zk/", include("apps.zk_proofs.urls")),
+    path("pilots/", include("apps.pilots.urls")),
     path("digests/", include("apps.tenant_rollups.urls")),
     path("ops/pcq/", include("apps.pcq_ops.urls")),
     path("ops/zk/", zk_ops.ZkOpsView.as_view(), name="zk-ops"),

@@ -166,6 +166,7 @@ class Notification(TenantOwnedModel):
         EXPIRING = "expiring", "Grant expiring"
         REVOKED = "revoked", "Grant revoked"
         SLACK_LINK = "slack_link", "Slack link code"
+        MESSAGE = "message", "Message (another app's notice: subject, text and link in the payload)"
 
     request = models.ForeignKey(
         AccessRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="notifications"

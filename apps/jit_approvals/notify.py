@@ -150,6 +150,26 @@ def queue_for_requester(request: AccessRequest, kind: str, payload: dict[str, An
     _create_many(rows)
 
 
+def queue_message(*, key: str, recipients: list[AbstractBaseUser], subject: str, text: str, url: str = "") -> None:
+    """A plain e-mail notice through this outbox, for apps other than JIT (pilot appeals):
+    one row per recipient with an address, keyed ``key:user id`` so a repeat does nothing.
+    The text must carry no selector or secret: it is stored in the row's payload."""
+    payload = {"subject": subject[:200], "text": text, "url": url}
+    _create_many(
+        [
+            {
+                "idempotency_key": f"{key}:{user.pk}"[:200],
+                "recipient": user,
+                "channel": "email",
+                "kind": Notification.Kind.MESSAGE,
+                "payload": payload,
+            }
+            for user in {u.pk: u for u in recipients}.values()
+            if getattr(user, "email", "")
+        ]
+    )
+
+
 def queue_slack_link_code(identity: SlackIdentity, code: str) -> None:
     if not settings.SLACK_ENABLED:
         return
@@ -287,7 +307,11 @@ def _send_email(n: Notification) -> None:
         "kind": n.kind,
         "site_url": settings.SITE_URL,
     }
-    if n.kind in (Notification.Kind.REQUEST, Notification.Kind.REMINDER, Notification.Kind.ESCALATION):
+    if n.kind == Notification.Kind.MESSAGE:
+        context["message"] = n.payload
+        subject = f"[Trust Fabric] {n.payload.get('subject', '')}"
+        template = "jit_approvals/email/message"
+    elif n.kind in (Notification.Kind.REQUEST, Notification.Kind.REMINDER, Notification.Kind.ESCALATION):
         # Links are created once per notification row; retries resend the same URLs.
         links = n.payload.get("links")
         if not links:

@@ -2,10 +2,15 @@
 nor its database (only ``apps.zk_proofs.zk``, ``apps.zk_proofs.normalise`` and their
 libraries), and never sends a selector: only blinded points, proofs and signatures leave it.
 
-    python -m apps.zk_proofs.client keygen --out tenant-key.pem
-    python -m apps.zk_proofs.client run --server https://tf.example --token tf_… --tenant northbridge \\
+    tfzk keygen --out tenant-key.pem                 # or: python -m apps.zk_proofs.client …
+    tfzk run --server https://tf.example --token tf_… --tenant northbridge \\
         --tenant-key tenant-key.pem --session <id> --type phone --selectors phones.txt \\
         [--region GB] [--out bundle.json]
+    tfzk verify bundle.json --trust zktx-trust.json  # offline, against the pinned keys
+    tfzk sign-document --digest <hex> --tenant-key tenant-key.pem
+
+Packaged in ``clients/python`` (``pip install ./clients/python``); 429/503 answers are retried
+after ``Retry-After``, an unreachable server is one clear line, not a traceback.
 
 Steps: normalise (libphonenumber E.164 in the tenant's region, NFC + IDNA e-mails; a per-rule
 report on stderr), deduplicate, pad with random dummies to a size bucket, draw a fresh session
@@ -23,6 +28,7 @@ import base64
 import json
 import os
 import secrets
+import socket
 import sys
 import time
 import urllib.error
@@ -55,6 +61,16 @@ def bucket_for(n: int) -> int:
 def tenant_key_public(private: Ed25519PrivateKey) -> str:
     raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return base64.b64encode(raw).decode()
+
+
+PILOT_DOCUMENT_CONTEXT = b"trustfabric/pilot-document/v1:"
+
+
+def document_signing_message(digest: str) -> bytes:
+    """What a tenant admin signs to sign a pilot checklist or agreement (its content digest)."""
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ClientError("the document digest is 64 lower-case hex characters (shown on the pilot page)")
+    return PILOT_DOCUMENT_CONTEXT + digest.encode()
 
 
 def load_tenant_key(path: Path) -> Ed25519PrivateKey:
@@ -151,27 +167,83 @@ class TenantSession:
         }
 
 
+RETRY_STATUSES = (429, 503)
+CONNECT_RETRIES = 3  # an unreachable server: 1 + 2 + 4 s of retries, then one clear line
+
+
 class Api:
-    def __init__(self, server: str, token: str) -> None:
+    """The ZK-TX API over HTTPS. A 429 or 503 (quota, back-pressure, breaker) is retried after
+    the server's ``Retry-After`` (else exponential backoff: 1, 2, 4 … s, at most 60 s), up to
+    ``retries`` times; a request that never reached the server (connection refused, DNS), and
+    any other connection failure of a read, is retried at most ``CONNECT_RETRIES`` times.
+    Everything else is a ``ClientError`` with the server's ``{code, message}``."""
+
+    def __init__(
+        self, server: str, token: str, *, retries: int = 5, timeout: float = 120, sleep: Any = time.sleep
+    ) -> None:
         if not server.startswith(("https://", "http://")):
             raise ClientError("the server URL must start with https:// (or http:// on a test machine)")
-        self.base = server.rstrip("/") + "/api/zk/sessions/"
+        self.server = server.rstrip("/")
+        self.base = self.server + "/api/zk/sessions/"
         self.token = token
+        self.retries, self.timeout, self.sleep = retries, timeout, sleep
+        self.waited: list[float] = []  # the pauses taken, for the operator's log and tests
+
+    def _pause(self, attempt: int, retry_after: str | None) -> None:
+        delay = min(60.0, float(2**attempt))
+        if retry_after and retry_after.strip().isascii() and retry_after.strip().isdigit():
+            delay = min(300.0, float(retry_after.strip()))
+        self.waited.append(delay)
+        self.sleep(delay)
 
     def raw(self, method: str, path: str, body: Any = None) -> bytes:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base + path, data=data, method=method)  # noqa: S310 - scheme checked in __init__
-        request.add_header("Authorization", f"Bearer {self.token}")
-        request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 - the server URL is the operator's
-                return response.read()
-        except urllib.error.HTTPError as exc:
-            payload = exc.read().decode(errors="replace")
-            raise ClientError(f"{method} {path} -> {exc.code}: {payload[:300]}") from exc
+        url = path if path.startswith(self.server) else self.base + path
+        for attempt in range(self.retries + 1):
+            request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - scheme checked in __init__
+            request.add_header("Authorization", f"Bearer {self.token}")
+            request.add_header("Content-Type", "application/json")
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - the operator's URL
+                    return response.read()
+            except urllib.error.HTTPError as exc:
+                payload = exc.read().decode(errors="replace")
+                if exc.code in RETRY_STATUSES and attempt < self.retries:
+                    self._pause(attempt, exc.headers.get("Retry-After"))
+                    continue
+                raise ClientError(f"{method} {path} -> {exc.code}: {_explain(payload)}") from None
+            except (urllib.error.URLError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                never_sent = isinstance(reason, (ConnectionRefusedError, socket.gaierror))
+                if (never_sent or method == "GET") and attempt < min(self.retries, CONNECT_RETRIES):
+                    self._pause(attempt, None)
+                    continue
+                raise ClientError(f"cannot reach the server at {self.server}: {_reason(reason)}") from None
+        raise ClientError(f"{method} {path}: no answer after {self.retries + 1} attempts")  # pragma: no cover
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         return json.loads(self.raw(method, path, body) or b"null")
+
+
+def _explain(payload: str) -> str:
+    """The server's {code, message} if it sent one, else the start of the body."""
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return payload[:300]
+    if isinstance(body, dict) and "code" in body:
+        return f"{body.get('code')}: {body.get('message', '')}"[:300]
+    return payload[:300]
+
+
+def _reason(reason: Any) -> str:
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused (is the server running, and is the URL right?)"
+    if isinstance(reason, socket.gaierror):
+        return "the host name does not resolve"
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return "timed out"
+    return str(reason) or type(reason).__name__
 
 
 def _poll(api: Api, path: str, deadline: float, poll: float) -> Any:
@@ -221,13 +293,29 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m apps.zk_proofs.client")
+    """``tfzk`` (the packaged client) or ``python -m apps.zk_proofs.client``. Errors print one
+    line and exit 1 (no traceback)."""
+    try:
+        return _main(argv)
+    except ClientError as exc:
+        print(f"tfzk: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a file that cannot be read or written
+        print(f"tfzk: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("tfzk: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tfzk", description="Trust Fabric ZK-TX tenant client")
     sub = parser.add_subparsers(dest="command", required=True)
     g = sub.add_parser("keygen", help="create the tenant's long-term Ed25519 key (register its public half)")
     g.add_argument("--out", type=Path, required=True)
     r = sub.add_parser("run", help="take part in a session")
     r.add_argument("--server", required=True)
-    r.add_argument("--token", required=True, help="an API token of your tenant (partner or admin role)")
+    r.add_argument("--token", help="an API token of your tenant (partner or admin role); default: $TF_TOKEN")
     r.add_argument("--tenant", required=True, help="your tenant's slug (bound into the key proof)")
     r.add_argument("--tenant-key", type=Path, required=True, help="your tenant's long-term key (PEM), to countersign")
     r.add_argument("--session", required=True)
@@ -237,7 +325,20 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--k", type=int, help="refuse to take part unless the session's k is this")
     r.add_argument("--min-size", type=int, default=128)
     r.add_argument("--out", type=Path, help="save the bundle exactly as the server signed it")
-    args = parser.parse_args(argv)
+    r.add_argument("--retries", type=int, default=5, help="retries on 429/503 and unreachable server (default 5)")
+    r.add_argument("--wait", type=float, default=300, help="seconds to wait for the partner and the verdict")
+    d = sub.add_parser("sign-document", help="sign a pilot checklist or agreement's digest with the tenant key")
+    d.add_argument("--digest", required=True, help="the document's digest, from the pilot page")
+    d.add_argument("--tenant-key", type=Path, required=True)
+    v = sub.add_parser("verify", help="verify a saved bundle offline against a pinned trust file")
+    v.add_argument("bundle", type=Path)
+    v.add_argument("--trust", type=Path, required=True, help="the trust file, checked by fingerprint out of band")
+    v.add_argument("--transcript", type=Path, help="operator-exported transcript: enables the L2 audit")
+    return parser
+
+
+def _main(argv: list[str] | None) -> int:
+    args = _parser().parse_args(argv)
     if args.command == "keygen":
         private = Ed25519PrivateKey.generate()
         pem = private.private_bytes(
@@ -250,19 +351,42 @@ def main(argv: list[str] | None = None) -> int:
         print(f"public key (register it on the ZK-TX keys page): {public}")
         print(f"fingerprint: {v2.fingerprint(base64.b64decode(public))}")
         return 0
-    api = Api(args.server, args.token)
+    if args.command == "sign-document":
+        key = load_tenant_key(args.tenant_key)
+        signature = base64.b64encode(key.sign(document_signing_message(args.digest.strip()))).decode()
+        print(f"fingerprint: {v2.fingerprint(base64.b64decode(tenant_key_public(key)))}")
+        print(f"signature: {signature}")
+        return 0
+    if args.command == "verify":
+        from .offline import main as offline_main
+
+        rest = [str(args.bundle), "--trust", str(args.trust), "--backend", "coincurve"]
+        return offline_main(["verify", *rest, *(["--transcript", str(args.transcript)] if args.transcript else [])])
+    token = args.token or os.environ.get("TF_TOKEN", "")
+    if not token:
+        raise ClientError("give an API token with --token or in TF_TOKEN")
+    api = Api(args.server, token, retries=args.retries)
     region = args.region or api.call("GET", f"{args.session}/").get("default_region") or None
     values, report = prepare(args.selectors.read_text(encoding="utf-8").splitlines(), args.type, region)
     print(f"normalisation (region {region or 'none'}):", file=sys.stderr)
     for rule, n in report.items():
         print(f"  {rule}: {n}", file=sys.stderr)
     result = run(
-        api, args.session, args.tenant, values, load_tenant_key(args.tenant_key), args.min_size, expect={"k": args.k}
+        api,
+        args.session,
+        args.tenant,
+        values,
+        load_tenant_key(args.tenant_key),
+        args.min_size,
+        wait=args.wait,
+        expect={"k": args.k},
     )
     if args.out:
         args.out.write_bytes(result["bundle_bytes"])  # the exact bytes: canonical, verifiable offline
     print(json.dumps(result["state"]["verdict"]))
     print(result["bundle"]["header"]["explainer"], file=sys.stderr)
+    if api.waited:
+        print(f"waited {sum(api.waited):.0f} s in {len(api.waited)} retries (quota or back-pressure)", file=sys.stderr)
     return 0
 
 

@@ -61,3 +61,4 @@ def sign_in(page: Any, username: str, password: str) -> None:
 
 
 from tests.jit.conftest import jit_world, slack, smtp  # noqa: E402, F401  (fixtures for JIT browser tests)
+from tests.zk.conftest import zk_pair  # noqa: E402, F401  (pilot browser tests)
