@@ -126,6 +126,7 @@ class Notification(TenantOwnedModel):
         DECISION = "decision", "Decision"
         EXPIRING = "expiring", "Grant expiring"
         SLACK_LINK = "slack_link", "Slack link code"
+        MESSAGE = "message", "Message (not about a request, e.g. a PCQ page)"
 
     request = models.ForeignKey(
         AccessRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="notifications"
