@@ -85,9 +85,9 @@ def test_explorer_csv_downloads(page, tenant_a) -> None:
 def test_an_admin_edits_a_dataset_replay_rate_and_sees_a_refused_one_explained(page, tenant_a) -> None:
     from apps.graphs.models import Dataset
 
-    member(tenant_a, "oncall", Role.ADMIN)
+    admin = member(tenant_a, "oncall", Role.ADMIN)
     with tenant_context(tenant_a):
-        Dataset.objects.create(slug="calls-demo", name="Calls")
+        Dataset.objects.create(slug="calls-demo", name="Calls", created_by=admin)
     sign_in(page, "oncall", "correct horse battery staple")
     page.goto("/ops/pcq/")
     page.click("text=Replay sampling")
