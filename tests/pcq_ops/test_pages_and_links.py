@@ -17,7 +17,9 @@ from apps.jit_approvals.models import Notification, SlackIdentity
 from apps.pcq_ops import anomalies, lineage
 from apps.pcq_ops.models import Anomaly, OnCallPage, SuppressionLink, SuppressionRule
 from tests.conftest import member
-from tests.jit.conftest import slack, smtp  # noqa: F401  (the loopback Slack and aiosmtpd fixtures)
+from tests.jit import conftest as jit_fixtures
+
+slack, smtp = jit_fixtures.slack, jit_fixtures.smtp  # the loopback Slack stand-in and aiosmtpd
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +38,7 @@ def test_a_burst_of_one_root_is_one_slack_message_and_one_mail_per_on_call_with_
     admin_b,
     slack,
     smtp,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ) -> None:
     admin_a.email = "oncall@a.test"
     admin_a.save()
@@ -85,7 +87,7 @@ def test_a_page_while_slack_fails_is_retried_and_posted_once(
     admin_a,
     slack,
     smtp,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ) -> None:
     with tenant_context(tenant_a):
         SlackIdentity.objects.create(user=admin_a, slack_user_id="U0ONCALL", verified_at=timezone.now())
@@ -100,7 +102,7 @@ def test_a_page_while_slack_fails_is_retried_and_posted_once(
 # --- Approving a suppression rule from an e-mail link ------------------------------------------------
 
 
-def _approval_link(smtp, address: str, rule: SuppressionRule) -> str:  # noqa: F811
+def _approval_link(smtp, address: str, rule: SuppressionRule) -> str:
     [message] = [m for m in smtp.to(address) if f"suppression rule {rule.pk}" in m["Subject"]]
     return re.search(r"only for you\): (\S+)", message.get_content()).group(1).split("127.0.0.1:8000", 1)[-1]
 
@@ -129,7 +131,7 @@ def test_an_approver_approves_once_from_the_mailed_link(
     admin_a,
     people,
     smtp,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ) -> None:
     rule = _rule(tenant_a, people["author"], django_capture_on_commit_callbacks)
     # Approvers and admins other than the creator get a link; the creator and the auditor do not.
@@ -167,7 +169,7 @@ def test_forged_expired_and_someone_elses_links_are_refused(
     tenant_b,
     admin_b,
     smtp,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ) -> None:
     rule = _rule(tenant_a, people["author"], django_capture_on_commit_callbacks)
     path = _approval_link(smtp, "ap1@a.test", rule)
@@ -215,7 +217,7 @@ def test_a_broad_rule_still_needs_two_different_approvers_by_link(
     admin_a,
     people,
     smtp,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ) -> None:
     with tenant_context(tenant_a):
         _error()  # the only recent anomaly: the rule below would mute all of it

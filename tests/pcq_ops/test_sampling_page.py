@@ -6,7 +6,11 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 from django.urls import reverse
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
+from apps.core.errors import DomainError
 from apps.core.models import AuditEvent, Role
 from apps.core.tenancy import tenant_context
 from apps.graphs.models import Dataset
@@ -78,3 +82,15 @@ def test_only_admins_and_only_their_own_tenant(lac_a, admin_a, tenant_b, admin_b
     assert other.post(URL, {"dataset": "calls-demo", "action": "clear"}).status_code == 404
     assert other.post(URL, {"dataset": "", "rate": "0.2", "action": "set"}).status_code == 302
     assert _rates(lac_a) == {} and _rates(tenant_b) == {None: 0.2}
+
+
+@given(x=st.floats(allow_nan=True, allow_infinity=True) | st.integers(-5, 5).map(float))
+@hsettings(max_examples=200, deadline=None)
+def test_a_typed_rate_is_accepted_exactly_when_above_0_and_at_most_1(x) -> None:
+    for typed, value in ((repr(x), x), (f"{x * 100!r}%", x * 100 / 100)):
+        if 0 < value <= 1:
+            assert services.sampling_parse(typed) == pytest.approx(value)
+        else:
+            with pytest.raises(DomainError) as refused:
+                services.sampling_parse(typed)
+            assert refused.value.message.startswith("The replay rate must be a number above 0 and at most 1")
