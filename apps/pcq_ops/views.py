@@ -175,7 +175,8 @@ class SamplingView(TenantRoleRequiredMixin, View):
         label = f"dataset {slug}" if dataset else "the tenant default"
         if request.POST.get("action") == "clear":
             if services.sampling_clear(actor=request.user, dataset=dataset):
-                messages.success(request, f"Replay rate of {label} removed; it follows the default again.")
+                then = "it follows the tenant default again" if dataset else "runs are replayed at 100% again"
+                messages.success(request, f"Replay rate of {label} removed: {then}.")
             return redirect("pcq-ops-sampling")
         try:
             rate = services.sampling_parse(request.POST.get("rate", ""))

@@ -53,6 +53,7 @@ def test_an_admin_sets_and_clears_rates_per_tenant_and_dataset_audited(lac_a, ad
         ]
     assert c.post(URL, {"dataset": "calls-demo", "action": "clear"}).status_code == 302
     assert _rates(lac_a) == {None: 0.5}
+    assert "it follows the tenant default again" in c.get(URL).content.decode()
     with tenant_context(lac_a):
         assert services.sampling_rate(Dataset.objects.get(slug="calls-demo")) == 0.5  # follows the default again
         cleared = AuditEvent.objects.get(action="pcq_ops.sampling_cleared")
