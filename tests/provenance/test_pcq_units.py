@@ -149,7 +149,7 @@ def test_published_schema_matches_the_code() -> None:
 # --- What a v2 verdict binds (shared by integrity_verify and the offline bundle check) ----------
 
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
     max_leaves=8,
 )
@@ -167,5 +167,6 @@ def test_only_the_edited_shown_field_is_named(values, edited, new) -> None:
     # A subset (an older bundle without verdict.json) is checked on what it carries.
     partial = {k: v for k, v in changed.items() if k in ("verifier_result", "witness_result")}
     assert verdict.shown_mismatches(statement, partial) == [f for f in expected if f in partial]
-    # A statement binding nothing matches nothing.
+    # A statement binding nothing matches nothing; a value that cannot be canonicalized differs.
     assert verdict.shown_mismatches({"type": verdict.V2}, values) == list(verdict.SHOWN_FIELDS)
+    assert verdict.shown_mismatches(statement, {**values, edited: 2**60}) == [edited]
