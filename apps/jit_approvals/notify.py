@@ -1,6 +1,10 @@
 """The notification outbox: rows are written in the caller's transaction (unique idempotency
 keys), a Celery task per row delivers it after commit, retrying Slack and SMTP failures with
-backoff; each attempt is recorded and shown on the request's page."""
+backoff; each attempt is recorded and shown on the request's page.
+
+Most rows are about an access request; ``queue_messages`` writes rows that are not (kind
+``message``: a subject, text and optional Slack blocks prepared by the caller, e.g. PCQ
+on-call pages), delivered, leased, retried and swept the same way."""
 
 from __future__ import annotations
 
@@ -106,13 +110,7 @@ def _slack_rows(request: AccessRequest, approvers: list[AbstractBaseUser], kind:
                 "slack_channel": settings.SLACK_APPROVALS_CHANNEL,
             }
         ]
-    if all(hasattr(a, "verified_slack_id") for a in approvers):  # came with the approver set
-        linked = {a.pk: a.verified_slack_id for a in approvers if a.verified_slack_id}
-    else:
-        linked = {
-            i.user_id: i.slack_user_id
-            for i in SlackIdentity.objects.filter(user__in=approvers, verified_at__isnull=False)
-        }
+    linked = verified_slack_ids(approvers)
     return [
         {
             "idempotency_key": f"{request.pk}:{kind}:slack:{approver.pk}",
@@ -125,6 +123,38 @@ def _slack_rows(request: AccessRequest, approvers: list[AbstractBaseUser], kind:
         for approver in approvers
         if approver.pk in linked
     ]
+
+
+def verified_slack_ids(users: list[AbstractBaseUser]) -> dict[int, str]:
+    """User id -> Slack user id, for the users who verified their Slack account."""
+    if all(hasattr(u, "verified_slack_id") for u in users):  # came with the approver set
+        return {u.pk: u.verified_slack_id for u in users if u.verified_slack_id}
+    return {i.user_id: i.slack_user_id for i in SlackIdentity.objects.filter(user__in=users, verified_at__isnull=False)}
+
+
+def queue_messages(messages: list[dict[str, Any]]) -> list[Notification]:
+    """Outbox rows for messages not about an access request, in the caller's transaction.
+    Each has ``key`` (idempotency key: a second call with it does nothing), ``channel``,
+    ``recipient`` (a user, for e-mail) or ``slack_channel``, ``subject``, ``text`` and
+    optionally Slack ``blocks``. Returns the rows created."""
+    return _create_many(
+        [
+            {
+                "idempotency_key": m["key"],
+                "recipient": m.get("recipient"),
+                "channel": m["channel"],
+                "kind": Notification.Kind.MESSAGE,
+                "slack_channel": m.get("slack_channel", ""),
+                "payload": {
+                    "subject": m["subject"][:200],
+                    "text": m["text"],
+                    "url": m.get("url", ""),
+                    "blocks": m.get("blocks") or [],
+                },
+            }
+            for m in messages
+        ]
+    )
 
 
 def queue_for_requester(request: AccessRequest, kind: str, payload: dict[str, Any] | None = None) -> None:
@@ -151,18 +181,18 @@ def queue_for_requester(request: AccessRequest, kind: str, payload: dict[str, An
 
 
 def queue_message(*, key: str, recipients: list[AbstractBaseUser], subject: str, text: str, url: str = "") -> None:
-    """A plain e-mail notice through this outbox, for apps other than JIT (pilot appeals):
-    one row per recipient with an address, keyed ``key:user id`` so a repeat does nothing.
-    The text must carry no selector or secret: it is stored in the row's payload."""
-    payload = {"subject": subject[:200], "text": text, "url": url}
-    _create_many(
+    """A plain e-mail notice through this outbox (pilot appeals): one row per recipient with an
+    address, keyed ``key:user id`` so a repeat does nothing. The text must carry no selector
+    or secret: it is stored in the row's payload."""
+    queue_messages(
         [
             {
-                "idempotency_key": f"{key}:{user.pk}"[:200],
-                "recipient": user,
+                "key": f"{key}:{user.pk}"[:200],
                 "channel": "email",
-                "kind": Notification.Kind.MESSAGE,
-                "payload": payload,
+                "recipient": user,
+                "subject": subject,
+                "text": text,
+                "url": url,
             }
             for user in {u.pk: u for u in recipients}.values()
             if getattr(user, "email", "")
@@ -295,8 +325,27 @@ def _email_link(request: AccessRequest, approver: AbstractBaseUser, action: str)
     link = ApprovalLink.objects.create(
         request=request, approver=approver, action=action, nonce=secrets.token_hex(16), expires_at=request.deadline_at
     )
-    token = signing.dumps({"n": link.nonce}, salt=EMAIL_SALT, compress=True)
-    return settings.SITE_URL + reverse("jit-email-action", args=[token])
+    return settings.SITE_URL + reverse("jit-email-action", args=[link_token(link.nonce)])
+
+
+def link_token(nonce: str, purpose: str = "") -> str:
+    """The signed token of an e-mail action link: it names the link row's nonce (the row says
+    who may use it, for what, until when, and whether it was). ``purpose`` separates other
+    apps' links (e.g. ``pcq-suppression``) from access-request links: a token only resolves
+    for the purpose it was made for."""
+    data = {"n": nonce, "p": purpose} if purpose else {"n": nonce}
+    return signing.dumps(data, salt=EMAIL_SALT, compress=True)
+
+
+def link_nonce(token: str, purpose: str = "") -> str | None:
+    """The nonce a genuine, unexpired (8 days) token of ``purpose`` names, else None."""
+    try:
+        data = signing.loads(token, salt=EMAIL_SALT, max_age=timedelta(days=8))
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("p", "") != purpose or not isinstance(data.get("n"), str):
+        return None
+    return data["n"]
 
 
 def _send_email(n: Notification) -> None:
@@ -331,16 +380,23 @@ def _send_email(n: Notification) -> None:
     else:
         subject = f"[Trust Fabric] Access request #{request.pk}: {request.get_status_display()}"
         template = "jit_approvals/email/decision"
-    # The Message-ID follows from the outbox row, so a resend after a lost acknowledgement
-    # is recognisably the same message to every mail system downstream.
-    message_id = f"<{hashlib.sha256(n.idempotency_key.encode()).hexdigest()[:32]}@trustfabric.notifications>"
     message = EmailMultiAlternatives(
         subject=subject,
         body=render_to_string(f"{template}.txt", context),
         to=[n.recipient.email],
-        headers={"X-TrustFabric-Notification": n.idempotency_key, "Message-ID": message_id},
+        headers={"X-TrustFabric-Notification": n.idempotency_key, "Message-ID": _message_id(n)},
     )
     message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
+    _send_mail(message)
+
+
+def _message_id(n: Notification) -> str:
+    # The Message-ID follows from the outbox row, so a resend after a lost acknowledgement
+    # is recognisably the same message to every mail system downstream.
+    return f"<{hashlib.sha256(n.idempotency_key.encode()).hexdigest()[:32]}@trustfabric.notifications>"
+
+
+def _send_mail(message: EmailMultiAlternatives) -> None:
     try:
         message.connection = _mail_connection()
         message.send(fail_silently=False)
@@ -367,6 +423,19 @@ def requester_text(request: AccessRequest, kind: str, payload: dict[str, Any]) -
     if request.status == AccessRequest.Status.APPROVED:
         return f"Access request #{request.pk} was approved: your access to {request.dataset.slug} is now active. {url}"
     return f"Access request #{request.pk}: {request.get_status_display()}. {url}"
+
+
+def _send_message(n: Notification) -> None:
+    """A ``message`` row: the caller prepared subject, text and blocks."""
+    p = n.payload
+    if n.channel == "email":
+        _send_email(n)  # the message templates: subject, text and link
+        return
+    metadata = {"event_type": SLACK_METADATA_EVENT, "event_payload": {"key": n.idempotency_key}}
+    response = slack_client().chat_postMessage(
+        channel=n.slack_channel, text=p["text"], blocks=p.get("blocks") or None, metadata=metadata
+    )
+    n.slack_channel, n.slack_ts = response["channel"], response["ts"]
 
 
 def _send_slack(n: Notification) -> None:
@@ -461,7 +530,9 @@ def deliver(notification_id: int) -> str:
                 found = None
             if found is not None:
                 (n.slack_channel, n.slack_ts), reconciled = found, True
-        if not reconciled:
+        if not reconciled and n.kind == Notification.Kind.MESSAGE:
+            _send_message(n)
+        elif not reconciled:
             (_send_slack if n.channel == "slack" else _send_email)(n)
     except Exception as exc:
         error = f"{type(exc).__name__}: {str(exc)[:300]}"
@@ -520,12 +591,11 @@ def update_slack_message(request: AccessRequest, who: str, decision: str) -> Non
 
 def link_from_token(token: str) -> ApprovalLink | None:
     """The link row a token names, across tenants (the token is the only credential here)."""
-    try:
-        data = signing.loads(token, salt=EMAIL_SALT, max_age=timedelta(days=8))
-    except signing.BadSignature:
+    nonce = link_nonce(token)
+    if nonce is None:
         return None
     return (
         ApprovalLink.all_tenants.select_related("tenant", "request__dataset", "request__requester", "approver")
-        .filter(nonce=data.get("n", ""))
+        .filter(nonce=nonce)
         .first()
     )

@@ -3,7 +3,8 @@
 An anomaly is recorded with its lineage and "what changed since the last good run"; it is
 checked against the active suppression rules (suppressed: recorded and counted, never
 paged); otherwise, at or above ``TF_PCQ_PAGE_MIN_SEVERITY``, it joins the open page of its
-group (same root) or opens a new one, mailed to the tenant's on-call after commit."""
+group (same root) or opens a new one, sent to the tenant's on-call in Slack and by e-mail
+through the notification outbox (delivered after commit)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from django.utils import timezone
 from apps.core.errors import DomainError, PermissionDenied
 from apps.core.services import audit_record
 
-from . import lineage, rules
+from . import approval_links, lineage, rules
 from .models import Anomaly, OnCallPage, ReplayFixture, RunLineage, SuppressionRule
 from .services import _on_commit_task
 
@@ -82,7 +83,7 @@ def anomaly_record(
 
 
 def _page(a: Anomaly, now: datetime) -> None:
-    from .tasks import page_mail
+    from . import mail
 
     key = rules.group_key(a.as_match())
     window = now - timedelta(minutes=settings.TF_PCQ_PAGE_GROUP_MINUTES)
@@ -91,8 +92,13 @@ def _page(a: Anomaly, now: datetime) -> None:
         page = OnCallPage.objects.create(
             group_key=key[:255], severity=a.severity, title=(a.root or a.message)[:255], sent_at=now
         )
-        audit_record("pcq_ops.page_sent", target=page, payload={"group": key, "severity": a.severity})
-        _on_commit_task(page_mail, page.pk)
+        page.recipients = mail.queue_page(page)
+        page.save(update_fields=["recipients"])
+        audit_record(
+            "pcq_ops.page_sent",
+            target=page,
+            payload={"group": key, "severity": a.severity, "recipients": len(page.recipients)},
+        )
     a.page = page
     a.save(update_fields=["page"])
 
@@ -164,11 +170,17 @@ def suppression_create(
             reason=rule.reason,
             payload={"matchers": clean, "expires_at": rule.expires_at.isoformat(), "breadth": verdict},
         )
+        approval_links.queue_approval_requests(rule)
     return rule
 
 
 def suppression_approve(
-    rule: SuppressionRule, *, actor: AbstractBaseUser, roles: frozenset[str], now: datetime | None = None
+    rule: SuppressionRule,
+    *,
+    actor: AbstractBaseUser,
+    roles: frozenset[str],
+    channel: str = "web",
+    now: datetime | None = None,
 ) -> SuppressionRule:
     """A second person (approver or admin, never the creator) approves; the rule is active
     once it has the approvals it needs. It still expires at the time set at creation."""
@@ -191,7 +203,12 @@ def suppression_approve(
             "pcq_ops.suppression_approved",
             actor=actor,
             target=rule,
-            payload={"approvals": len(rule.approved_by), "required": rule.approvals_required, "status": rule.status},
+            payload={
+                "approvals": len(rule.approved_by),
+                "required": rule.approvals_required,
+                "status": rule.status,
+                "channel": channel,
+            },
         )
     return rule
 

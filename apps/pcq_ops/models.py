@@ -155,6 +155,21 @@ class SuppressionRule(TenantOwnedModel):
         return f"suppression {self.pk} ({self.status})"
 
 
+class SuppressionLink(TenantOwnedModel):
+    """A signed, single-use, approver-bound e-mail link that approves one suppression rule
+    (the JIT e-mail link machinery: ``notify.link_token`` over this row's nonce)."""
+
+    rule = models.ForeignKey(SuppressionRule, on_delete=models.CASCADE, related_name="links")
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    nonce = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"approval link for suppression {self.rule_id}"
+
+
 class OnCallPage(TenantOwnedModel):
     """One page to the tenant's on-call: a burst of anomalies with the same root is one page."""
 

@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from .models import Anomaly, FixtureRun, Quarantine, ReplayFixture
+from .models import Anomaly, FixtureRun, Quarantine, ReplayFixture, ReplaySampling
 
 FILTERS = ("kind", "severity", "root_kind", "dataset", "transform", "metric")
 GROUPS = ("root", "root_kind", "kind", "dataset", "severity")
@@ -112,3 +112,24 @@ def fixture_report_csv(report: dict[str, Any]) -> str:
                     q["opened_at"].isoformat(), q["age_days"], q["deadline_at"].isoformat(), q["escalated"],
                     q["clean_runs"], q["reason"])])  # fmt: skip
     return out.getvalue()
+
+
+def sampling_rows() -> dict[str, Any]:
+    """The tenant's default replay rate and every dataset's own and effective rate."""
+    from apps.graphs.models import Dataset
+
+    rates = {r.dataset_id: r for r in ReplaySampling.objects.all()}
+    default = rates.get(None)
+    tenant_rate = default.rate if default else 1.0
+    return {
+        "default": default,
+        "tenant_rate": tenant_rate,
+        "datasets": [
+            {
+                "dataset": d,
+                "own": rates.get(d.pk),
+                "effective": rates[d.pk].rate if d.pk in rates else tenant_rate,
+            }
+            for d in Dataset.objects.order_by("slug")
+        ],
+    }

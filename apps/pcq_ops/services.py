@@ -295,9 +295,30 @@ def sampling_decide(run: Any) -> dict[str, Any]:
     return {"rate": rate, "draw": round(draw, 6), "replayed": rate >= 1.0 or draw < rate}
 
 
+def sampling_parse(text: str) -> float:
+    """A rate typed on the page: ``0.1`` or ``10%``. Refused with a sentence otherwise."""
+    raw = (text or "").strip()
+    try:
+        rate = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        rate = float("nan")
+    return _sampling_check(rate, raw)
+
+
+def _sampling_check(rate: Any, shown: Any = None) -> float:
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 1:
+        raise DomainError(
+            "The replay rate must be a number above 0 and at most 1 (for example 0.1 or 10%): "
+            "a rate of 0 would replay nothing, and auditors would lose every replay.",
+            code="validation_error",
+            details={"rate": shown if shown is not None else rate},
+        )
+    return float(rate)
+
+
 def sampling_set(*, actor: AbstractBaseUser, rate: float, dataset: Dataset | None = None) -> ReplaySampling:
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
-        raise DomainError("rate must be a number between 0 and 1.", code="validation_error", details={"rate": rate})
+    """Set the replay rate (0 < rate <= 1) of the tenant (no dataset) or of one dataset; audited."""
+    _sampling_check(rate)
     with transaction.atomic():
         row, _ = ReplaySampling.objects.update_or_create(
             dataset=dataset, defaults={"rate": float(rate), "updated_at": timezone.now()}
@@ -309,3 +330,20 @@ def sampling_set(*, actor: AbstractBaseUser, rate: float, dataset: Dataset | Non
             payload={"dataset": dataset.slug if dataset else None, "rate": float(rate)},
         )
     return row
+
+
+def sampling_clear(*, actor: AbstractBaseUser, dataset: Dataset | None) -> bool:
+    """Drop a dataset's own rate (it follows the tenant's again) or the tenant's (back to
+    100%); audited. False when there was none."""
+    with transaction.atomic():
+        row = ReplaySampling.objects.select_for_update().filter(dataset=dataset).first()
+        if row is None:
+            return False
+        audit_record(
+            "pcq_ops.sampling_cleared",
+            actor=actor,
+            target=row,
+            payload={"dataset": dataset.slug if dataset else None, "rate": row.rate},
+        )
+        row.delete()
+    return True

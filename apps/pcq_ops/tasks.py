@@ -74,20 +74,6 @@ def weekly_report_mail(tenant_id: int) -> int:
     )  # fmt: skip
 
 
-@shared_task(name="pcq_ops.page_mail", autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
-@tenant_task
-def page_mail(tenant_id: int, page_id: int) -> int:
-    from .models import OnCallPage
-
-    page = OnCallPage.objects.filter(pk=page_id).first()
-    if page is None:
-        return 0
-    recipients = mail.on_call()
-    OnCallPage.objects.filter(pk=page.pk).update(recipients=[u.get_username() for u in recipients])
-    lines = [f"Severity: {page.severity}", f"Root: {page.title}", f"Explorer: {mail.link('pcq-ops-page', page.pk)}"]
-    return mail.send([u.email for u in recipients], f"[Trust Fabric] PCQ page: {page.title}"[:200], lines)
-
-
 @shared_task(name="pcq_ops.quarantine_escalation_mail", autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 @tenant_task
 def quarantine_escalation_mail(tenant_id: int, quarantine_id: int) -> int:

@@ -12,4 +12,6 @@ urlpatterns = [
     path("suppressions/", views.SuppressionsView.as_view(), name="pcq-ops-suppressions"),
     path("suppressions/<int:pk>/approve/", views.SuppressionApproveView.as_view(), name="pcq-ops-approve"),
     path("suppressions/<int:pk>/revoke/", views.SuppressionRevokeView.as_view(), name="pcq-ops-revoke"),
+    path("sampling/", views.SamplingView.as_view(), name="pcq-ops-sampling"),
+    path("email/<str:token>/", views.EmailApproveView.as_view(), name="pcq-ops-email-approve"),
 ]

@@ -1,6 +1,7 @@
 """PCQ operations pages: the anomaly explorer (list, filter, group, CSV), an anomaly with its
 lineage path, one lineage node with what changed since the last good run, on-call pages,
-the weekly fixture report (and CSV) and suppression rules (create, approve, revoke)."""
+the weekly fixture report (and CSV), suppression rules (create, approve, revoke, approve from
+an e-mail link) and replay sampling rates."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ from django.contrib import messages
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.decorators import method_decorator
 from django.views import View
+from django.views.decorators.csrf import csrf_exempt
 
 from apps.core.errors import DomainError
-from apps.core.permissions import TenantRoleRequiredMixin
+from apps.core.permissions import PUBLIC, TenantRoleRequiredMixin
+from apps.core.tenancy import tenant_context
 
-from . import anomalies, lineage, rules, selectors
+from . import anomalies, approval_links, lineage, rules, selectors, services
 from .models import Anomaly, OnCallPage, SuppressionRule
-from .permissions import OPS_READERS, RULE_APPROVERS, RULE_AUTHORS
+from .permissions import OPS_ADMINS, OPS_READERS, RULE_APPROVERS, RULE_AUTHORS
 
 
 def _csv(text: str, name: str) -> HttpResponse:
@@ -151,3 +155,71 @@ class SuppressionRevokeView(TenantRoleRequiredMixin, View):
         rule = get_object_or_404(SuppressionRule, pk=pk)
         anomalies.suppression_revoke(rule, actor=request.user, reason=request.POST.get("reason", ""))
         return redirect("pcq-ops-suppressions")
+
+
+class SamplingView(TenantRoleRequiredMixin, View):
+    """Replay sampling rates of the tenant and per dataset (admins only; every change audited)."""
+
+    required_roles = {"get": OPS_ADMINS, "post": OPS_ADMINS}
+
+    def get(self, request: HttpRequest, error: str = "", at: str | None = None, status: int = 200) -> HttpResponse:
+        ctx = {**selectors.sampling_rows(), "error": error, "error_at": at, "typed": request.POST.get("rate", "")}
+        return render(request, "pcq_ops/sampling.html", ctx, status=status)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        from apps.graphs.models import Dataset
+
+        slug = request.POST.get("dataset", "")
+        # Another tenant's dataset is not found, exactly like one that does not exist.
+        dataset = get_object_or_404(Dataset, slug=slug) if slug else None
+        label = f"dataset {slug}" if dataset else "the tenant default"
+        if request.POST.get("action") == "clear":
+            if services.sampling_clear(actor=request.user, dataset=dataset):
+                then = "it follows the tenant default again" if dataset else "runs are replayed at 100% again"
+                messages.success(request, f"Replay rate of {label} removed: {then}.")
+            return redirect("pcq-ops-sampling")
+        try:
+            rate = services.sampling_parse(request.POST.get("rate", ""))
+            services.sampling_set(actor=request.user, rate=rate, dataset=dataset)
+        except DomainError as exc:
+            return self.get(request, error=exc.message, at=slug, status=400)
+        messages.success(request, f"Replay rate of {label} set to {rate:.1%}.")
+        return redirect("pcq-ops-sampling")
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class EmailApproveView(View):
+    """No sign-in: the signed, single-use, approver-bound token is the credential (as JIT
+    e-mail links). GET shows a confirmation page (mail scanners that prefetch links only see
+    that); the POST from it approves. Someone signed in as another user cannot use it."""
+
+    required_roles = PUBLIC
+    template = "pcq_ops/email_approve.html"
+
+    def get(self, request: HttpRequest, token: str) -> HttpResponse:
+        link, problem = approval_links.resolve(token)
+        status = 200 if problem is None else (404 if link is None else 410)
+        if problem is None and request.user.is_authenticated and request.user.pk != link.approver_id:
+            problem, status = "This link belongs to another approver; it cannot be used from your account.", 403
+        return render(request, self.template, {"link": link, "problem": problem}, status=status)
+
+    def post(self, request: HttpRequest, token: str) -> HttpResponse:
+        link, problem = approval_links.resolve(token)
+        if link is None:
+            return render(request, self.template, {"problem": problem}, status=404)
+        with tenant_context(link.tenant):
+            other = request.user.is_authenticated and request.user.pk != link.approver_id
+            if problem is not None or other:
+                approval_links.refuse(
+                    link, "not_link_owner" if other else "bad_email_link", request.user if other else None
+                )
+                if other:
+                    problem = "This link belongs to another approver; it was not used."
+                return render(request, self.template, {"link": link, "problem": problem}, status=403 if other else 410)
+            try:
+                rule = approval_links.use(link)
+            except DomainError as exc:
+                # The rollback took the claim with it: the link is still unspent.
+                approval_links.refuse(link, exc.code, link.approver)
+                return render(request, self.template, {"link": link, "problem": exc.message}, status=exc.status)
+        return render(request, self.template, {"link": link, "rule": rule, "done": True})

@@ -38,7 +38,8 @@ from apps.core.tenancy import tenant_context
 
 from .models import IntegrityReport, Manifest, Verification
 from .pcq import manifest as manifest_mod
-from .witness import SHOWN_FIELDS, V2
+from .pcq import verdict
+from .witness import V2
 
 logger = logging.getLogger(__name__)
 KINDS = ("audit_chain", "transparency_log", "manifests", "verdicts", "reports")
@@ -111,24 +112,10 @@ def verdict_problem(v: Verification, tenant_slug: str) -> str | None:
             return f"{where}: the stored {component} attestation differs from the one the envelope binds"
     if st.get("type") == V2:
         # What the pages show besides the verdict: message, diff, attestation results.
-        bound = st.get("shown") if isinstance(st.get("shown"), dict) else {}
-        for field in SHOWN_FIELDS:
-            try:
-                stored = digest(getattr(v, field))
-            except (CanonicalizationError, TypeError, ValueError):
-                stored = None
-            if bound.get(field) != stored:
-                return f"{where}: the stored {SHOWN_LABELS[field]} differs from the one the envelope binds (the row was edited)"
+        edited = verdict.shown_mismatches(st, {field: getattr(v, field) for field in verdict.SHOWN_FIELDS})
+        if edited:
+            return f"{where}: the stored {verdict.SHOWN_LABELS[edited[0]]} differs from the one the envelope binds (the row was edited)"
     return None
-
-
-SHOWN_LABELS = {
-    "message": "verdict message",
-    "diff": "replay diff",
-    "verifier_result": "verifier attestation result",
-    "witness_result": "witness attestation result",
-    "replay_ms": "replay time",
-}
 
 
 def witnessed_verdict(v: Verification | None, tenant_slug: str) -> dict[str, Any] | None:

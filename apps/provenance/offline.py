@@ -8,8 +8,9 @@ is malformed, the bundle is not verified (the bundle's own keys.json is never tr
 
 Checks the bundle's archive, manifest schema and executor signature, the verifier's and the
 witness's DSSE signatures, both simulated attestations (bound to the manifest, measurements
-equal to the bundled reference values), the inclusion proof against the signed checkpoint and
-the input hashes. With ``--inputs`` (the dataset's canonical JSON) it also replays the query
+equal to the bundled reference values), the verdict details a v2 envelope binds (message,
+replay diff, attestation results, replay time: an edited one is named), the inclusion proof
+against the signed checkpoint and the input hashes. With ``--inputs`` (the dataset's canonical JSON) it also replays the query
 and compares outputs within tolerance. Exit status 0 = verified, 1 = not verified.
 """
 

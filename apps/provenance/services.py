@@ -546,6 +546,8 @@ def evidence_bundle(entry: WitnessedEntry) -> bytes:
                 "witness": {"evidence": v.witness_evidence, "result": v.witness_result},
                 "reference_values": attest.reference_values(),
             },
+            # What the evidence page shows besides the verdict; a v2 envelope binds its digests.
+            "verdict.json": {"message": v.message, "diff": v.diff, "replay_ms": v.replay_ms},
             "inclusion-proof.json": {
                 "leaf_index": entry.leaf_index,
                 "tree_size": cp.size,

@@ -7,16 +7,11 @@ from typing import Any
 from apps.core.crypto.canonical import canonicalize, digest
 from apps.core.crypto.signing import Signer, envelope
 
-V1 = "trustfabric/pcq-verdict/v1"
-V2 = "trustfabric/pcq-verdict/v2"
-# What the evidence page and API show of a verification besides its verdict. v2 statements
-# bind a digest of each, so a stored row edited afterwards no longer matches its envelope;
-# v1 statements (before) bind only the verdict, the manifest and the attestation evidence.
-SHOWN_FIELDS = ("message", "diff", "verifier_result", "witness_result", "replay_ms")
+# What the evidence page and API show of a verification besides its verdict: v2 statements
+# bind a digest of each (apps/provenance/pcq/verdict.py, shared with the offline verifier).
+from .pcq.verdict import SHOWN_FIELDS, V1, V2, shown_digests
 
-
-def shown_digests(values: dict[str, Any]) -> dict[str, str]:
-    return {field: digest(values[field]) for field in SHOWN_FIELDS}
+__all__ = ["SHOWN_FIELDS", "V1", "V2", "cosign", "shown_digests", "statement"]
 
 
 def statement(

@@ -82,3 +82,24 @@ def test_explorer_csv_downloads(page, tenant_a) -> None:
         page.click("a[data-csv]")
     text = Path(info.value.path()).read_text(encoding="utf-8")
     assert text.splitlines()[0].startswith("id,created_at,kind") and ",error," in text
+
+
+def test_an_admin_edits_a_dataset_replay_rate_and_sees_a_refused_one_explained(page, tenant_a) -> None:
+    from apps.graphs.models import Dataset
+
+    admin = member(tenant_a, "oncall", Role.ADMIN)
+    with tenant_context(tenant_a):
+        Dataset.objects.create(slug="calls-demo", name="Calls", created_by=admin)
+    sign_in(page, "oncall", "correct horse battery staple")
+    page.goto("/ops/pcq/")
+    page.click("text=Replay sampling")
+    row = page.locator("tr[data-scope='calls-demo']")
+    assert row.locator("[data-effective]").inner_text() == "100%"
+    row.locator("input[name=rate]").fill("0")
+    row.locator("button[value=set]").click()
+    assert "must be a number above 0 and at most 1" in page.locator("[data-sampling-error]").inner_text()
+    row = page.locator("tr[data-scope='calls-demo']")
+    row.locator("input[name=rate]").fill("25%")
+    row.locator("button[value=set]").click()
+    assert page.locator("tr[data-scope='calls-demo'] [data-effective]").inner_text() == "25%"
+    assert page.locator("tr[data-scope='tenant'] [data-effective]").inner_text() == "100%"

@@ -17,7 +17,7 @@ from apps.core.tenancy import tenant_context
 from apps.queries.pipeline import query_run_execute
 from tests.conftest import demo_query, load_calls_demo
 from tests.factories import AuditChainCheckFactory, api_token_for, audit_event_in
-from tests.pcq_ops.cross_tenant import PCQ_OPS_API_CASES, PCQ_OPS_PAGE_CASES
+from tests.pcq_ops.cross_tenant import PCQ_OPS_API_CASES, PCQ_OPS_PAGE_CASES, PCQ_OPS_TOKEN_PAGES
 from tests.tenant_rollups.cross_tenant import DIGEST_PAGE_CASES, DIGEST_TOKEN_PAGES
 
 # Endpoints that hold no tenant data of their own.
@@ -252,7 +252,7 @@ PAGE_CASES: dict[str, Callable[[Any, Any], dict[str, str]]] = {
 PAGES_WITHOUT_OBJECTS = {"jit-email-action"}  # the token is checked on its own; see tests/jit
 PAGE_CASES.update(DIGEST_PAGE_CASES)
 PAGE_CASES.update(PCQ_OPS_PAGE_CASES)
-PAGES_WITHOUT_OBJECTS |= DIGEST_TOKEN_PAGES
+PAGES_WITHOUT_OBJECTS |= DIGEST_TOKEN_PAGES | PCQ_OPS_TOKEN_PAGES
 
 
 def _page_patterns() -> list[URLPattern]:

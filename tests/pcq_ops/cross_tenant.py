@@ -44,3 +44,6 @@ PCQ_OPS_PAGE_CASES = {
     "pcq-ops-approve": _rule,
     "pcq-ops-revoke": _rule,
 }
+# The e-mail approval link names no object: its token is the credential, tried across
+# tenants in tests/pcq_ops/test_pages_and_links.py (another tenant's admin signed in: 403).
+PCQ_OPS_TOKEN_PAGES = {"pcq-ops-email-approve"}

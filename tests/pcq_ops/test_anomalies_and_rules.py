@@ -55,17 +55,19 @@ def test_sampling_is_recorded_in_the_manifest_and_unsampled_runs_are_not_replaye
         assert full.manifest.body["sampling"]["replayed"] is True and full.manifest.body["sampling"]["rate"] == 1.0
         assert full.manifest.body["schema"].endswith("/v3")
         assert Verification.objects.filter(manifest=full.manifest).exists()
-        services.sampling_set(actor=admin_a, rate=0.0, dataset=Dataset.objects.get(slug="calls-demo"))
+        # The smallest rates replay (almost) nothing; 0 itself is refused (nothing would ever replay).
+        services.sampling_set(actor=admin_a, rate=1e-12, dataset=Dataset.objects.get(slug="calls-demo"))
         skipped = _run(analyst_a, django_capture_on_commit_callbacks)
         assert skipped.manifest.body["sampling"] == {
             **skipped.manifest.body["sampling"],
-            "rate": 0.0,
+            "rate": 1e-12,
             "replayed": False,
         }
         assert not Verification.objects.filter(manifest=skipped.manifest).exists()
         assert AuditEvent.objects.filter(action="manifest.signed", target_id=str(skipped.manifest.pk)).exists()
-        with pytest.raises(DomainError):
-            services.sampling_set(actor=admin_a, rate=1.5)
+        for bad in (1.5, 0, 0.0, -0.1, float("nan"), True, "0.5"):
+            with pytest.raises(DomainError):
+                services.sampling_set(actor=admin_a, rate=bad)
 
 
 @pytest.fixture

@@ -213,6 +213,59 @@ def test_each_kind_of_tampering_names_what_failed(witnessed) -> None:
     assert "inclusion proof" in _failed(_rebuilt(data, "inclusion-proof.json", proof))
 
 
+def _edit(part: str, field: str):
+    def change(doc):
+        if field == "replay_ms":
+            doc[field] += 1.0
+        elif field == "message":
+            doc[field] += " Reviewed: no action needed."
+        else:
+            doc[field] = {**(doc[field] or {}), "reviewed": "ok"}
+        return doc
+
+    return (lambda a: {**a, part: change(dict(a[part]))}) if part != "verdict" else change
+
+
+@pytest.mark.parametrize(
+    ("member", "part", "field", "label"),
+    [
+        ("verdict.json", "verdict", "message", "verdict message"),
+        ("verdict.json", "verdict", "diff", "replay diff"),
+        ("verdict.json", "verdict", "replay_ms", "replay time"),
+        ("attestation.json", "verifier", "result", "verifier attestation result"),
+        ("attestation.json", "witness", "result", "witness attestation result"),
+    ],
+)
+def test_an_edited_verdict_detail_fails_offline_with_its_name(witnessed, tmp_path, member, part, field, label) -> None:
+    """Every value a v2 envelope binds besides the verdict, edited in an exported bundle (and
+    the archive rebuilt canonically), fails the offline verifier naming that value."""
+    _, _, data = witnessed
+    assert "verdict.json" in _members(data) and verify_bundle(data, public_keys()).ok
+    edited = _rebuilt(data, member, _edit(part, field))
+    failed = _failed(edited)
+    assert failed == {
+        "verdict details": f"the bundle's {label} differs from the one the envelope binds (edited after witnessing)"
+    }
+    # The CLI an auditor runs says the same and exits 1.
+    (tmp_path / "b.tar.gz").write_bytes(edited)
+    (tmp_path / "keys.json").write_text(json.dumps(public_keys()))
+    cmd = [sys.executable, "-m", "apps.provenance.offline", "verify", str(tmp_path / "b.tar.gz")]
+    out = subprocess.run([*cmd, "--keys", str(tmp_path / "keys.json")], capture_output=True, text=True, check=False)
+    assert out.returncode == 1 and f"FAIL verdict details: the bundle's {label} differs" in out.stdout
+
+
+def test_a_bundle_without_verdict_json_still_verifies_and_says_what_it_lacks(witnessed) -> None:
+    _, _, data = witnessed
+    files = {k: (v.decode() if k.endswith(".txt") else json.loads(v)) for k, v in _members(data).items()}
+    del files["verdict.json"]
+    legacy = bundle_mod.build(files)
+    report = verify_bundle(legacy, public_keys())
+    assert report.ok and any("predates verdict.json" in w for w in report.warnings)
+    # The attestation results are still checked in the older layout.
+    files["attestation.json"]["witness"]["result"] = {"status": "affirming", "edited": True}
+    assert "witness attestation result" in _failed(bundle_mod.build(files))["verdict details"]
+
+
 def test_offline_cli_needs_no_django_and_checks_replay(witnessed, tmp_path) -> None:
     _, _, data = witnessed
     path = tmp_path / "evidence.tar.gz"

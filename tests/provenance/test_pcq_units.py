@@ -7,11 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from apps.core.crypto import checkpoint, merkle
 from apps.core.crypto.canonical import canonicalize
 from apps.core.crypto.signing import Signer, envelope, key_id, verify_envelope
-from apps.provenance.pcq import attestation
+from apps.provenance.pcq import attestation, verdict
 
 
 @pytest.mark.parametrize(
@@ -141,3 +144,29 @@ def test_published_schema_matches_the_code() -> None:
 
     published = Path(__file__).resolve().parents[2] / "docs" / "pcq-manifest.schema.json"
     assert json.loads(published.read_text()) == MANIFEST_SCHEMA
+
+
+# --- What a v2 verdict binds (shared by integrity_verify and the offline bundle check) ----------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8,
+)
+_shown = st.fixed_dictionaries(dict.fromkeys(verdict.SHOWN_FIELDS, _json))
+
+
+@given(values=_shown, edited=st.sampled_from(verdict.SHOWN_FIELDS), new=_json)
+@hsettings(max_examples=150, deadline=None)
+def test_only_the_edited_shown_field_is_named(values, edited, new) -> None:
+    statement = {"type": verdict.V2, "shown": verdict.shown_digests(values)}
+    assert verdict.shown_mismatches(statement, values) == []
+    changed = {**values, edited: new}
+    expected = [] if canonicalize(new) == canonicalize(values[edited]) else [edited]
+    assert verdict.shown_mismatches(statement, changed) == expected
+    # A subset (an older bundle without verdict.json) is checked on what it carries.
+    partial = {k: v for k, v in changed.items() if k in ("verifier_result", "witness_result")}
+    assert verdict.shown_mismatches(statement, partial) == [f for f in expected if f in partial]
+    # A statement binding nothing matches nothing; a value that cannot be canonicalized differs.
+    assert verdict.shown_mismatches({"type": verdict.V2}, values) == list(verdict.SHOWN_FIELDS)
+    assert verdict.shown_mismatches(statement, {**values, edited: 2**60}) == [edited]

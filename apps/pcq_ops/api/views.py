@@ -75,7 +75,7 @@ class SuppressionRuleViewSet(mixins.CreateModelMixin, TenantReadOnlyViewSet):
     @action(detail=True, methods=["post"])
     def approve(self, request: Any, pk: str) -> Response:
         rule = anomalies.suppression_approve(
-            self.get_object(), actor=request.user, roles=frozenset(request.tenant_roles)
+            self.get_object(), actor=request.user, roles=frozenset(request.tenant_roles), channel="api"
         )
         return Response(RuleSerializer(rule).data)
 

@@ -1,7 +1,9 @@
 """Evidence bundles: a deterministic tar.gz an auditor can verify offline (pure).
 
-Members: manifest.json, envelope.json, attestation.json, inclusion-proof.json,
-checkpoint.txt, inputs.json, keys.json, README.txt. The archive is written with fixed
+Members: manifest.json, envelope.json, attestation.json, verdict.json, inclusion-proof.json,
+checkpoint.txt, inputs.json, keys.json, README.txt. verdict.json (the verdict message, replay
+diff and replay time) was added later: bundles without it keep verifying (``LEGACY_MEMBERS``);
+with a v2 envelope, what either layout carries is re-checked against the digests it binds. The archive is written with fixed
 metadata (gzip mtime 0, tar mtime 0, uid/gid 0), so the same evidence always gives the same
 bytes, and the verifier refuses any other gzip header: together with gzip's CRC over the
 whole tar, that makes every changed byte detectable.
@@ -24,18 +26,20 @@ from apps.core.crypto import checkpoint, merkle
 from apps.core.crypto.canonical import canonicalize, digest
 from apps.core.crypto.signing import key_id, load_public, verify, verify_envelope
 
-from . import attestation, manifest
+from . import attestation, manifest, verdict
 
 MEMBERS = (
     "README.txt",
     "manifest.json",
     "envelope.json",
     "attestation.json",
+    "verdict.json",
     "inclusion-proof.json",
     "checkpoint.txt",
     "inputs.json",
     "keys.json",
 )
+LEGACY_MEMBERS = tuple(m for m in MEMBERS if m != "verdict.json")  # bundles exported before verdict.json
 REQUIRED_ROLES = ("executor", "verifier", "witness", "tee_device", "log")  # every key a bundle's checks use
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
 README = """Trust Fabric evidence bundle (PCQ).
@@ -53,10 +57,11 @@ evidence of hardware isolation.
 
 
 def build(files: dict[str, Any]) -> bytes:
-    """``files`` maps member name -> JSON-able value or text."""
+    """``files`` maps member name -> JSON-able value or text (without ``verdict.json``: the
+    legacy layout, as bundles were exported before it)."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name in MEMBERS:
+        for name in MEMBERS if "verdict.json" in files else LEGACY_MEMBERS:
             value = README if name == "README.txt" else files[name]
             # JSON members are RFC 8785 (older bundles were indented JSON and still verify).
             data = value.encode() if isinstance(value, str) else canonicalize(value)
@@ -105,7 +110,7 @@ def _read(data: bytes, report: Report) -> dict[str, bytes] | None:
             return None
         with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
             members = {m.name: m for m in tar.getmembers()}
-            if tuple(members) != MEMBERS:
+            if tuple(members) not in (MEMBERS, LEGACY_MEMBERS):
                 report.check("archive", False, f"unexpected members: {sorted(members)}")
                 return None
             out = {}
@@ -134,8 +139,11 @@ def verify_bundle(data: bytes, trusted_keys: dict[str, str] | None = None) -> Re
         inputs = json.loads(files["inputs.json"])
         keys_b64 = json.loads(files["keys.json"])
         note = files["checkpoint.txt"].decode()
+        shown = json.loads(files["verdict.json"]) if "verdict.json" in files else None
         if not isinstance(keys_b64, dict):
             raise TypeError("keys.json is not an object")
+        if not isinstance(att, dict) or not (shown is None or isinstance(shown, dict)):
+            raise TypeError("attestation.json or verdict.json is not an object")
     except (ValueError, KeyError, TypeError) as exc:
         report.check("contents", False, f"a member is not valid JSON or a key is malformed: {exc}")
         return report
@@ -158,6 +166,7 @@ def verify_bundle(data: bytes, trusted_keys: dict[str, str] | None = None) -> Re
     manifest_digest = _check_manifest(report, signed, keys)
     statement = _check_envelope(report, env, keys, manifest_digest)
     _check_attestations(report, att, statement, keys, manifest_digest)
+    _check_shown(report, statement, att, shown)
     _check_inclusion(report, env, note, proof, keys)
     report.check(
         "inputs",
@@ -261,6 +270,38 @@ def _check_inclusion(report: Report, env: Any, note: str, proof: Any, keys: dict
         report.check("checkpoint signature", False, str(exc))
     except (ValueError, KeyError) as exc:
         report.check("inclusion proof", False, f"the inclusion proof is malformed: {exc}")
+
+
+def _check_shown(report: Report, statement: dict[str, Any], att: dict[str, Any], shown: Any) -> None:
+    """A v2 envelope binds a digest of the verdict message, replay diff, both attestation
+    results and the replay time: every one the bundle carries must match (an edited bundle
+    fails, naming the field). v1 envelopes bind none of them."""
+    if statement.get("type") != verdict.V2:
+        report.warnings.append(
+            "the envelope is v1: it binds the verdict, the manifest and the attestation evidence, "
+            "not the verdict message, replay diff, attestation results or replay time"
+        )
+        return
+    values = {f"{c}_result": (att.get(c) or {}).get("result") for c in ("verifier", "witness")}
+    if shown is None:
+        report.warnings.append(
+            "this bundle predates verdict.json: its verdict message, replay diff and replay time are not included"
+        )
+    else:
+        values |= {field: shown.get(field) for field in ("message", "diff", "replay_ms")}
+    edited = verdict.shown_mismatches(statement, values)
+    report.check(
+        "verdict details",
+        not edited,
+        "the attestation results"
+        + (", verdict message, replay diff and replay time" if shown is not None else "")
+        + " match the digests the envelope binds"
+        if not edited
+        else "; ".join(
+            f"the bundle's {verdict.SHOWN_LABELS[f]} differs from the one the envelope binds (edited after witnessing)"
+            for f in edited
+        ),
+    )
 
 
 def _pinned(trusted_keys: Any) -> tuple[dict[str, Any], str]:
