@@ -1,10 +1,11 @@
 """The import contract (issue 12): apps import only downward.
 
-    core ← graphs ← policy_studio ← queries ← jit_approvals | provenance ← zk_proofs | pcq_ops ← tenant_rollups
+    core ← graphs ← policy_studio ← queries ← jit_approvals | provenance ← zk_proofs | pcq_ops ← pilots | tenant_rollups
 
 An app may import apps in lower layers only; apps sharing a layer are independent of each other.
 ``pcq_ops`` sits beside ``zk_proofs`` (it reads provenance, nothing reads it) and
-``tenant_rollups`` on top (its digest sections read every app), which is where they are today.
+``tenant_rollups`` on top (its digest sections read every app), which is where they are today;
+``pilots`` (appeals, pilot readiness) sits beside it, above the ZK-TX sessions it is about.
 
 Upward needs go through declared hooks, which import downward by construction: the upper app
 registers into the lower one in ``AppConfig.ready`` (``queries.hooks``: grant providers,
@@ -33,6 +34,7 @@ LAYERS = {
     "provenance": 4,
     "zk_proofs": 5,
     "pcq_ops": 5,
+    "pilots": 6,
     "tenant_rollups": 6,
 }
 

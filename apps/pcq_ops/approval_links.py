@@ -52,7 +52,7 @@ def queue_approval_requests(rule: SuppressionRule) -> int:
                 "key": f"pcq-suppression:{rule.pk}:email:{user.pk}",
                 "channel": "email",
                 "recipient": user,
-                "subject": f"[Trust Fabric] Approve suppression rule {rule.pk}?",
+                "subject": f"Approve suppression rule {rule.pk}?",  # the outbox adds "[Trust Fabric] "
                 "text": "\n".join(lines) + "\n",
             }
         )

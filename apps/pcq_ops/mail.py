@@ -10,31 +10,17 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.urls import reverse
 
+from apps.core.mail import link, send
 from apps.core.models import Membership, Role
 from apps.jit_approvals import notify
+
+__all__ = ["link", "members", "on_call", "queue_page", "send"]
 
 
 def on_call(roles: Iterable[str] = (Role.ADMIN,)) -> list[Any]:
     """The tenant's on-call: its admins (current tenant) with an e-mail address."""
     return [u for u in members(roles) if u.email]
-
-
-def send(to: list[str], subject: str, lines: list[str], attachments: list[tuple[str, str, str]] = ()) -> int:
-    if not to:
-        return 0
-    msg = EmailMultiAlternatives(
-        subject=subject, body="\n".join(lines) + "\n", from_email=settings.DEFAULT_FROM_EMAIL, to=sorted(set(to))
-    )
-    for name, content, mimetype in attachments:
-        msg.attach(name, content, mimetype)
-    return msg.send()
-
-
-def link(name: str, *args: Any) -> str:
-    return settings.SITE_URL + reverse(name, args=args)
 
 
 def members(roles: Iterable[str]) -> list[Any]:
@@ -53,7 +39,7 @@ def queue_page(page: Any) -> list[str]:
     the same root joins the page, so it is one message per person. Returns who was paged."""
     admins = members([Role.ADMIN])
     url = link("pcq-ops-page", page.pk)
-    subject = f"[Trust Fabric] PCQ page: {page.title}"[:200]
+    subject = f"PCQ page: {page.title}"[:200]  # the outbox adds "[Trust Fabric] "
     text = f"Severity: {page.severity}\nRoot: {page.title}\nExplorer: {url}\n"
     rows = [
         {

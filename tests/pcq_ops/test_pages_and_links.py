@@ -71,7 +71,7 @@ def test_a_burst_of_one_root_is_one_slack_message_and_one_mail_per_on_call_with_
     assert dm["metadata"]["event_payload"]["key"] == f"pcq-page:{page.pk}:slack:{admin_a.pk}"
     assert not [p for p in slack.posts() if p["channel"] == "U0UNVERIFIED"]
     for address in ("oncall@a.test", "second@a.test"):
-        mails = [m for m in smtp.to(address) if url in m.get_content()]
+        mails = [m for m in smtp.to(address) if url in m.get_body(("plain",)).get_content()]
         assert len(mails) == 1 and page.title in mails[0]["Subject"] and "PCQ page" in mails[0]["Subject"]
     assert smtp.to("oncall@b.test") == []  # tenant B's on-call hears nothing of A
     # The outbox rows and the page stay tenant A's.
@@ -104,7 +104,7 @@ def test_a_page_while_slack_fails_is_retried_and_posted_once(
 
 def _approval_link(smtp, address: str, rule: SuppressionRule) -> str:
     [message] = [m for m in smtp.to(address) if f"suppression rule {rule.pk}" in m["Subject"]]
-    return re.search(r"only for you\): (\S+)", message.get_content()).group(1).split("127.0.0.1:8000", 1)[-1]
+    return re.search(r"only for you\): (\S+)", message.get_body(("plain",)).get_content()).group(1).split("127.0.0.1:8000", 1)[-1]
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from apps.jit_approvals.devservers import BOT_TOKEN, FakeSlack, SmtpSink, free_port
 from django.db import transaction
 from django.utils import timezone
 
 from apps.core.tenancy import tenant_context
 from apps.jit_approvals.models import Notification, SlackIdentity
 from apps.pcq_ops import anomalies, lineage
+from devtools.servers import BOT_TOKEN, FakeSlack, SmtpSink, free_port
 
 
 @pytest.fixture
@@ -75,4 +75,4 @@ def test_a_burst_is_one_slack_dm_and_one_mail_from_the_worker(
     [dm] = [p for p in slack.posts() if p["channel"] == "U0ONCALL"]
     assert url in dm["text"]
     [mail] = smtp.to("oncall@a.test")
-    assert "PCQ page" in mail["Subject"] and url in mail.get_content()
+    assert "PCQ page" in mail["Subject"] and url in mail.get_body(("plain",)).get_content()

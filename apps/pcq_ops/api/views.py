@@ -39,7 +39,7 @@ class RuleCreateSerializer(StrictSerializer):
     hours = serializers.FloatField()
 
 
-class RevokeSerializer(StrictSerializer):
+class SuppressionRevokeSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=2000, required=False, default="")
 
 
@@ -79,11 +79,11 @@ class SuppressionRuleViewSet(mixins.CreateModelMixin, TenantReadOnlyViewSet):
         )
         return Response(RuleSerializer(rule).data)
 
-    @extend_schema(request=RevokeSerializer, responses=RuleSerializer)
+    @extend_schema(request=SuppressionRevokeSerializer, responses=RuleSerializer)
     @action(detail=True, methods=["post"])
     def revoke(self, request: Any, pk: str) -> Response:
         rule = self.get_object()  # another tenant's rule is a 404 before the body is read
-        incoming = RevokeSerializer(data=request.data)
+        incoming = SuppressionRevokeSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         rule = anomalies.suppression_revoke(rule, actor=request.user, reason=incoming.validated_data["reason"])
         return Response(RuleSerializer(rule).data)

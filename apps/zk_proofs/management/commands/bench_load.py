@@ -27,6 +27,7 @@ from apps.core.models import AuditEvent, Membership, Role, Tenant
 from apps.core.services import api_token_create
 from apps.core.tenancy import tenant_context
 from apps.zk_proofs.client import tenant_key_public
+from apps.zk_proofs.cost import measure
 from apps.zk_proofs.loadstack import Stack
 from apps.zk_proofs.models import Participation, PilotAgreement, PilotSettings
 from apps.zk_proofs.quotas import SETTINGS_TTL
@@ -247,9 +248,7 @@ def proofs_of(sessions: list[dict[str, Any]]) -> int:
 
 def cost_figures(result: dict[str, Any]) -> dict[str, Any]:
     """CPU-seconds per 1k proofs: batched vs unbatched verification measured directly
-    (``cost_report``'s measurement), and the worker's CPU in this run per 1k chunk proofs."""
-    from apps.core.management.commands.cost_report import measure
-
+    (``apps.zk_proofs.cost``, as ``make cost``), and the worker's CPU in this run per 1k chunk proofs."""
     direct = measure(1024, settings.TF_PRICE_PER_CPU_HOUR)
     proofs = result["proofs_verified"]
     worker = result["server_cpu_seconds"].get("worker", 0.0)
