@@ -104,7 +104,11 @@ def test_a_page_while_slack_fails_is_retried_and_posted_once(
 
 def _approval_link(smtp, address: str, rule: SuppressionRule) -> str:
     [message] = [m for m in smtp.to(address) if f"suppression rule {rule.pk}" in m["Subject"]]
-    return re.search(r"only for you\): (\S+)", message.get_body(("plain",)).get_content()).group(1).split("127.0.0.1:8000", 1)[-1]
+    return (
+        re.search(r"only for you\): (\S+)", message.get_body(("plain",)).get_content())
+        .group(1)
+        .split("127.0.0.1:8000", 1)[-1]
+    )
 
 
 @pytest.fixture
