@@ -33,7 +33,8 @@ from .appeals import appeal_view, is_uuid
 from .models import Appeal, AppealParty, DocumentParty, PilotDocument
 
 
-def _partner(slug: str) -> Tenant:
+def pilot_partner(slug: str) -> Tenant:
+    """The partner tenant named in the current tenant's pilot settings, else a 404."""
     me = require_current_tenant()
     pilot = PilotSettings.objects.first()
     partner = Tenant.objects.filter(slug=slug, is_active=True).exclude(pk=me.pk).first()
@@ -68,7 +69,7 @@ def document_create(
     ends_on: date | None = None,
 ) -> DocumentParty:
     me = require_current_tenant()
-    partner = _partner(partner_slug)
+    partner = pilot_partner(partner_slug)
     problems: dict[str, str] = {}
     if kind not in PilotDocument.Kind.values:
         problems["kind"] = "checklist or mou"
@@ -258,7 +259,7 @@ def pilot_state(partner_slug: str, now: datetime | None = None) -> dict[str, Any
     list the partner in its pilot settings (else 404)."""
     now = now or timezone.now()
     me = require_current_tenant()
-    partner = _partner(partner_slug)
+    partner = pilot_partner(partner_slug)
     mine = PilotSettings.objects.first()
     theirs = PilotSettings.all_tenants.filter(tenant=partner).first()
     since = now - timedelta(days=1)

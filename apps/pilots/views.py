@@ -80,6 +80,7 @@ class PilotPageView(TenantRoleRequiredMixin, View):
         )
 
     def post(self, request: HttpRequest, partner: str) -> HttpResponse:
+        readiness.pilot_partner(partner)  # a partner outside this tenant's pilot is a 404, as on GET
         try:
             if request.POST.get("sign"):
                 readiness.document_sign(

@@ -21,11 +21,11 @@ from django.utils import timezone
 from apps.core.services import audit_record
 from apps.core.tenancy import tenant_context
 
+from . import chunk_pool as pool
 from .bundles import build_bundle
+from .chunk_pool import verify_chunk
 from .models import OverlapSession, Participation
 from .services import _counterpart, _raw_chunks
-from .zk import pool
-from .zk.pool import verify_chunk
 
 log = logging.getLogger(__name__)
 _pool: Executor | None = None

@@ -202,8 +202,8 @@ def test_inside_a_daemonic_celery_child_the_pool_is_threads(settings, monkeypatc
     GIL in libsecp256k1), with the same answers."""
     import types
 
+    from apps.zk_proofs import chunk_pool as pool
     from apps.zk_proofs import verification
-    from apps.zk_proofs.zk import pool
 
     cc = group.backend("coincurve")
     x = group.random_scalar()
@@ -228,7 +228,7 @@ def test_pool_processes_do_not_hold_the_callers_pipes() -> None:
     import os
     import select
 
-    from apps.zk_proofs.zk import pool
+    from apps.zk_proofs import chunk_pool as pool
 
     r, w = os.pipe()
     ex = pool.executor(2)

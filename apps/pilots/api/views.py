@@ -162,6 +162,7 @@ class DocumentSignView(TenantAPIView):
 
     @extend_schema(request=PilotSignSerializer, responses=OpenApiTypes.OBJECT, operation_id="pilot_document_sign")
     def post(self, request: Any, document_id: str) -> Response:
+        readiness.document_for(document_id)  # another tenant's document is a 404 before the body is read
         d = validated(PilotSignSerializer, request)
         party = readiness.document_sign(
             actor=request.user,

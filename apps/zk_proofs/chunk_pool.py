@@ -1,4 +1,4 @@
-"""The chunk-verification pool (pure; no Django): one job = one chunk's batched DLEQ check.
+"""The chunk-verification pool (no Django: pool processes import only this and the zk kit): one job = one chunk's batched DLEQ check.
 
 Pool processes come from a ``forkserver`` context, never a plain ``fork`` of the caller: a
 forked child inherits every file descriptor of the process that started it (a web server's
@@ -12,7 +12,7 @@ from __future__ import annotations
 import multiprocessing
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
-from . import fast, v2
+from .zk import fast, v2
 
 Job = tuple[bytes, bytes, bytes, bytes, dict[str, str], str, int, str]
 
