@@ -38,6 +38,7 @@ from apps.policy_studio.decide import (
     decide_on_result,
     subject_for,
 )
+from apps.policy_studio.environments import check as check_environment
 from apps.policy_studio.lac import constraints as lac_constraints
 from apps.policy_studio.lac import minimize as lac_minimize
 from apps.policy_studio.lac.engine import Context, Resource
@@ -185,6 +186,10 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
     malformed query (400) or an unknown dataset/view (404) raises. A failure after validation
     is stored as a ``failed`` run with its audit event."""
     now = now or timezone.now()
+    # The Studio environment whose policies decide (prod unless the query names another).
+    environment = check_environment(spec.get("environment") if isinstance(spec, dict) else None)
+    if isinstance(spec, dict):
+        spec = {k: v for k, v in spec.items() if k != "environment"}
     prepared = prepare(spec)
     spec = prepared.spec
     subject = subject_for(actor, roles)
@@ -198,7 +203,7 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
     )
     reason_sha256 = hashlib.sha256(spec["reason"].encode()).hexdigest()
     context = Context(purpose=spec["purpose"], now=now, grant=spec.get("grant"), reason_sha256=reason_sha256)
-    policies = active_policies()
+    policies = active_policies(environment)
     loaded = graph_cache.load(prepared.version)
     node_classes, edge_classes = loaded.attribute_classes["nodes"], loaded.attribute_classes["edges"]
     enforce_rules = tuple(r for (_, p) in policies if p.mode == "enforce" for r in p.minimize)
@@ -345,6 +350,7 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
     grant_reason = next((g.reason_sha256 for g in grants if g.id == used_grant), "") if used_grant else ""
     with transaction.atomic():
         run = QueryRun.objects.create(
+            environment=environment,
             user=actor,
             spec=spec,
             dataset_version=prepared.version,

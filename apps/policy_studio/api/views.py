@@ -12,6 +12,7 @@ from apps.core.errors import NotFound
 from apps.queries.selectors import query_runs
 
 from .. import selectors, services
+from ..environments import first_name
 from ..lac.language import PolicySyntaxError, compile_policy
 from ..models import Policy
 from ..permissions import AUTHORS, POLICY_READERS
@@ -42,7 +43,7 @@ class PolicyViewSet(TenantReadOnlyViewSet):
     def create(self, request: Any) -> Response:
         incoming = PolicySaveSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        version = services.policy_save_version(actor=request.user, **incoming.validated_data)
+        version = services.policy_save_version(actor=request.user, environment=first_name(), **incoming.validated_data)
         return Response(PolicyVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=ActivateSerializer, responses=PolicySerializer)
@@ -51,7 +52,12 @@ class PolicyViewSet(TenantReadOnlyViewSet):
         policy = self.get_object()
         incoming = ActivateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        services.policy_activate(actor=request.user, slug=policy.slug, number=incoming.validated_data["version"])
+        services.policy_put_in_force(
+            actor=request.user,
+            slug=policy.slug,
+            number=incoming.validated_data["version"],
+            environment=incoming.validated_data["environment"] or first_name(),
+        )
         return Response(PolicySerializer(selectors.policies().get(pk=policy.pk)).data)
 
     @extend_schema(responses=PolicyVersionSerializer)
