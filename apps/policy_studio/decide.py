@@ -11,10 +11,10 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 
 from .compiled import compiled
+from .environments import prod_name, running_version_ids
 from .lac import constraints as lac_constraints
 from .lac.engine import Context, GrantFacts, Resource, Subject, constraint_applies, evaluate_access
 from .lac.language import CompiledPolicy
-from .environments import prod_name, running_version_ids
 from .models import PolicyVersion, SubjectAttributes
 
 
