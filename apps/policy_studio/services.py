@@ -34,7 +34,8 @@ def policy_save_version(
     *, actor: AbstractBaseUser, slug: str, source: str, name: str = "", note: str = "", activate: bool = False
 ) -> PolicyVersion:
     """Save ``source`` as the next version of policy ``slug`` (created on first save).
-    Invalid source stores nothing. ``activate`` puts the new version in force."""
+    Invalid source, or source identical to the latest version, stores nothing. ``activate``
+    puts the new version in force."""
     if not SLUG.match(slug or ""):
         raise ValidationFailed("Use lower-case letters, digits and dashes for the slug.", details={"slug": "invalid"})
     policy_check_source(source)
@@ -49,6 +50,12 @@ def policy_save_version(
                 raise Conflict("The policy was created concurrently; retry.") from exc
             audit_record("policy.created", actor=actor, target=policy, payload={"slug": slug})
         latest = policy.versions.order_by("-number").first()
+        if latest is not None and latest.source == source:
+            raise ValidationFailed(
+                f"This is identical to version {latest.number}, the latest; change something before saving.",
+                code="identical_version",
+                details={"previous_version": latest.number},
+            )
         version = PolicyVersion.objects.create(
             policy=policy,
             number=(latest.number + 1) if latest else 1,
