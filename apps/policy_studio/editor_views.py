@@ -17,7 +17,7 @@ from apps.core.errors import DomainError
 from apps.core.permissions import TenantRoleRequiredMixin, has_role
 
 from . import selectors, services
-from .lac.diff import diff_policies, text_diff
+from .lac.diff import TextLine, diff_policies, text_diff
 from .lac.lint import RULES
 from .library import TEMPLATES, template
 from .models import Policy
@@ -58,9 +58,25 @@ class PolicyDiffView(TenantRoleRequiredMixin, View):
                 "b": b,
                 "diff": diff,
                 "changes": [c.as_dict() for c in diff.changes],
-                "rows": text_diff(a.source, b.source),
+                "rows": _with_context(text_diff(a.source, b.source)),
             },
         )
+
+
+def _with_context(rows: list[TextLine], context: int = 3) -> list[TextLine | int]:
+    """The changed rows with ``context`` unchanged rows around each; a run of hidden unchanged
+    rows becomes its length (the page shows "… n unchanged lines")."""
+    changed = [i for i, r in enumerate(rows) if r.tag != "equal"]
+    keep = {j for i in changed for j in range(i - context, i + context + 1)}
+    out: list[TextLine | int] = []
+    for i, row in enumerate(rows):
+        if i in keep:
+            out.append(row)
+        elif out and isinstance(out[-1], int):
+            out[-1] += 1
+        else:
+            out.append(1)
+    return out
 
 
 class TemplateLibraryView(TenantRoleRequiredMixin, View):
