@@ -27,3 +27,7 @@ class PolicyEditForm(forms.Form):
     )
     note = forms.CharField(max_length=300, required=False, help_text="What changed and why (goes into the audit log).")
     activate = forms.BooleanField(required=False, help_text="Put this version in force now.")
+
+    def clean_source(self) -> str:
+        # Browsers submit a textarea with CRLF line breaks; store what the author typed.
+        return str(self.cleaned_data["source"]).replace("\r\n", "\n")

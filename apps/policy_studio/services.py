@@ -43,10 +43,11 @@ def policy_save_version(
     environment: str | None = None,
 ) -> PolicyVersion:
     """Save ``source`` as the next version of policy ``slug`` (created on first save).
-    Invalid source stores nothing. ``activate`` puts the new version in force: in
-    ``environment`` when given (pages and API pass the first environment, the only one an
-    author may activate in directly), else directly in prod, the tooling path (fixtures, the
-    red-team world) that the drift check reports as a hotfix until it is promoted."""
+    Invalid source, or source identical to the latest version, stores nothing. ``activate``
+    puts the new version in force: in ``environment`` when given (pages and API pass the
+    first environment, the only one an author may activate in directly), else directly in
+    prod, the tooling path (fixtures, the red-team world) that the drift check reports as a
+    hotfix until it is promoted."""
     if not SLUG.match(slug or ""):
         raise ValidationFailed("Use lower-case letters, digits and dashes for the slug.", details={"slug": "invalid"})
     policy_check_source(source)
@@ -61,6 +62,12 @@ def policy_save_version(
                 raise Conflict("The policy was created concurrently; retry.") from exc
             audit_record("policy.created", actor=actor, target=policy, payload={"slug": slug})
         latest = policy.versions.order_by("-number").first()
+        if latest is not None and latest.source == source:
+            raise ValidationFailed(
+                f"This is identical to version {latest.number}, the latest; change something before saving.",
+                code="identical_version",
+                details={"previous_version": latest.number},
+            )
         version = PolicyVersion.objects.create(
             policy=policy,
             number=(latest.number + 1) if latest else 1,

@@ -59,6 +59,17 @@ class PolicySourceSerializer(StrictSerializer):
     source = serializers.CharField(max_length=200_000, trim_whitespace=False, allow_blank=True)
 
 
+class PolicyLintSerializer(StrictSerializer):
+    source = serializers.CharField(max_length=200_000, trim_whitespace=False, allow_blank=True)
+    datasets = serializers.ListField(child=serializers.SlugField(), required=False, max_length=100)
+    policy = serializers.SlugField(required=False, help_text="Add hints from this policy's decision history.")
+
+
+class PolicyDiffQuerySerializer(StrictSerializer):
+    a = serializers.IntegerField(min_value=1)
+    b = serializers.IntegerField(min_value=1)
+
+
 class ActivateSerializer(StrictSerializer):
     version = serializers.IntegerField(min_value=1)
     environment = serializers.CharField(

@@ -10,6 +10,7 @@ def register(router: BaseRouter) -> None:
 
 urlpatterns = [
     path("policy-validation/", views.PolicyValidateView.as_view(), name="api-policy-validate"),
+    path("policy-lint/", views.PolicyLintView.as_view(), name="api-policy-lint"),
     path("simulations/", views.SimulationView.as_view(), name="api-simulations"),
     path("coverage/", views.CoverageView.as_view(), name="api-coverage"),
 ]

@@ -1,0 +1,167 @@
+"""Coaching for policy authors (reads only): lint findings with the tenant's dataset facts,
+and hints from the decision history ("this rule denied 41% of last week's investigation
+queries"), placed at the lines of the source being edited."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models.fields.json import KeyTextTransform
+from django.utils import timezone
+
+from apps.core.errors import NotFound
+from apps.graphs.models import Dataset
+from apps.queries.models import Decision
+
+from .lac.diff import item_lines
+from .lac.language import PolicySyntaxError, compile_policy
+from .lac.lint import DatasetFacts, lint_source
+from .models import Policy
+
+HISTORY_DAYS = 7
+HISTORY_LIMIT = 20_000  # most recent decisions read per policy (bounds the editor's cost)
+
+
+def dataset_facts(slugs: list[str] | None = None) -> list[DatasetFacts]:
+    """Facts of the tenant's datasets (latest version each); an unknown slug is a 404."""
+    datasets = Dataset.objects.order_by("slug")
+    if slugs is not None:
+        datasets = datasets.filter(slug__in=slugs)
+        missing = sorted(set(slugs) - set(datasets.values_list("slug", flat=True)))
+        if missing:
+            raise NotFound(f"No dataset {missing[0]!r}.")
+    out = []
+    for dataset in datasets:
+        version = dataset.latest_version
+        if version is None:
+            continue
+        stats = version.stats_summary
+        out.append(
+            DatasetFacts(
+                slug=dataset.slug,
+                structure_class=dataset.structure_class,
+                attribute_classes=version.attribute_classes,
+                nodes=version.node_count,
+                max_degree=int(stats.get("max_degree", 0)),
+                largest_component=int(stats.get("largest_component", 0)),
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class HistoryHint:
+    section: str
+    item: str
+    line: int | None
+    text: str
+    decided: int
+    of: int
+    purpose: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "section": self.section,
+            "item": self.item,
+            "line": self.line,
+            "text": self.text,
+            "decided": self.decided,
+            "of": self.of,
+            "purpose": self.purpose,
+        }
+
+
+def _tally(policy: Policy, since: datetime) -> tuple[Counter[str], dict[tuple[str, str], Counter[str]]]:
+    """Decisions of any version of ``policy`` since ``since``: queries per purpose, and per
+    (item, outcome) the queries per purpose it decided."""
+    rows = (
+        Decision.objects.filter(policy_version__policy=policy, created_at__gte=since)
+        .annotate(purpose=KeyTextTransform("purpose", "query_run__spec"))
+        .order_by("-created_at")
+        .values_list("outcome", "reason_codes", "violations", "purpose")[:HISTORY_LIMIT]
+    )
+    totals: Counter[str] = Counter()
+    by_item: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for outcome, codes, violations, purpose in rows:
+        purpose = purpose or "unspecified"
+        totals[purpose] += 1
+        named = {c.removeprefix("rule:") for c in codes or [] if isinstance(c, str) and c.startswith("rule:")}
+        named |= {v.get("constraint") for v in violations or [] if isinstance(v, dict) and v.get("constraint")}
+        for item in named:
+            by_item[(item, outcome)][purpose] += 1
+    return totals, by_item
+
+
+def history_hints(policy: Policy, source: str, *, now: datetime | None = None) -> list[HistoryHint]:
+    """One hint per rule, JIT rule and constraint of ``source`` from the last week of ``policy``'s
+    decisions: the share of one purpose's queries it denied (or allowed), or that it decided none."""
+    try:
+        doc = compile_policy(source).document
+    except PolicySyntaxError:
+        return []
+    totals, by_item = _tally(policy, (now or timezone.now()) - timedelta(days=HISTORY_DAYS))
+    if not totals:
+        return []
+    lines = item_lines(source)
+    hints = []
+    for section in ("rules", "jit", "constraints"):
+        for item in doc.get(section, []):
+            item_id = item["id"]
+            line = lines.get((section, item_id))
+            # An allow rule named in a denial let the query through to a constraint that then
+            # denied it: count allow rules on allows only, deny rules and constraints on denials.
+            outcomes = {"deny": ("deny",), "allow": ("allow",)}.get(item.get("effect", ""), ("deny", "allow"))
+            if section == "constraints":
+                outcomes = ("deny",)
+            best = max(
+                ((n, outcome, purpose) for outcome in outcomes for purpose, n in by_item[(item_id, outcome)].items()),
+                default=None,
+                key=lambda t: (t[0] / totals[t[2]], t[0]),
+            )
+            if best is None:
+                total = sum(totals.values())
+                text = f"Decided none of last week's {total} queries under this policy."
+                hints.append(HistoryHint(section, item_id, line, text, 0, total, ""))
+                continue
+            n, outcome, purpose = best
+            verb = "denied" if outcome == "deny" else "allowed"
+            share = round(100 * n / totals[purpose])
+            text = f"This {_noun(section)} {verb} {share}% of last week's {purpose} queries ({n} of {totals[purpose]})."
+            hints.append(HistoryHint(section, item_id, line, text, n, totals[purpose], purpose))
+    return hints
+
+
+def _noun(section: str) -> str:
+    return {"rules": "rule", "jit": "JIT rule", "constraints": "constraint"}[section]
+
+
+def lint_report(source: str, *, datasets: list[str] | None = None, policy_slug: str | None = None) -> dict[str, Any]:
+    """What the editor shows as you type: syntax problems, or lint findings and history hints."""
+    policy = None
+    if policy_slug:
+        policy = Policy.objects.filter(slug=policy_slug).first()
+        if policy is None:
+            raise NotFound(f"No policy {policy_slug!r}.")
+    facts = dataset_facts(datasets)
+    try:
+        compiled = compile_policy(source)
+        findings = lint_source(source, facts)
+    except PolicySyntaxError as exc:
+        return {"valid": False, "problems": [p.as_dict() for p in exc.problems], "findings": [], "hints": []}
+    hints = history_hints(policy, source) if policy else []
+    return {
+        "valid": True,
+        "problems": [],
+        "summary": {
+            "mode": compiled.mode,
+            "rules": len(compiled.allow) + len(compiled.deny),
+            "constraints": len(compiled.constraints),
+            "minimize": len(compiled.minimize),
+        },
+        "findings": [f.as_dict() for f in findings],
+        "hints": [h.as_dict() for h in hints],
+        "datasets": [d.slug for d in facts],
+    }
