@@ -15,6 +15,9 @@ constraints:                  # graph-shape limits, checked at plan time and on 
     max_degree: 25
 minimize:                     # transforms applied to results after LAC
   - {id: mask-phone, transform: mask, attributes: [phone], keep_last: 2}
+tests:                        # the policy's own tests (lac/policy_tests.py), never compiled
+  - {id: analyst-may, subject: {role: [analyst]}, resource: {data_class: [P2]},
+     purpose: investigation, expect: allow, reasons: ["rule:analysts-investigate"]}
 ```
 """
 
@@ -70,6 +73,49 @@ CONDITION_SCHEMA = {
         },
         "weekdays": {"type": "array", "items": {"enum": WEEKDAYS}, "minItems": 1},
         "max_dataset_age_days": {"type": "integer", "minimum": 1},
+    },
+}
+
+# The policy's own tests (like ``opa test``): example requests with the expected decision and,
+# optionally, reason codes the decision must carry ("rule:<id>", "RULE_DENY", "JIT_REQUIRED").
+# They never reach the compiled form; the Studio's promotion gate runs them (lac/policy_tests.py).
+TESTS_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "maxItems": 500,
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "expect"],
+        "properties": {
+            "id": _ID,
+            "description": {"type": "string"},
+            "subject": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "role": {"type": "array", "items": {"enum": ROLES}},
+                    "group": {"type": "array", "items": {"type": "string", "maxLength": 100}},
+                    "clearance": {"type": "integer", "minimum": 0, "maximum": 10},
+                },
+            },
+            "resource": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "dataset": {"type": "string", "maxLength": 100},
+                    "view": {"type": "string", "maxLength": 100},
+                    "data_class": _CLASSES,
+                    "license": {"type": "string", "maxLength": 100},
+                    "legal_authority": {"type": "string", "maxLength": 100},
+                    "age_days": _POSINT,
+                },
+            },
+            "purpose": {"type": "string", "maxLength": 100},
+            "hour": {"type": "integer", "minimum": 0, "maximum": 23},
+            "weekday": {"enum": WEEKDAYS},
+            "expect": {"enum": ["allow", "deny"]},
+            "reasons": _STRINGS,
+        },
     },
 }
 
@@ -138,6 +184,7 @@ POLICY_SCHEMA: dict[str, Any] = {
                 },
             },
         },
+        "tests": TESTS_SCHEMA,
         "minimize": {
             "type": "array",
             "maxItems": 200,
