@@ -70,25 +70,24 @@ def gate_redteam(g: GateInput) -> dict[str, Any]:
     # (recorded under the corpus's own policy, with 0 false negatives).
     reference = g.base or _prod_version(g.candidate)
     for case in corpus_facts():
-        if case["expect"] == "allow":
-            continue
-        attacks += 1
+        attack = case["expect"] != "allow"
+        attacks += attack
         for step in case["steps"]:
             after = replay(g.candidate, step["facts"])
             if reference is not None:
                 before = replay(reference, step["facts"])
             else:
                 denied = step["status"] == QueryRun.Status.DENIED
-                before = SimulatedOutcome("deny" if denied else "allow", [], "as recorded by the corpus run")
+                before = SimulatedOutcome("deny" if denied else "allow", after.codes, "as recorded by the corpus run")
             fields = set(step["facts"]["query"]["fields"])
             loosened = (
                 minimization_changes(reference, g.candidate, step["classes"], fields)
                 if reference is not None and before.outcome != "deny" and after.outcome != "deny"
                 else []
             )
-            if before.outcome != after.outcome or loosened:
-                changed += 1
-            if (before.outcome == "deny" and after.outcome != "deny") or loosened:
+            if before.outcome != after.outcome or before.codes != after.codes or loosened:
+                changed += 1  # benign cases count too: "0 decisions change" means all of them
+            if attack and ((before.outcome == "deny" and after.outcome != "deny") or loosened):
                 regressions.append(
                     {
                         "case": case["id"],
@@ -131,6 +130,7 @@ def gate_simulation(g: GateInput) -> dict[str, Any]:
     sim = simulate(g.base, g.candidate, runs)
     summary = sim.summary()
     broken = [r for r in sim.rows if r.a.outcome != "deny" and r.b.outcome == "deny"]
+    recoded = sum(1 for r in sim.rows if r.a.outcome == r.b.outcome and r.a.codes != r.b.codes)
     text = (
         f"{summary['changed']}/{summary['decisions']} past {g.target_env} decisions change: "
         f"{summary['newly_denied']} newly denied, {summary['newly_allowed']} newly allowed, "
@@ -141,6 +141,7 @@ def gate_simulation(g: GateInput) -> dict[str, Any]:
         not broken,
         text,
         summary=summary,
+        reason_codes_changed=recoded,
         examples=[_row(r) for r in sim.changed[:EXAMPLES]],
         newly_denied=[_row(r) for r in broken[:50]],
     )

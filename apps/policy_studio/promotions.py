@@ -167,7 +167,9 @@ def _risk(promotion: PromotionRequest, results: list[dict[str, Any]]) -> str:
     by = {r["gate"]: r for r in results}
     if not all(r["ok"] for r in results) or set(by) != set(GATES):
         return "review"
-    unchanged = by["simulation"]["details"]["summary"]["changed"] == 0 and by["redteam"]["details"]["changed"] == 0
+    sim = by["simulation"]["details"]
+    unchanged = sim["summary"]["changed"] == 0 and sim["reason_codes_changed"] == 0
+    unchanged = unchanged and by["redteam"]["details"]["changed"] == 0
     lowered = by["coverage"]["details"]["after"] < by["coverage"]["details"]["before"]
     return "low" if unchanged and not lowered else "review"
 
@@ -180,10 +182,10 @@ def _settle(promotion: PromotionRequest, job: GateJob) -> None:
         failed = [r["gate"] for r in job.results if not r["ok"]]
         promotion.risk = _risk(promotion, job.results)
         promotion.status = PromotionRequest.Status.FAILED if failed else PromotionRequest.Status.READY
-        if promotion.kind == PromotionRequest.Kind.AUTO_MERGE and not failed:
-            if promotion.risk == "low":
+        if promotion.kind == PromotionRequest.Kind.AUTO_MERGE:
+            if promotion.risk == "low" and not failed:
                 promotion.soak_until = timezone.now() + timedelta(seconds=settings.TF_STUDIO_SOAK_SECONDS)
-            else:  # not provably harmless: a human decides
+            else:  # not provably harmless: a human decides (a second author, for prod)
                 promotion.kind = PromotionRequest.Kind.MANUAL
         promotion.save(update_fields=["risk", "status", "soak_until", "kind"])
         for gate in failed:
