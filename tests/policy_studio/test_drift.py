@@ -65,7 +65,7 @@ def check(capture, actor=None) -> dict:
 def test_formatting_only_hotfix_is_auto_merged_after_the_soak_and_authors_are_mailed(
     registered,
     admin_a,
-    smtp,
+    smtp,  # noqa: F811
     django_capture_on_commit_callbacks,
 ):
     with tenant_context(registered):
