@@ -41,7 +41,7 @@ def test_promotion_api_from_dev_to_prod_with_errors_as_envelopes(api_a, second_a
     assert [g["gate"] for g in api_a.get(f"/api/promotions/{pk}/gates/").json()[0]["results"]] == [
         "lint", "tests", "redteam", "simulation", "coverage"
     ]  # fmt: skip
-    assert api_a.get(f"/api/promotions/{pk}/insights/").json() == []
+    assert api_a.get(f"/api/promotions/{pk}/insights/").json() == {"insights": []}
     assert api_a.post(f"/api/promotions/{pk}/apply/").json()["status"] == "applied"
     again = assert_envelope(api_a.post(f"/api/promotions/{pk}/apply/"), 409)
     assert again["code"] == "promotion_not_ready"
@@ -54,7 +54,7 @@ def test_promotion_api_from_dev_to_prod_with_errors_as_envelopes(api_a, second_a
     approved = second_api.post(f"/api/promotions/{prod['id']}/approve/").json()
     assert approved["status"] == "applied" and approved["approver"] == "second-author"
 
-    registry = {e["name"]: e for e in api_a.get("/api/registry/").json()[0]["environments"]}
+    registry = {e["name"]: e for e in api_a.get("/api/registry/").json()["policies"][0]["environments"]}
     assert registry["prod"]["registered"] == 2 and registry["prod"]["running"] == 2 and registry["prod"]["in_sync"]
     back = api_a.post("/api/rollbacks/", {"policy": "investigations"}, format="json").json()
     assert back == {"policy": "investigations", "environment": "prod", "version": 1}
@@ -76,7 +76,7 @@ def test_drift_api_and_a_failed_gate_insight(api_a, lac_a) -> None:
         format="json",
     )  # fmt: skip
     pk = api_a.post("/api/promotions/", {"policy": "investigations", "version": 2}, format="json").json()["id"]
-    insights = {i["gate"]: i for i in api_a.get(f"/api/promotions/{pk}/insights/").json()}
+    insights = {i["gate"]: i for i in api_a.get(f"/api/promotions/{pk}/insights/").json()["insights"]}
     # stage runs nothing yet, so coverage is not lowered (0% → 0%); lint names the gap
     assert "coverage" not in insights and insights["lint"]["mitigation"]
     assert "LAC105" in insights["lint"]["cause"]

@@ -153,7 +153,9 @@ class PromotionViewSet(TenantReadOnlyViewSet):
         and the mitigation draft's source (``fix`` applies it)."""
         job = self.get_object().jobs.order_by("-created_at", "-pk").first()
         failed = [r for r in (job.results if job else []) if not r["ok"]]
-        return Response([{"gate": r["gate"], "summary": r["summary"], **(r.get("insight") or {})} for r in failed])
+        return Response(
+            {"insights": [{"gate": r["gate"], "summary": r["summary"], **(r.get("insight") or {})} for r in failed]}
+        )
 
 
 class DriftViewSet(TenantReadOnlyViewSet):
@@ -184,24 +186,26 @@ class RegistryView(TenantAPIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Any) -> Response:
         return Response(
-            [
-                {
-                    "policy": policy.slug,
-                    "environments": [
-                        {
-                            "name": r.name,
-                            "registered": r.registered.version.number if r.registered else None,
-                            "since": r.registered.created_at if r.registered else None,
-                            "kind": r.registered.kind if r.registered else None,
-                            "promoted_digest": r.registered.digest if r.registered else None,
-                            "running": r.running.number if r.running else None,
-                            "in_sync": r.in_sync,
-                        }
-                        for r in environment_rows(policy)
-                    ],
-                }
-                for policy in Policy.objects.order_by("slug")
-            ]
+            {
+                "policies": [
+                    {
+                        "policy": policy.slug,
+                        "environments": [
+                            {
+                                "name": r.name,
+                                "registered": r.registered.version.number if r.registered else None,
+                                "since": r.registered.created_at if r.registered else None,
+                                "kind": r.registered.kind if r.registered else None,
+                                "promoted_digest": r.registered.digest if r.registered else None,
+                                "running": r.running.number if r.running else None,
+                                "in_sync": r.in_sync,
+                            }
+                            for r in environment_rows(policy)
+                        ],
+                    }
+                    for policy in Policy.objects.order_by("slug")
+                ]
+            }
         )
 
 
