@@ -163,3 +163,14 @@ def test_lint_rules_page_has_one_section_per_rule(admin_a) -> None:
     html = web.get(reverse("studio-lint-rules")).content.decode()
     for code in RULES:
         assert f'id="{code.lower()}"' in html
+
+
+def test_text_diff_keeps_three_lines_of_context() -> None:
+    from apps.policy_studio.editor_views import _with_context
+    from apps.policy_studio.lac.diff import text_diff
+
+    before = "\n".join(f"line {i}" for i in range(1, 21))
+    rows = _with_context(text_diff(before, before.replace("line 10", "line ten")))
+    assert rows[0] == 6 and rows[-1] == 7  # lines 1-6 and 14-20 hidden
+    shown = [r.line_after for r in rows if not isinstance(r, int)]
+    assert shown == [7, 8, 9, 10, 11, 12, 13]
