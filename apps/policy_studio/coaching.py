@@ -123,11 +123,13 @@ def _tally(policy: Policy, since: datetime) -> Tally:
     return totals, by_item
 
 
-def history_hints(policy: Policy, source: str, *, now: datetime | None = None) -> list[HistoryHint]:
+def history_hints(
+    policy: Policy, source: str, *, compiled: CompiledPolicy | None = None, now: datetime | None = None
+) -> list[HistoryHint]:
     """One hint per rule, JIT rule and constraint of ``source`` from the last week of ``policy``'s
     decisions: the share of one purpose's queries it denied (or allowed), or that it decided none."""
     try:
-        doc = compile_policy(source).document
+        doc = (compiled or compile_policy(source)).document
     except PolicySyntaxError:
         return []
     totals, by_item = _tally_cached(policy, now or timezone.now())
@@ -176,10 +178,10 @@ def lint_report(source: str, *, datasets: list[str] | None = None, policy_slug: 
     facts = dataset_facts(datasets)
     try:
         compiled = compile_policy(source)
-        findings = lint_source(source, facts)
     except PolicySyntaxError as exc:
         return {"valid": False, "problems": [p.as_dict() for p in exc.problems], "findings": [], "hints": []}
-    hints = history_hints(policy, source) if policy else []
+    findings = lint_source(source, facts, compiled=compiled)
+    hints = history_hints(policy, source, compiled=compiled) if policy else []
     return {
         "valid": True,
         "problems": [],

@@ -27,6 +27,8 @@ import yaml
 from .language import CompiledPolicy, compile_policy
 
 SECTIONS = ("rules", "jit", "constraints", "minimize")
+# libyaml's composer when present (6x faster on a 500-rule policy); both give the same marks.
+LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Keys that document an item but never reach the compiled form.
 DOC_ONLY = frozenset({"description"})
 
@@ -138,7 +140,7 @@ def compiled_digest(policy: CompiledPolicy) -> str:
 
 def item_lines(source: str) -> dict[tuple[str, str], int]:
     """1-based line of each item, keyed by (section, id). The source must already parse."""
-    root = yaml.compose(source, Loader=yaml.SafeLoader)
+    root = yaml.compose(source, Loader=LOADER)
     lines: dict[tuple[str, str], int] = {}
     if not isinstance(root, yaml.MappingNode):
         return lines

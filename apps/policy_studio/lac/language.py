@@ -303,10 +303,9 @@ def parse(source: str) -> dict[str, Any]:
     """Parse and validate; raise PolicySyntaxError with every problem's line and column."""
     if len(source) > 200_000:
         raise PolicySyntaxError([PolicyProblem(1, 1, "", "policy is larger than 200,000 characters")])
+    document: dict[str, Any] | None
     try:
-        _check_shape(source)
-        root = yaml.compose(source, Loader=yaml.SafeLoader)
-        document: dict[str, Any] | None = yaml.safe_load(source)
+        root, document = _load(source)
     except yaml.MarkedYAMLError as exc:
         line, col = _position(exc.problem_mark or exc.context_mark)
         raise PolicySyntaxError([PolicyProblem(line, col, "", f"YAML syntax: {exc.problem or exc.context}")]) from exc
@@ -330,18 +329,41 @@ def parse(source: str) -> dict[str, Any]:
     return document
 
 
+# libyaml's scanner, parser and composer when installed (the constructor is Python's either
+# way, so values are the same); a YAML error is reproduced with the pure-Python loader, so
+# authors see the same message and mark whichever is installed.
+_LOADERS: tuple[Any, ...] = tuple(x for x in (getattr(yaml, "CSafeLoader", None), yaml.SafeLoader) if x)
+
+
+def _load(source: str) -> tuple[yaml.Node | None, Any]:
+    """The composed root node and the constructed document, from one parse."""
+    for n, loader_class in enumerate(_LOADERS):
+        try:
+            _check_shape(source, loader_class)
+            loader = loader_class(source)
+            try:
+                root = loader.get_single_node()
+                return root, (loader.construct_document(root) if root is not None else None)
+            finally:
+                loader.dispose()
+        except yaml.YAMLError:
+            if n == len(_LOADERS) - 1:
+                raise
+    raise AssertionError("unreachable: the last loader returns or raises")
+
+
 MAX_DEPTH = 32
 MAX_NUMBER_CHARS = 40
 _NUMBERISH = re.compile(r"^[-+]?(0[xob])?[0-9a-fA-F_:.]+([eE][-+]?[0-9_]+)?$")
 
 
-def _check_shape(source: str) -> None:
+def _check_shape(source: str, loader: Any = yaml.SafeLoader) -> None:
     """Refuse what would crash the YAML loader, with line and column, before loading it:
     nesting deeper than any policy needs (the composer recurses per level) and numbers longer
     than any policy needs (Python refuses to convert integers past its digit limit). Walks the
     event stream, which is iterative."""
     depth = 0
-    for event in yaml.parse(source, Loader=yaml.SafeLoader):
+    for event in yaml.parse(source, Loader=loader):
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
@@ -352,7 +374,7 @@ def _check_shape(source: str) -> None:
             depth -= 1
         elif (
             isinstance(event, yaml.ScalarEvent)
-            and event.style is None
+            and not event.style  # plain: None from the Python parser, "" from libyaml
             and len(event.value) > MAX_NUMBER_CHARS
             and _NUMBERISH.match(event.value)
         ):
