@@ -67,7 +67,8 @@ def test_author_lints_as_they_type_and_uses_diff_and_templates(page, tenant_a) -
     page.wait_for_selector("#findings li.finding", state="detached")
     assert "LAC104" not in page.inner_text("#notes")
 
-    # Tab indents inside the editor; Esc leaves it, to the next field.
+    # Tab indents inside the editor; Esc leaves it, to the next field (and the editor says so).
+    assert "Esc leaves the editor" in page.inner_text(f"#{editor.get_attribute('aria-describedby')}")
     editor.click()
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "id_source"

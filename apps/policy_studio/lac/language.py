@@ -275,7 +275,7 @@ def _mark_for(root: yaml.Node | None, path: list[Any], *, at_key: bool = False) 
 
 def _friendly(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})), key=repr)
         allowed = ", ".join(sorted(error.schema.get("properties", {})))
         return f"unknown key(s) {', '.join(map(repr, extra))}; expected one of: {allowed}"
     if error.validator == "enum":
@@ -305,6 +305,7 @@ def parse(source: str) -> dict[str, Any]:
         raise PolicySyntaxError([PolicyProblem(1, 1, "", "policy is larger than 200,000 characters")])
     document: dict[str, Any] | None
     try:
+        _check_shape(source)
         root, document = _load(source)
     except yaml.MarkedYAMLError as exc:
         line, col = _position(exc.problem_mark or exc.context_mark)
@@ -317,7 +318,7 @@ def parse(source: str) -> dict[str, Any]:
     for error in sorted(_validator.iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path]):
         path = list(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})), key=repr)
             line, col = _mark_for(root, [*path, extra[0]], at_key=True)
         else:
             line, col = _mark_for(root, path)
@@ -329,27 +330,15 @@ def parse(source: str) -> dict[str, Any]:
     return document
 
 
-# libyaml's scanner, parser and composer when installed (the constructor is Python's either
-# way, so values are the same); a YAML error is reproduced with the pure-Python loader, so
-# authors see the same message and mark whichever is installed.
-_LOADERS: tuple[Any, ...] = tuple(x for x in (getattr(yaml, "CSafeLoader", None), yaml.SafeLoader) if x)
-
-
 def _load(source: str) -> tuple[yaml.Node | None, Any]:
-    """The composed root node and the constructed document, from one parse."""
-    for n, loader_class in enumerate(_LOADERS):
-        try:
-            _check_shape(source, loader_class)
-            loader = loader_class(source)
-            try:
-                root = loader.get_single_node()
-                return root, (loader.construct_document(root) if root is not None else None)
-            finally:
-                loader.dispose()
-        except yaml.YAMLError:
-            if n == len(_LOADERS) - 1:
-                raise
-    raise AssertionError("unreachable: the last loader returns or raises")
+    """The composed root node and the document constructed from it: one parse (what
+    ``yaml.safe_load`` does after composing), not a second one for the document."""
+    loader = yaml.SafeLoader(source)
+    try:
+        root = loader.get_single_node()
+        return root, (loader.construct_document(root) if root is not None else None)
+    finally:
+        loader.dispose()
 
 
 MAX_DEPTH = 32
@@ -357,13 +346,13 @@ MAX_NUMBER_CHARS = 40
 _NUMBERISH = re.compile(r"^[-+]?(0[xob])?[0-9a-fA-F_:.]+([eE][-+]?[0-9_]+)?$")
 
 
-def _check_shape(source: str, loader: Any = yaml.SafeLoader) -> None:
+def _check_shape(source: str) -> None:
     """Refuse what would crash the YAML loader, with line and column, before loading it:
     nesting deeper than any policy needs (the composer recurses per level) and numbers longer
     than any policy needs (Python refuses to convert integers past its digit limit). Walks the
     event stream, which is iterative."""
     depth = 0
-    for event in yaml.parse(source, Loader=loader):
+    for event in yaml.parse(source, Loader=yaml.SafeLoader):
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
@@ -374,7 +363,7 @@ def _check_shape(source: str, loader: Any = yaml.SafeLoader) -> None:
             depth -= 1
         elif (
             isinstance(event, yaml.ScalarEvent)
-            and not event.style  # plain: None from the Python parser, "" from libyaml
+            and event.style is None
             and len(event.value) > MAX_NUMBER_CHARS
             and _NUMBERISH.match(event.value)
         ):
