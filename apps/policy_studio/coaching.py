@@ -9,47 +9,61 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.cache import cache
+from django.db.models import OuterRef, Subquery
 from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 
 from apps.core.errors import NotFound
-from apps.graphs.models import Dataset
+from apps.graphs.models import Dataset, DatasetVersion
 from apps.queries.models import Decision
 
 from .lac.diff import item_lines
-from .lac.language import PolicySyntaxError, compile_policy
+from .lac.language import CompiledPolicy, PolicySyntaxError, compile_policy
 from .lac.lint import DatasetFacts, lint_source
 from .models import Policy
 
 HISTORY_DAYS = 7
 HISTORY_LIMIT = 20_000  # most recent decisions read per policy (bounds the editor's cost)
+HISTORY_CACHE_SECONDS = 60
 
 
 def dataset_facts(slugs: list[str] | None = None) -> list[DatasetFacts]:
-    """Facts of the tenant's datasets (latest version each); an unknown slug is a 404."""
+    """Facts of the tenant's datasets (latest version each, one query, no blobs); an unknown
+    slug is a 404."""
     datasets = Dataset.objects.order_by("slug")
     if slugs is not None:
         datasets = datasets.filter(slug__in=slugs)
         missing = sorted(set(slugs) - set(datasets.values_list("slug", flat=True)))
         if missing:
             raise NotFound(f"No dataset {missing[0]!r}.")
-    out = []
-    for dataset in datasets:
-        version = dataset.latest_version
-        if version is None:
-            continue
-        stats = version.stats_summary
-        out.append(
+    newest = DatasetVersion.objects.filter(dataset=OuterRef("dataset")).order_by("-number").values("number")[:1]
+    latest = DatasetVersion.objects.filter(dataset__in=datasets, number=Subquery(newest)).values_list(
+        "dataset__slug", "dataset__structure_class", "attribute_classes", "node_count", "stats_summary"
+    )
+    return sorted(
+        (
             DatasetFacts(
-                slug=dataset.slug,
-                structure_class=dataset.structure_class,
-                attribute_classes=version.attribute_classes,
-                nodes=version.node_count,
+                slug=slug,
+                structure_class=structure_class,
+                attribute_classes=classes,
+                nodes=nodes,
                 max_degree=int(stats.get("max_degree", 0)),
                 largest_component=int(stats.get("largest_component", 0)),
             )
-        )
-    return out
+            for slug, structure_class, classes, nodes, stats in latest
+        ),
+        key=lambda d: d.slug,
+    )
+
+
+def policy_summary(policy: CompiledPolicy) -> dict[str, Any]:
+    return {
+        "mode": policy.mode,
+        "rules": len(policy.allow) + len(policy.deny),
+        "constraints": len(policy.constraints),
+        "minimize": len(policy.minimize),
+    }
 
 
 @dataclass(frozen=True)
@@ -74,7 +88,21 @@ class HistoryHint:
         }
 
 
-def _tally(policy: Policy, since: datetime) -> tuple[Counter[str], dict[tuple[str, str], Counter[str]]]:
+Tally = tuple[Counter[str], dict[tuple[str, str], Counter[str]]]
+
+
+def _tally_cached(policy: Policy, now: datetime) -> Tally:
+    """:func:`_tally` of the last week, shared for ``HISTORY_CACHE_SECONDS``: the editor asks
+    on every pause in typing, the history changes far more slowly."""
+    key = f"studio:history:{policy.tenant_id}:{policy.pk}"
+    found: Tally | None = cache.get(key)
+    if found is None:
+        found = _tally(policy, now - timedelta(days=HISTORY_DAYS))
+        cache.set(key, found, HISTORY_CACHE_SECONDS)
+    return found
+
+
+def _tally(policy: Policy, since: datetime) -> Tally:
     """Decisions of any version of ``policy`` since ``since``: queries per purpose, and per
     (item, outcome) the queries per purpose it decided."""
     rows = (
@@ -95,14 +123,16 @@ def _tally(policy: Policy, since: datetime) -> tuple[Counter[str], dict[tuple[st
     return totals, by_item
 
 
-def history_hints(policy: Policy, source: str, *, now: datetime | None = None) -> list[HistoryHint]:
+def history_hints(
+    policy: Policy, source: str, *, compiled: CompiledPolicy | None = None, now: datetime | None = None
+) -> list[HistoryHint]:
     """One hint per rule, JIT rule and constraint of ``source`` from the last week of ``policy``'s
     decisions: the share of one purpose's queries it denied (or allowed), or that it decided none."""
     try:
-        doc = compile_policy(source).document
+        doc = (compiled or compile_policy(source)).document
     except PolicySyntaxError:
         return []
-    totals, by_item = _tally(policy, (now or timezone.now()) - timedelta(days=HISTORY_DAYS))
+    totals, by_item = _tally_cached(policy, now or timezone.now())
     if not totals:
         return []
     lines = item_lines(source)
@@ -148,19 +178,14 @@ def lint_report(source: str, *, datasets: list[str] | None = None, policy_slug: 
     facts = dataset_facts(datasets)
     try:
         compiled = compile_policy(source)
-        findings = lint_source(source, facts)
     except PolicySyntaxError as exc:
         return {"valid": False, "problems": [p.as_dict() for p in exc.problems], "findings": [], "hints": []}
-    hints = history_hints(policy, source) if policy else []
+    findings = lint_source(source, facts, compiled=compiled)
+    hints = history_hints(policy, source, compiled=compiled) if policy else []
     return {
         "valid": True,
         "problems": [],
-        "summary": {
-            "mode": compiled.mode,
-            "rules": len(compiled.allow) + len(compiled.deny),
-            "constraints": len(compiled.constraints),
-            "minimize": len(compiled.minimize),
-        },
+        "summary": policy_summary(compiled),
         "findings": [f.as_dict() for f in findings],
         "hints": [h.as_dict() for h in hints],
         "datasets": [d.slug for d in facts],

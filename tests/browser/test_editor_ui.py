@@ -58,11 +58,17 @@ def test_author_lints_as_they_type_and_uses_diff_and_templates(page, tenant_a) -
     finding = page.locator("#findings li.finding")
     assert finding.count() == 1 and finding.inner_text().startswith("line 6, column 5 · LAC104")
     page.screenshot(path=str(SCREENSHOTS / "editor-lint.png"), full_page=True)
+    finding.click()  # jumps to the line: the selection is line 6
+    selected = page.evaluate(
+        "(() => { const s = document.getElementById('id_source'); return s.value.slice(s.selectionStart, s.selectionEnd); })()"
+    )
+    assert selected == "  - id: no-partners"
     editor.fill(DENY_WITHOUT_DESCRIPTION.replace("effect: deny\n", "effect: deny\n    description: Partners never.\n"))
     page.wait_for_selector("#findings li.finding", state="detached")
     assert "LAC104" not in page.inner_text("#notes")
 
-    # Tab indents inside the editor; Esc leaves it, to the next field.
+    # Tab indents inside the editor; Esc leaves it, to the next field (and the editor says so).
+    assert "Esc leaves the editor" in page.inner_text(f"#{editor.get_attribute('aria-describedby')}")
     editor.click()
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "id_source"

@@ -144,6 +144,7 @@ CASES: dict[str, Callable[[Any, Any], dict[str, str]]] = {
     "policy-version": _policy,
     "queryrun": _lac,
     "api-policy-validate": lambda tenant, owner: {},
+    "api-policy-lint": _policy,  # tenant B naming A's policy (for hints) gets 404
     "api-simulations": _policy,
     "api-coverage": _view,
     "evidence-api": _witnessed,
@@ -238,6 +239,7 @@ PAGE_CASES: dict[str, Callable[[Any, Any], dict[str, str]]] = {
     "dataset-page": _lac,
     "policy-edit": _policy,
     "studio-version": _policy,
+    "studio-diff": _policy,
     "studio-activate": _policy,
     "policy-simulate": _policy,
     "query-detail": _lac,

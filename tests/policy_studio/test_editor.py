@@ -163,3 +163,34 @@ def test_lint_rules_page_has_one_section_per_rule(admin_a) -> None:
     html = web.get(reverse("studio-lint-rules")).content.decode()
     for code in RULES:
         assert f'id="{code.lower()}"' in html
+
+
+def test_text_diff_keeps_three_lines_of_context() -> None:
+    from apps.policy_studio.editor_views import _with_context
+    from apps.policy_studio.lac.diff import text_diff
+
+    before = "\n".join(f"line {i}" for i in range(1, 21))
+    rows = _with_context(text_diff(before, before.replace("line 10", "line ten")))
+    assert rows[0] == 6 and rows[-1] == 7  # lines 1-6 and 14-20 hidden
+    shown = [r.line_after for r in rows if not isinstance(r, int)]
+    assert shown == [7, 8, 9, 10, 11, 12, 13]
+
+
+def test_dataset_facts_follow_the_latest_version(lac_a, admin_a, api_a) -> None:
+    import json
+
+    from apps.graphs.models import Dataset
+    from apps.graphs.services import UploadedFile, dataset_version_upload
+    from tests.conftest import FIXTURES
+
+    doc = json.loads((FIXTURES / "datasets" / "calls-demo.json").read_text())
+    doc["attributes"]["nodes"]["alias"] = "P1"  # a new identifying attribute in version 2
+    with tenant_context(lac_a):
+        dataset = Dataset.objects.get(slug="calls-demo")
+        dataset_version_upload(
+            actor=admin_a, dataset=dataset, files={"graph": UploadedFile("g.json", json.dumps(doc).encode())}
+        )
+    source = POLICY_SOURCE.replace("applies_to: {data_class: [P1]}}", "attributes: [name]}")
+    body = api_a.post(LINT, {"source": source, "datasets": ["calls-demo"]}, format="json").json()
+    tier1 = [f["message"] for f in body["findings"] if f["code"] == "LAC105"]
+    assert tier1 and all("calls-demo.alias (P1)" in m and "name" not in m.split(":")[1] for m in tier1)

@@ -206,3 +206,17 @@ def test_shadowed_and_unreachable_rules_never_decide_any_request(source: str) ->
             Context(purpose=purpose, now=now),
         )
         assert not (set(result.matched) & flagged), (result.matched, flagged)
+
+
+def test_bench_lint_prints_its_figures_as_json() -> None:
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("bench_lint", "--quick", stdout=out)
+    report = json.loads(out.getvalue())
+    assert set(report["targets"]) == {"lint_fixture_p95_ms", "lint_500_rules_p95_ms"}
+    assert all(isinstance(t["met"], bool) for t in report["targets"].values())
+    assert report["lint_500_rules"]["n"] == 1 and report["sizes"]["big_chars"] > 50_000

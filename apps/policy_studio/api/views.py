@@ -118,13 +118,7 @@ class PolicyValidateView(TenantAPIView):
             policy = compile_policy(incoming.validated_data["source"])
         except PolicySyntaxError as exc:
             return Response({"valid": False, "problems": [p.as_dict() for p in exc.problems]})
-        summary = {
-            "mode": policy.mode,
-            "rules": len(policy.allow) + len(policy.deny),
-            "constraints": len(policy.constraints),
-            "minimize": len(policy.minimize),
-        }
-        return Response({"valid": True, "problems": [], "summary": summary})
+        return Response({"valid": True, "problems": [], "summary": coaching.policy_summary(policy)})
 
 
 class SimulationView(TenantAPIView):

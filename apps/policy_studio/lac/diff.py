@@ -27,6 +27,8 @@ import yaml
 from .language import CompiledPolicy, compile_policy
 
 SECTIONS = ("rules", "jit", "constraints", "minimize")
+# The parser's loader, so item lines are the parser's lines (libyaml's dialect differs).
+LOADER: Any = yaml.SafeLoader
 # Keys that document an item but never reach the compiled form.
 DOC_ONLY = frozenset({"description"})
 
@@ -138,7 +140,7 @@ def compiled_digest(policy: CompiledPolicy) -> str:
 
 def item_lines(source: str) -> dict[tuple[str, str], int]:
     """1-based line of each item, keyed by (section, id). The source must already parse."""
-    root = yaml.compose(source, Loader=yaml.SafeLoader)
+    root = yaml.compose(source, Loader=LOADER)
     lines: dict[tuple[str, str], int] = {}
     if not isinstance(root, yaml.MappingNode):
         return lines
@@ -187,16 +189,17 @@ def _section_changes(
             out.append(change(item_id, "added"))
         elif fields := _field_changes(old[item_id], item):
             out.append(change(item_id, "changed", fields))
-    # Moved: kept items whose relative order within an ordered list changed.
-    for group in {_order_key(section, i) for i in after}:
-        kept_old = [i["id"] for i in before if i["id"] in new and _order_key(section, i) == group]
-        kept_new = [i["id"] for i in after if i["id"] in old and _order_key(section, i) == group]
-        if set(kept_old) != set(kept_new) or kept_old == kept_new:
+    # Moved: items kept in the same ordered list (same effect, for rules) whose relative order
+    # changed; an item can be both changed and moved (two rows).
+    for group in sorted({_order_key(section, i) for i in after}):
+        same = {i for i in old if i in new and _order_key(section, old[i]) == _order_key(section, new[i]) == group}
+        kept_old = [i["id"] for i in before if i["id"] in same]
+        kept_new = [i["id"] for i in after if i["id"] in same]
+        if kept_old == kept_new:
             continue
         matcher = difflib.SequenceMatcher(a=kept_old, b=kept_new, autojunk=False)
         stayed = {kept_old[b.a + k] for b in matcher.get_matching_blocks() for k in range(b.size)}
-        changed = {c.id for c in out}
-        out += [change(i, "moved") for i in kept_new if i not in stayed and i not in changed]
+        out += [change(i, "moved") for i in kept_new if i not in stayed]
     return out
 
 

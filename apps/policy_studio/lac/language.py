@@ -322,7 +322,7 @@ def _mark_for(root: yaml.Node | None, path: list[Any], *, at_key: bool = False) 
 
 def _friendly(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})), key=repr)
         allowed = ", ".join(sorted(error.schema.get("properties", {})))
         return f"unknown key(s) {', '.join(map(repr, extra))}; expected one of: {allowed}"
     if error.validator == "enum":
@@ -350,10 +350,10 @@ def parse(source: str) -> dict[str, Any]:
     """Parse and validate; raise PolicySyntaxError with every problem's line and column."""
     if len(source) > 200_000:
         raise PolicySyntaxError([PolicyProblem(1, 1, "", "policy is larger than 200,000 characters")])
+    document: dict[str, Any] | None
     try:
         _check_shape(source)
-        root = yaml.compose(source, Loader=yaml.SafeLoader)
-        document: dict[str, Any] | None = yaml.safe_load(source)
+        root, document = _load(source)
     except yaml.MarkedYAMLError as exc:
         line, col = _position(exc.problem_mark or exc.context_mark)
         raise PolicySyntaxError([PolicyProblem(line, col, "", f"YAML syntax: {exc.problem or exc.context}")]) from exc
@@ -365,7 +365,7 @@ def parse(source: str) -> dict[str, Any]:
     for error in sorted(_validator.iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path]):
         path = list(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})), key=repr)
             line, col = _mark_for(root, [*path, extra[0]], at_key=True)
         else:
             line, col = _mark_for(root, path)
@@ -375,6 +375,17 @@ def parse(source: str) -> dict[str, Any]:
     if problems:
         raise PolicySyntaxError(sorted(problems, key=lambda p: (p.line, p.column)))
     return document
+
+
+def _load(source: str) -> tuple[yaml.Node | None, Any]:
+    """The composed root node and the document constructed from it: one parse (what
+    ``yaml.safe_load`` does after composing), not a second one for the document."""
+    loader = yaml.SafeLoader(source)
+    try:
+        root = loader.get_single_node()
+        return root, (loader.construct_document(root) if root is not None else None)
+    finally:
+        loader.dispose()
 
 
 MAX_DEPTH = 32

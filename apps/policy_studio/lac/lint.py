@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from .diff import LOADER
 from .language import CompiledPolicy, _mark_for, compile_policy
 
 TIER1 = frozenset({"P0", "P1"})
@@ -118,7 +119,7 @@ class _Linter:
     def __init__(self, source: str, policy: CompiledPolicy, datasets: tuple[DatasetFacts, ...]) -> None:
         self.doc = policy.document
         self.policy = policy
-        self.root = yaml.compose(source, Loader=yaml.SafeLoader)
+        self.root = yaml.compose(source, Loader=LOADER)
         self.datasets = datasets
         self.findings: list[Finding] = []
         self.index = {
@@ -296,10 +297,13 @@ class _Linter:
                 )
 
 
-def lint_source(source: str, datasets: Iterable[DatasetFacts] = ()) -> list[Finding]:
-    """Every finding for ``source``, by line and column. Raises PolicySyntaxError when the
-    source is not a valid policy (fix those problems first)."""
-    linter = _Linter(source, compile_policy(source), tuple(datasets))
+def lint_source(
+    source: str, datasets: Iterable[DatasetFacts] = (), *, compiled: CompiledPolicy | None = None
+) -> list[Finding]:
+    """Every finding for ``source`` (``compiled``: its compiled form, if the caller has it), by
+    line and column. Raises PolicySyntaxError when the source is not a valid policy (fix those
+    problems first)."""
+    linter = _Linter(source, compiled or compile_policy(source), tuple(datasets))
     linter.reachability()
     linter.documentation()
     linter.tier1()
