@@ -6,6 +6,7 @@ promotion shows its root cause and the suggested fix turns it green → rollback
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
 
 from apps.core.models import Role
 from apps.core.tenancy import tenant_context
@@ -44,8 +45,11 @@ def test_two_authors_take_a_policy_from_dev_to_prod_and_back(page, browser, live
     load_calls_demo(tenant_a, alice)
     with tenant_context(tenant_a):
         policy = Policy.objects.get(slug="investigations")
-        for name in envs.names():
-            envs.register(policy=policy, environment=name, version=policy.active_version, kind="migration", actor=None)
+        with transaction.atomic():  # register() joins the caller's transaction, as in the migration
+            for name in envs.names():
+                envs.register(
+                    policy=policy, environment=name, version=policy.active_version, kind="migration", actor=None
+                )
 
     # 1. Alice drafts v2 (with its own tests) and puts it in force in dev.
     sign_in(page, "alice", PASSWORD)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.db import transaction
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -34,8 +35,11 @@ def registered(lac_a, admin_a, settings):
     admin_a.save()
     with tenant_context(lac_a):
         policy = Policy.objects.get(slug="investigations")
-        for name in envs.names():
-            envs.register(policy=policy, environment=name, version=policy.active_version, kind="migration", actor=None)
+        with transaction.atomic():  # register() joins the caller's transaction, as in the migration
+            for name in envs.names():
+                envs.register(
+                    policy=policy, environment=name, version=policy.active_version, kind="migration", actor=None
+                )
     return lac_a
 
 

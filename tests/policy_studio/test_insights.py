@@ -5,6 +5,7 @@ that turns the gate green. Time-to-fix is recorded from the failure to the next 
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
 
 from apps.core.tenancy import tenant_context
 from apps.policy_studio import environments as envs
@@ -22,8 +23,11 @@ def registered(lac_a, admin_a):
     """v1 registered (and running) in every environment."""
     with tenant_context(lac_a):
         policy = Policy.objects.get(slug="investigations")
-        for name in envs.names():
-            envs.register(policy=policy, environment=name, version=policy.active_version, kind="migration", actor=None)
+        with transaction.atomic():  # register() joins the caller's transaction, as in the migration
+            for name in envs.names():
+                envs.register(
+                    policy=policy, environment=name, version=policy.active_version, kind="migration", actor=None
+                )
     return lac_a
 
 
