@@ -34,6 +34,8 @@ app.conf.beat_schedule = {
     "pcq-fixtures-nightly": {"task": "pcq_ops.fixtures_run_all", "schedule": crontab(hour=3, minute=11)},
     "pcq-suppressions-sweep": {"task": "pcq_ops.suppressions_sweep", "schedule": 300.0},
     "pcq-weekly-report": {"task": "pcq_ops.weekly_reports", "schedule": crontab(day_of_week=1, hour=6, minute=23)},
+    # Studio drift (docs/studio.md): per tenant; also applies low-risk auto-merges past their soak.
+    "studio-drift-check": {"task": "policy_studio.drift_check_all", "schedule": 300.0},
     "integrity-verify-nightly": {
         "task": "provenance.integrity_verify_all",
         "schedule": crontab(hour=2, minute=37),

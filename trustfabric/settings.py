@@ -247,6 +247,10 @@ TF_FAIRNESS_WINDOW_SECONDS = env.int("TF_FAIRNESS_WINDOW_SECONDS", default=60)
 TF_FAIRNESS_LATENCY_SECONDS = env.float("TF_FAIRNESS_LATENCY_SECONDS", default=0.5)
 # What each tenant's prod should run ({tenant: {policy: version}}); /metrics reports drift.
 TF_POLICY_REGISTRY_FILE = env.str("TF_POLICY_REGISTRY_FILE", default="")
+# The Studio lifecycle (docs/studio.md): environment names, first to last (the last is prod),
+# and how long a low-risk auto-merge soaks before it is applied unless a reviewer objects.
+TF_STUDIO_ENVIRONMENTS = env.list("TF_STUDIO_ENVIRONMENTS", default=["dev", "stage", "prod"])
+TF_STUDIO_SOAK_SECONDS = env.int("TF_STUDIO_SOAK_SECONDS", default=3600)
 TF_PRICE_PER_CPU_HOUR = env.float("TF_PRICE_PER_CPU_HOUR", default=0.04)
 
 SPECTACULAR_SETTINGS = {

@@ -11,10 +11,11 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 
 from .compiled import compiled
+from .environments import prod_name, running_version_ids
 from .lac import constraints as lac_constraints
 from .lac.engine import Context, GrantFacts, Resource, Subject, constraint_applies, evaluate_access
 from .lac.language import CompiledPolicy
-from .models import Policy, PolicyVersion, SubjectAttributes
+from .models import PolicyVersion, SubjectAttributes
 
 
 def subject_for(user: AbstractBaseUser, roles: frozenset[str]) -> Subject:
@@ -27,14 +28,12 @@ def subject_for(user: AbstractBaseUser, roles: frozenset[str]) -> Subject:
     )
 
 
-def active_policies() -> list[tuple[PolicyVersion, CompiledPolicy]]:
-    versions = PolicyVersion.objects.filter(pk__in=_active_version_ids()).select_related("policy")
+def active_policies(environment: str | None = None) -> list[tuple[PolicyVersion, CompiledPolicy]]:
+    """What ``environment`` runs (prod when none), enforce policies first."""
+    ids = running_version_ids(environment or prod_name())
+    versions = PolicyVersion.objects.filter(pk__in=ids).select_related("policy")
     ordered = sorted(versions, key=lambda v: (v.mode != "enforce", v.policy.slug))
     return [(v, compiled(v)) for v in ordered]
-
-
-def _active_version_ids() -> list[int]:
-    return list(Policy.objects.exclude(active_version=None).values_list("active_version_id", flat=True))
 
 
 @dataclass

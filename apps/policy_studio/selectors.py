@@ -71,14 +71,13 @@ class CoverageReport:
         }
 
 
-def tier1_coverage() -> CoverageReport:
+def tier1_coverage(versions: list[PolicyVersion] | None = None) -> CoverageReport:
     """Every Tier-1 view (its fields include P0/P1) and, per such field, the first enforce-mode
-    minimization rule that covers it. Computed from what is active, never declared."""
-    active = [
-        (p.slug, compiled(p.active_version))
-        for p in policies()
-        if p.active_version is not None and p.active_version.mode == "enforce"
-    ]
+    minimization rule that covers it. Computed from what is active (or from ``versions``, one
+    per policy: what an environment would run), never declared."""
+    if versions is None:
+        versions = [p.active_version for p in policies() if p.active_version is not None]
+    active = [(v.policy.slug, compiled(v)) for v in versions if v.mode == "enforce"]
     rows = []
     for view in GraphView.objects.select_related("dataset").order_by("slug"):
         version = view.dataset.latest_version

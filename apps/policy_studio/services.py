@@ -12,8 +12,10 @@ from django.db import IntegrityError, transaction
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.services import audit_record
 
+from .environments import check as check_environment
+from .environments import first_name, prod_name, register
 from .lac.language import PolicySyntaxError, compile_policy
-from .models import Policy, PolicyVersion, SubjectAttributes
+from .models import Deployment, Policy, PolicyVersion, SubjectAttributes
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
@@ -31,10 +33,21 @@ def policy_check_source(source: str) -> None:
 
 
 def policy_save_version(
-    *, actor: AbstractBaseUser, slug: str, source: str, name: str = "", note: str = "", activate: bool = False
+    *,
+    actor: AbstractBaseUser,
+    slug: str,
+    source: str,
+    name: str = "",
+    note: str = "",
+    activate: bool = False,
+    environment: str | None = None,
 ) -> PolicyVersion:
     """Save ``source`` as the next version of policy ``slug`` (created on first save).
-    Invalid source stores nothing. ``activate`` puts the new version in force."""
+    Invalid source, or source identical to the latest version, stores nothing. ``activate``
+    puts the new version in force: in ``environment`` when given (pages and API pass the
+    first environment, the only one an author may activate in directly), else directly in
+    prod, the tooling path (fixtures, the red-team world) that the drift check reports as a
+    hotfix until it is promoted."""
     if not SLUG.match(slug or ""):
         raise ValidationFailed("Use lower-case letters, digits and dashes for the slug.", details={"slug": "invalid"})
     policy_check_source(source)
@@ -49,6 +62,12 @@ def policy_save_version(
                 raise Conflict("The policy was created concurrently; retry.") from exc
             audit_record("policy.created", actor=actor, target=policy, payload={"slug": slug})
         latest = policy.versions.order_by("-number").first()
+        if latest is not None and latest.source == source:
+            raise ValidationFailed(
+                f"This is identical to version {latest.number}, the latest; change something before saving.",
+                code="identical_version",
+                details={"previous_version": latest.number},
+            )
         version = PolicyVersion.objects.create(
             policy=policy,
             number=(latest.number + 1) if latest else 1,
@@ -65,7 +84,9 @@ def policy_save_version(
             reason=note,
             payload={"policy": slug, "version": version.number, "source_hash": version.source_hash, "mode": mode},
         )
-        if activate:
+        if activate and environment and environment != prod_name():
+            register(policy=policy, environment=environment, version=version, kind=Deployment.Kind.DEV, actor=actor)
+        elif activate:
             _activate(policy, version, actor)
     return version
 
@@ -83,12 +104,34 @@ def _activate(policy: Policy, version: PolicyVersion, actor: AbstractBaseUser) -
 
 
 def policy_activate(*, actor: AbstractBaseUser, slug: str, number: int) -> PolicyVersion:
+    """Put a version in force directly in prod, bypassing the registry: the operators' hotfix
+    path (and the game-day drill's). Audited; the drift check reports it until promoted,
+    auto-merged or rolled back. Pages and the API never call it."""
     with transaction.atomic():
         policy = Policy.objects.select_for_update().filter(slug=slug).first()
         version = policy.versions.filter(number=number).first() if policy else None
         if version is None:
             raise NotFound(f"No version {number} of policy {slug!r}.")
         _activate(policy, version, actor)
+    return version
+
+
+def policy_put_in_force(*, actor: AbstractBaseUser, slug: str, number: int, environment: str) -> PolicyVersion:
+    """Put version ``number`` in force in the first environment. Every later environment is
+    reached by promotion (apps.policy_studio.promotions), so this refuses them with a 409."""
+    environment = check_environment(environment)
+    if environment != first_name():
+        raise Conflict(
+            f"Versions reach {environment} by promotion, not by activation.",
+            code="promotion_required",
+            details={"environment": environment, "activate_only_in": first_name()},
+        )
+    with transaction.atomic():
+        policy = Policy.objects.select_for_update().filter(slug=slug).first()
+        version = policy.versions.filter(number=number).first() if policy else None
+        if version is None:
+            raise NotFound(f"No version {number} of policy {slug!r}.")
+        register(policy=policy, environment=environment, version=version, kind=Deployment.Kind.DEV, actor=actor)
     return version
 
 

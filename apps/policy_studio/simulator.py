@@ -43,6 +43,7 @@ class SimulatedOutcome:
     outcome: str  # allow | deny | allow_unverified
     codes: list[str]
     explanation: str
+    violations: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -62,7 +63,7 @@ class SimulationRow:
 
 @dataclass
 class Simulation:
-    version_a: PolicyVersion
+    version_a: PolicyVersion | None
     version_b: PolicyVersion
     rows: list[SimulationRow]
     seconds: float
@@ -115,6 +116,29 @@ class Simulation:
         return out.getvalue()
 
 
+def replay(version: PolicyVersion | None, facts: dict[str, Any]) -> SimulatedOutcome:
+    """One stored decision re-decided under ``version`` (none: nothing in force, default deny)."""
+    if version is None:
+        return SimulatedOutcome("deny", ["NO_ACTIVE_POLICY"], "No policy version in force (default deny).")
+    return _replay(version, facts)
+
+
+def minimization_changes(
+    a: PolicyVersion | None, b: PolicyVersion, classes: dict[str, str], fields: set[str]
+) -> list[dict[str, str]]:
+    """Per attribute, the transform under ``a`` and under ``b`` where they differ."""
+    chosen_a, wide_a = lac_minimize.plan_steps(compiled(a).minimize if a else (), classes, fields)
+    chosen_b, wide_b = lac_minimize.plan_steps(compiled(b).minimize, classes, fields)
+    changes = []
+    for attribute in sorted(fields):
+        ta, tb = _describe(chosen_a.get(attribute)), _describe(chosen_b.get(attribute))
+        if ta != tb:
+            changes.append({"attribute": attribute, "a": ta, "b": tb})
+    if _describe(wide_a) != _describe(wide_b):
+        changes.append({"attribute": "(result)", "a": _describe(wide_a), "b": _describe(wide_b)})
+    return changes
+
+
 def _replay(version: PolicyVersion, facts: dict[str, Any]) -> SimulatedOutcome:
     policy = compiled(version)
     s, r, q, p = facts["subject"], facts["resource"], facts["query"], facts["plan"]
@@ -146,22 +170,13 @@ def _replay(version: PolicyVersion, facts: dict[str, Any]) -> SimulatedOutcome:
             outcome.codes,
             "Passes access rules and plan checks; result checks unknown (the query never ran).",
         )
-    return SimulatedOutcome("allow" if outcome.allowed else "deny", outcome.codes, outcome.explanation)
+    return SimulatedOutcome(
+        "allow" if outcome.allowed else "deny", outcome.codes, outcome.explanation, outcome.violations
+    )
 
 
-def _minimization_changes(a: PolicyVersion, b: PolicyVersion, run: PastDecision) -> list[dict[str, str]]:
-    classes = run.attribute_classes
-    fields = set(run.facts["query"]["fields"])
-    chosen_a, wide_a = lac_minimize.plan_steps(compiled(a).minimize, classes, fields)
-    chosen_b, wide_b = lac_minimize.plan_steps(compiled(b).minimize, classes, fields)
-    changes = []
-    for attribute in sorted(fields):
-        ta, tb = _describe(chosen_a.get(attribute)), _describe(chosen_b.get(attribute))
-        if ta != tb:
-            changes.append({"attribute": attribute, "a": ta, "b": tb})
-    if _describe(wide_a) != _describe(wide_b):
-        changes.append({"attribute": "(result)", "a": _describe(wide_a), "b": _describe(wide_b)})
-    return changes
+def _minimization_changes(a: PolicyVersion | None, b: PolicyVersion, run: PastDecision) -> list[dict[str, str]]:
+    return minimization_changes(a, b, run.attribute_classes, set(run.facts["query"]["fields"]))
 
 
 def _describe(rule: lac_minimize.MinimizeRule | None) -> str:
@@ -171,7 +186,7 @@ def _describe(rule: lac_minimize.MinimizeRule | None) -> str:
     return f"{rule.transform}({params})" if params else rule.transform
 
 
-def simulate(version_a: PolicyVersion, version_b: PolicyVersion, runs: Iterable[PastDecision]) -> Simulation:
+def simulate(version_a: PolicyVersion | None, version_b: PolicyVersion, runs: Iterable[PastDecision]) -> Simulation:
     """Re-decide each past run (newest first, as given) under both versions."""
     started = time.perf_counter()
     rows = []
@@ -184,7 +199,7 @@ def simulate(version_a: PolicyVersion, version_b: PolicyVersion, runs: Iterable[
                 created_at=run.created_at,
                 username=run.username,
                 dataset=run.dataset,
-                a=_replay(version_a, run.facts),
+                a=replay(version_a, run.facts),
                 b=_replay(version_b, run.facts),
                 minimization_changes=_minimization_changes(version_a, version_b, run),
             )

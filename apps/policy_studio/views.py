@@ -14,6 +14,7 @@ from apps.core.errors import DomainError
 from apps.core.permissions import TenantRoleRequiredMixin, has_role
 
 from . import selectors, services
+from .environments import first_name
 from .forms import NEW_POLICY_TEMPLATE, PolicyEditForm
 from .hooks import decision_history
 from .permissions import AUTHORS, POLICY_READERS
@@ -75,12 +76,16 @@ class PolicyEditView(TenantRoleRequiredMixin, View):
                 source=d["source"],
                 note=d["note"],
                 activate=d["activate"],
+                environment=first_name(),  # one-click activation is for the first environment only
             )
         except DomainError as exc:
             return self._render(
                 request, policy, form, status=exc.status, error=exc.message, problems=exc.details.get("problems")
             )
-        messages.success(request, f"Saved version {version.number}{' and put it in force' if d['activate'] else ''}.")
+        messages.success(
+            request,
+            f"Saved version {version.number}{f' and put it in force in {first_name()}' if d['activate'] else ''}.",
+        )
         return redirect("policy-edit", slug=version.policy.slug)
 
     def _render(
@@ -100,8 +105,13 @@ class PolicyActivateView(TenantRoleRequiredMixin, View):
 
     def post(self, request: HttpRequest, slug: str, number: int) -> HttpResponse:
         get_object_or_404(selectors.policies(), slug=slug)
-        services.policy_activate(actor=request.user, slug=slug, number=number)
-        messages.success(request, f"Version {number} is now in force.")
+        environment = request.POST.get("environment") or first_name()
+        try:
+            services.policy_put_in_force(actor=request.user, slug=slug, number=number, environment=environment)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return redirect("policy-edit", slug=slug)
+        messages.success(request, f"Version {number} is now in force in {environment}.")
         return redirect("policy-edit", slug=slug)
 
 

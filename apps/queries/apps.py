@@ -11,13 +11,16 @@ class QueriesConfig(AppConfig):
     def ready(self) -> None:
         from apps.core.audit_targets import register_audit_target
         from apps.core.services import register_audit_evidence
-        from apps.policy_studio.hooks import register_decision_history
+        from apps.policy_studio.hooks import register_decision_history, register_decision_rows, register_redteam_corpus
 
         from .models import QUERY_RUN_AUDIT_TARGET
-        from .selectors import past_decisions
+        from .redteam import corpus_facts
+        from .selectors import past_decisions, policy_decision_rows
 
         register_audit_evidence(query_run_audit_seqs)
         register_decision_history(past_decisions)
+        register_decision_rows(policy_decision_rows)
+        register_redteam_corpus(corpus_facts)
         register_audit_target(QUERY_RUN_AUDIT_TARGET, "Query", "query-detail")
 
 

@@ -13,6 +13,17 @@ QUERY_TEMPLATE = """{
 
 
 class QueryForm(forms.Form):
+    environment = forms.ChoiceField(
+        choices=(), required=False, help_text="Whose policies decide: the environment's versions (prod by default)."
+    )
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        from apps.policy_studio.environments import names, prod_name
+
+        super().__init__(*args, **kwargs)
+        self.fields["environment"].choices = [(n, n) for n in names()]
+        self.fields["environment"].initial = prod_name()
+
     spec = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false", "class": "code"}),
         initial=QUERY_TEMPLATE,

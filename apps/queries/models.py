@@ -42,6 +42,9 @@ class QueryRun(TenantOwnedModel):
     # for a JIT_REQUIRED denial, the policy's JIT rule a request would go through.
     jit_grant_id = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
     jit_rule = models.CharField(max_length=64, blank=True)
+    environment = models.CharField(
+        max_length=32, default="prod", help_text="the Studio environment whose policies decided it"
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

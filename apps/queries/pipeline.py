@@ -40,6 +40,7 @@ from apps.policy_studio.decide import (
     decide_on_result,
     subject_for,
 )
+from apps.policy_studio.environments import check as check_environment
 from apps.policy_studio.lac import constraints as lac_constraints
 from apps.policy_studio.lac import minimize as lac_minimize
 from apps.policy_studio.lac.engine import Context, GrantFacts, Resource, Subject
@@ -70,6 +71,7 @@ class Plan:
 
     actor: AbstractBaseUser
     now: Any
+    environment: str
     prepared: Prepared
     subject: Subject
     resource: Resource
@@ -146,6 +148,10 @@ def query_run_execute(*, actor: AbstractBaseUser, roles: frozenset[str], spec: A
 
 def plan(*, actor: AbstractBaseUser, roles: frozenset[str], spec: Any, now: Any) -> Plan:
     """Stage 1: validate and resolve the query, and gather the facts the planner knows."""
+    # The Studio environment whose policies decide (prod unless the query names another).
+    environment = check_environment(spec.get("environment") if isinstance(spec, dict) else None)
+    if isinstance(spec, dict):
+        spec = {k: v for k, v in spec.items() if k != "environment"}
     prepared = prepare(spec)
     spec = prepared.spec
     resource = Resource(
@@ -158,7 +164,7 @@ def plan(*, actor: AbstractBaseUser, roles: frozenset[str], spec: Any, now: Any)
     )
     reason_sha256 = hashlib.sha256(spec["reason"].encode()).hexdigest()
     context = Context(purpose=spec["purpose"], now=now, grant=spec.get("grant"), reason_sha256=reason_sha256)
-    policies = active_policies()
+    policies = active_policies(environment)
     loaded = graph_cache.load(prepared.version)
     node_classes, edge_classes = loaded.attribute_classes["nodes"], loaded.attribute_classes["edges"]
     enforce_rules = tuple(r for (_, p) in policies if p.mode == "enforce" for r in p.minimize)
@@ -173,6 +179,7 @@ def plan(*, actor: AbstractBaseUser, roles: frozenset[str], spec: Any, now: Any)
     return Plan(
         actor=actor,
         now=now,
+        environment=environment,
         prepared=prepared,
         subject=subject_for(actor, roles),
         resource=resource,
@@ -367,6 +374,7 @@ def store(
     )
     with transaction.atomic():
         run = QueryRun.objects.create(
+            environment=planned.environment,
             user=planned.actor,
             spec=planned.spec,
             dataset_version=planned.prepared.version,

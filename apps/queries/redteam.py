@@ -10,6 +10,7 @@ positive when it is denied. A denial with a different reason code than labelled 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -51,6 +52,9 @@ class CaseOutcome:
     codes: list[str]
     cls: str = ""
     note: str = ""
+    # Each stored step's masked facts and its dataset's classes: what the Studio's promotion
+    # gate replays a candidate policy against (corpus_facts).
+    steps: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -253,7 +257,34 @@ def _run_case(case: dict[str, Any], world: World) -> CaseOutcome:
         steps.append(_run_step(user, subject, spec))
         if steps[-1].denied and not case.get("continue_after_denial"):
             break
-    return _score(case, steps)
+    outcome = _score(case, steps)
+    outcome.steps = [_replayable(s.run) for s in steps if s.run is not None and s.run.facts.get("subject")]
+    return outcome
+
+
+def _replayable(run: QueryRun) -> dict[str, Any]:
+    classes = run.dataset_version.attribute_classes
+    return {"facts": run.facts, "classes": {**classes["nodes"], **classes["edges"]}, "status": run.status}
+
+
+def corpus_facts(path: Path = DEFAULT_CORPUS) -> list[dict[str, Any]]:
+    """Every corpus case with its label and the replayable facts of its steps, computed once
+    per corpus content (the corpus run takes tens of seconds; replaying it takes milliseconds)
+    and kept under ``var/`` beside the other derived files."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    cache = Path(settings.VAR_DIR) / f"redteam-facts-{digest}.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    report = run_corpus(path)
+    cases = [
+        {"id": o.id, "pattern": o.pattern, "expect": o.expect, "class": o.cls, "steps": o.steps}
+        for o in report.outcomes
+    ]
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    tmp.write_text(json.dumps(cases, default=str))
+    tmp.replace(cache)
+    return cases
 
 
 def _run_step(user: Any, subject: dict[str, Any], spec: dict[str, Any]) -> Step:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import QuerySet
+from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 
 from apps.policy_studio.lac.engine import Resource
@@ -33,11 +34,15 @@ def decisions_for(run: QueryRun) -> QuerySet[Decision]:
     return Decision.objects.filter(query_run=run).select_related("policy_version__policy").order_by("id")
 
 
-def past_decisions(*, dataset: str | None = None, limit: int = 5000) -> list[PastDecision]:
+def past_decisions(
+    *, dataset: str | None = None, environment: str | None = None, limit: int = 5000
+) -> list[PastDecision]:
     """The decision history the policy simulator replays (registered in ``QueriesConfig.ready``)."""
     runs = query_runs()
     if dataset:
         runs = runs.filter(dataset_version__dataset__slug=dataset)
+    if environment:
+        runs = runs.filter(environment=environment)
     return [
         PastDecision(
             run_id=run.pk,
@@ -52,6 +57,17 @@ def past_decisions(*, dataset: str | None = None, limit: int = 5000) -> list[Pas
         )
         for run in runs.order_by("-created_at")[:limit]
     ]
+
+
+def policy_decision_rows(*, policy_id: int, since: datetime, limit: int) -> list[tuple[str, Any, Any, str | None]]:
+    """(outcome, reason codes, violations, purpose) of one policy's decisions since ``since``,
+    newest first: the editor's history hints (registered in ``QueriesConfig.ready``)."""
+    return list(
+        Decision.objects.filter(policy_version__policy_id=policy_id, created_at__gte=since)
+        .annotate(purpose=KeyTextTransform("purpose", "query_run__spec"))
+        .order_by("-created_at")
+        .values_list("outcome", "reason_codes", "violations", "purpose")[:limit]
+    )
 
 
 @dataclass(frozen=True)

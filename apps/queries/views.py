@@ -48,6 +48,8 @@ class QueryView(TenantRoleRequiredMixin, View):
         except ValueError as exc:
             return self._render(request, form, status=400, error=f"Not valid JSON: {exc}")
         try:
+            if isinstance(spec, dict) and form.cleaned_data.get("environment"):
+                spec = {**spec, "environment": form.cleaned_data["environment"]}
             run = query_run_execute(actor=request.user, roles=request.tenant_roles, spec=spec_from_body(spec))
         except DomainError as exc:
             return self._render(request, form, status=exc.status, error=exc.message, details=exc.details)

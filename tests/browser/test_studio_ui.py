@@ -36,6 +36,7 @@ def test_author_writes_a_policy_and_analyst_sees_allow_and_deny(page, tenant_a) 
     page.wait_for_selector("text=Saved version 1 and put it in force")
 
     page.click("nav >> text=Queries")
+    page.select_option("#id_environment", "dev")  # one-click activation reaches dev only (issue 14)
     page.fill(
         "#id_spec",
         '{"dataset": "calls-demo", "seeds": ["grp12-0"], "hops": 2, "metric": "pagerank", "fields": ["city", "age"],'
@@ -47,6 +48,7 @@ def test_author_writes_a_policy_and_analyst_sees_allow_and_deny(page, tenant_a) 
     assert page.locator("table.result tbody tr").count() >= 2
 
     page.click("nav >> text=Queries")
+    page.select_option("#id_environment", "dev")  # one-click activation reaches dev only (issue 14)
     page.fill(
         "#id_spec",
         '{"dataset": "calls-demo", "seeds": ["hub-a"], "hops": 1, "metric": "neighbourhood", "purpose": "investigation", "reason": "case 118"}',

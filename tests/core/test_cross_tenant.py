@@ -19,6 +19,7 @@ from tests.conftest import demo_query, load_calls_demo
 from tests.factories import AuditChainCheckFactory, api_token_for, audit_event_in
 from tests.pcq_ops.cross_tenant import PCQ_OPS_API_CASES, PCQ_OPS_PAGE_CASES, PCQ_OPS_TOKEN_PAGES
 from tests.pilots.cross_tenant import PILOTS_API_CASES, PILOTS_OPERATOR_ONLY, PILOTS_PAGE_CASES
+from tests.policy_studio.cross_tenant import STUDIO_API_CASES, STUDIO_PAGE_CASES
 from tests.tenant_rollups.cross_tenant import DIGEST_PAGE_CASES, DIGEST_TOKEN_PAGES
 
 # Endpoints that hold no tenant data of their own.
@@ -144,6 +145,7 @@ CASES: dict[str, Callable[[Any, Any], dict[str, str]]] = {
     "policy-version": _policy,
     "queryrun": _lac,
     "api-policy-validate": lambda tenant, owner: {},
+    "api-policy-lint": _policy,  # tenant B naming A's policy (for hints) gets 404
     "api-simulations": _policy,
     "api-coverage": _view,
     "evidence-api": _witnessed,
@@ -170,6 +172,7 @@ CASES: dict[str, Callable[[Any, Any], dict[str, str]]] = {
 }
 CASES.update(PCQ_OPS_API_CASES)
 CASES.update(PILOTS_API_CASES)
+CASES.update(STUDIO_API_CASES)
 # What must not appear in another tenant's answers.
 SECRETS = ("agency-a", "a-secret-token", "test.secret-a", "calls-demo", "investigations", "identities", "grp12-0")
 
@@ -241,6 +244,7 @@ PAGE_CASES: dict[str, Callable[[Any, Any], dict[str, str]]] = {
     "dataset-page": _lac,
     "policy-edit": _policy,
     "studio-version": _policy,
+    "studio-diff": _policy,
     "studio-activate": _policy,
     "policy-simulate": _policy,
     "query-detail": _lac,
@@ -258,6 +262,7 @@ PAGES_WITHOUT_OBJECTS = {"jit-email-action"}  # the token is checked on its own;
 PAGE_CASES.update(DIGEST_PAGE_CASES)
 PAGE_CASES.update(PCQ_OPS_PAGE_CASES)
 PAGE_CASES.update(PILOTS_PAGE_CASES)
+PAGE_CASES.update(STUDIO_PAGE_CASES)
 PAGES_WITHOUT_OBJECTS |= DIGEST_TOKEN_PAGES | PCQ_OPS_TOKEN_PAGES
 
 

@@ -128,6 +128,7 @@ def test_an_auditor_can_make_no_write_beyond_the_listed_ones() -> None:
         ("post", "/api/zk/sessions/"),
         ("post", "/api/simulations/"),
         ("post", "/api/policy-validation/"),
+        ("post", "/api/policy-lint/"),
     ],
 )
 def test_an_auditor_is_refused_every_write(auditor_a, tenant_a, method, url) -> None:

@@ -65,7 +65,9 @@ def test_old_head_with_rows_migrates_forward_with_rows_intact() -> None:
             applied = conn.execute("SELECT name FROM django_migrations WHERE app = 'queries'").fetchall()
         assert run == [(41, "allowed", "abc", 7)]
         assert decision == [(5, 41, "allow")]
-        assert applied == [("0001_query_run_and_decision_from_policy_studio",)]
+        assert ("0001_query_run_and_decision_from_policy_studio",) in applied
+        with psycopg.connect(_conninfo(name)) as conn:  # issue 14: old runs were decided by prod
+            assert conn.execute("SELECT environment FROM policy_studio_queryrun").fetchall() == [("prod",)]
     finally:
         with psycopg.connect(_conninfo("postgres"), autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

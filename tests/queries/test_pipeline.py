@@ -227,9 +227,14 @@ def test_policy_api_validation_and_versions(api_a, lac_a) -> None:
     assert saved.status_code == 201 and saved.json()["number"] == 2
     detail = api_a.get("/api/policies/investigations/").json()
     assert detail["active_version"] == 1 and [v["number"] for v in detail["versions"]] == [2, 1]
-    assert (
-        api_a.post("/api/policies/investigations/activate/", {"version": 2}, format="json").json()["active_version"]
-        == 2
+    # One-click activation reaches dev only (issue 14); prod is reached by promotion.
+    activated = api_a.post("/api/policies/investigations/activate/", {"version": 2}, format="json").json()
+    envs = {e["name"]: e for e in activated["environments"]}
+    assert activated["active_version"] == 1 and envs["dev"]["running"] == 2 and envs["prod"]["running"] == 1
+    refused = api_a.post("/api/policies/investigations/activate/", {"version": 2, "environment": "prod"}, format="json")
+    assert assert_envelope(refused, 409)["code"] == "promotion_required"
+    assert_envelope(
+        api_a.post("/api/policies/investigations/activate/", {"version": 2, "environment": "qa"}, format="json"), 400
     )
     assert_envelope(api_a.post("/api/policies/investigations/activate/", {"version": 9}, format="json"), 404)
 

@@ -18,10 +18,27 @@ class PolicyVersionSerializer(serializers.ModelSerializer):
 class PolicySerializer(serializers.ModelSerializer):
     active_version = serializers.IntegerField(source="active_version.number", allow_null=True, read_only=True)
     versions = serializers.SerializerMethodField()
+    environments = serializers.SerializerMethodField()
 
     class Meta:
         model = Policy
-        fields = ["slug", "name", "active_version", "versions", "created_at"]
+        fields = ["slug", "name", "active_version", "environments", "versions", "created_at"]
+
+    def get_environments(self, policy: Policy) -> list[dict]:
+        """Per environment: the registered version (since, digest) and the running one."""
+        from ..environments import environment_rows
+
+        return [
+            {
+                "name": row.name,
+                "registered": row.registered.version.number if row.registered else None,
+                "since": row.registered.created_at if row.registered else None,
+                "promoted_digest": row.registered.digest if row.registered else None,
+                "running": row.running.number if row.running else None,
+                "in_sync": row.in_sync,
+            }
+            for row in environment_rows(policy)
+        ]
 
     def get_versions(self, policy: Policy) -> list[dict]:
         return [
@@ -42,8 +59,25 @@ class PolicySourceSerializer(StrictSerializer):
     source = serializers.CharField(max_length=200_000, trim_whitespace=False, allow_blank=True)
 
 
+class PolicyLintSerializer(StrictSerializer):
+    source = serializers.CharField(max_length=200_000, trim_whitespace=False, allow_blank=True)
+    datasets = serializers.ListField(child=serializers.SlugField(), required=False, max_length=100)
+    policy = serializers.SlugField(required=False, help_text="Add hints from this policy's decision history.")
+
+
+class PolicyDiffQuerySerializer(StrictSerializer):
+    a = serializers.IntegerField(min_value=1)
+    b = serializers.IntegerField(min_value=1)
+
+
 class ActivateSerializer(StrictSerializer):
     version = serializers.IntegerField(min_value=1)
+    environment = serializers.CharField(
+        max_length=32,
+        required=False,
+        default="",
+        help_text="Only the first environment (dev); later ones by promotion.",
+    )
 
 
 class SimulationRequestSerializer(StrictSerializer):

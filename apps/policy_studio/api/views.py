@@ -10,14 +10,18 @@ from rest_framework.response import Response
 from apps.core.api.base import TenantAPIView, TenantReadOnlyViewSet
 from apps.core.errors import NotFound
 
-from .. import selectors, services
+from .. import coaching, selectors, services
+from ..environments import first_name
 from ..hooks import decision_history
+from ..lac.diff import diff_policies
 from ..lac.language import PolicySyntaxError, compile_policy
 from ..models import Policy
 from ..permissions import AUTHORS, POLICY_READERS
 from ..simulator import simulate
 from .serializers import (
     ActivateSerializer,
+    PolicyDiffQuerySerializer,
+    PolicyLintSerializer,
     PolicySaveSerializer,
     PolicySerializer,
     PolicySourceSerializer,
@@ -33,7 +37,7 @@ class PolicyViewSet(TenantReadOnlyViewSet):
     queryset = Policy.all_tenants.none()  # for the schema; get_queryset is the real one
     lookup_field = "slug"
     required_roles = {"list": POLICY_READERS, "retrieve": POLICY_READERS, "version": POLICY_READERS,
-                      "create": AUTHORS, "activate": AUTHORS}  # fmt: skip
+                      "create": AUTHORS, "activate": AUTHORS, "diff": POLICY_READERS}  # fmt: skip
 
     def get_queryset(self) -> Any:
         return selectors.policies()
@@ -42,7 +46,7 @@ class PolicyViewSet(TenantReadOnlyViewSet):
     def create(self, request: Any) -> Response:
         incoming = PolicySaveSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        version = services.policy_save_version(actor=request.user, **incoming.validated_data)
+        version = services.policy_save_version(actor=request.user, environment=first_name(), **incoming.validated_data)
         return Response(PolicyVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=ActivateSerializer, responses=PolicySerializer)
@@ -51,7 +55,12 @@ class PolicyViewSet(TenantReadOnlyViewSet):
         policy = self.get_object()
         incoming = ActivateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        services.policy_activate(actor=request.user, slug=policy.slug, number=incoming.validated_data["version"])
+        services.policy_put_in_force(
+            actor=request.user,
+            slug=policy.slug,
+            number=incoming.validated_data["version"],
+            environment=incoming.validated_data["environment"] or first_name(),
+        )
         return Response(PolicySerializer(selectors.policies().get(pk=policy.pk)).data)
 
     @extend_schema(responses=PolicyVersionSerializer)
@@ -62,6 +71,38 @@ class PolicyViewSet(TenantReadOnlyViewSet):
         if version is None:
             raise NotFound(f"No version {number} of policy {slug!r}.")
         return Response(PolicyVersionSerializer(version).data)
+
+    @extend_schema(parameters=[PolicyDiffQuerySerializer], responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["get"])
+    def diff(self, request: Any, slug: str) -> Response:
+        """Rule-level diff between versions ``a`` and ``b`` (lac/diff.py), and whether their
+        compiled forms are identical."""
+        policy = self.get_object()
+        incoming = PolicyDiffQuerySerializer(data=request.query_params)
+        incoming.is_valid(raise_exception=True)
+        wanted = [incoming.validated_data["a"], incoming.validated_data["b"]]
+        versions = {v.number: v for v in selectors.policy_versions(policy).filter(number__in=wanted)}
+        missing = [n for n in wanted if n not in versions]
+        if missing:
+            raise NotFound(f"No version {missing[0]} of policy {slug!r}.")
+        diff = diff_policies(versions[wanted[0]].source, versions[wanted[1]].source)
+        return Response({"policy": policy.slug, "a": wanted[0], "b": wanted[1], **diff.as_dict()})
+
+
+class PolicyLintView(TenantAPIView):
+    """Lint policy source as the editor types (docs/lac-lint.md): syntax problems, or lint
+    findings with line and column, plus decision-history hints when ``policy`` is named."""
+
+    required_roles = AUTHORS
+
+    @extend_schema(request=PolicyLintSerializer, responses=OpenApiTypes.OBJECT)
+    def post(self, request: Any) -> Response:
+        incoming = PolicyLintSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        return Response(
+            coaching.lint_report(data["source"], datasets=data.get("datasets"), policy_slug=data.get("policy"))
+        )
 
 
 class PolicyValidateView(TenantAPIView):
@@ -77,13 +118,7 @@ class PolicyValidateView(TenantAPIView):
             policy = compile_policy(incoming.validated_data["source"])
         except PolicySyntaxError as exc:
             return Response({"valid": False, "problems": [p.as_dict() for p in exc.problems]})
-        summary = {
-            "mode": policy.mode,
-            "rules": len(policy.allow) + len(policy.deny),
-            "constraints": len(policy.constraints),
-            "minimize": len(policy.minimize),
-        }
-        return Response({"valid": True, "problems": [], "summary": summary})
+        return Response({"valid": True, "problems": [], "summary": coaching.policy_summary(policy)})
 
 
 class SimulationView(TenantAPIView):

@@ -15,6 +15,9 @@ constraints:                  # graph-shape limits, checked at plan time and on 
     max_degree: 25
 minimize:                     # transforms applied to results after LAC
   - {id: mask-phone, transform: mask, attributes: [phone], keep_last: 2}
+tests:                        # the policy's own tests (lac/policy_tests.py), never compiled
+  - {id: analyst-may, subject: {role: [analyst]}, resource: {data_class: [P2]},
+     purpose: investigation, expect: allow, reasons: ["rule:analysts-investigate"]}
 ```
 """
 
@@ -70,6 +73,49 @@ CONDITION_SCHEMA = {
         },
         "weekdays": {"type": "array", "items": {"enum": WEEKDAYS}, "minItems": 1},
         "max_dataset_age_days": {"type": "integer", "minimum": 1},
+    },
+}
+
+# The policy's own tests (like ``opa test``): example requests with the expected decision and,
+# optionally, reason codes the decision must carry ("rule:<id>", "RULE_DENY", "JIT_REQUIRED").
+# They never reach the compiled form; the Studio's promotion gate runs them (lac/policy_tests.py).
+TESTS_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "maxItems": 500,
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "expect"],
+        "properties": {
+            "id": _ID,
+            "description": {"type": "string"},
+            "subject": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "role": {"type": "array", "items": {"enum": ROLES}},
+                    "group": {"type": "array", "items": {"type": "string", "maxLength": 100}},
+                    "clearance": {"type": "integer", "minimum": 0, "maximum": 10},
+                },
+            },
+            "resource": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "dataset": {"type": "string", "maxLength": 100},
+                    "view": {"type": "string", "maxLength": 100},
+                    "data_class": _CLASSES,
+                    "license": {"type": "string", "maxLength": 100},
+                    "legal_authority": {"type": "string", "maxLength": 100},
+                    "age_days": _POSINT,
+                },
+            },
+            "purpose": {"type": "string", "maxLength": 100},
+            "hour": {"type": "integer", "minimum": 0, "maximum": 23},
+            "weekday": {"enum": WEEKDAYS},
+            "expect": {"enum": ["allow", "deny"]},
+            "reasons": _STRINGS,
+        },
     },
 }
 
@@ -138,6 +184,7 @@ POLICY_SCHEMA: dict[str, Any] = {
                 },
             },
         },
+        "tests": TESTS_SCHEMA,
         "minimize": {
             "type": "array",
             "maxItems": 200,
@@ -275,7 +322,7 @@ def _mark_for(root: yaml.Node | None, path: list[Any], *, at_key: bool = False) 
 
 def _friendly(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})), key=repr)
         allowed = ", ".join(sorted(error.schema.get("properties", {})))
         return f"unknown key(s) {', '.join(map(repr, extra))}; expected one of: {allowed}"
     if error.validator == "enum":
@@ -303,10 +350,10 @@ def parse(source: str) -> dict[str, Any]:
     """Parse and validate; raise PolicySyntaxError with every problem's line and column."""
     if len(source) > 200_000:
         raise PolicySyntaxError([PolicyProblem(1, 1, "", "policy is larger than 200,000 characters")])
+    document: dict[str, Any] | None
     try:
         _check_shape(source)
-        root = yaml.compose(source, Loader=yaml.SafeLoader)
-        document: dict[str, Any] | None = yaml.safe_load(source)
+        root, document = _load(source)
     except yaml.MarkedYAMLError as exc:
         line, col = _position(exc.problem_mark or exc.context_mark)
         raise PolicySyntaxError([PolicyProblem(line, col, "", f"YAML syntax: {exc.problem or exc.context}")]) from exc
@@ -318,7 +365,7 @@ def parse(source: str) -> dict[str, Any]:
     for error in sorted(_validator.iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path]):
         path = list(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})), key=repr)
             line, col = _mark_for(root, [*path, extra[0]], at_key=True)
         else:
             line, col = _mark_for(root, path)
@@ -328,6 +375,17 @@ def parse(source: str) -> dict[str, Any]:
     if problems:
         raise PolicySyntaxError(sorted(problems, key=lambda p: (p.line, p.column)))
     return document
+
+
+def _load(source: str) -> tuple[yaml.Node | None, Any]:
+    """The composed root node and the document constructed from it: one parse (what
+    ``yaml.safe_load`` does after composing), not a second one for the document."""
+    loader = yaml.SafeLoader(source)
+    try:
+        root = loader.get_single_node()
+        return root, (loader.construct_document(root) if root is not None else None)
+    finally:
+        loader.dispose()
 
 
 MAX_DEPTH = 32

@@ -42,6 +42,7 @@ class QueryRunSerializer(serializers.ModelSerializer):
             "dataset",
             "dataset_version",
             "spec",
+            "environment",
             "status",
             "reason_codes",
             "explanation",

@@ -33,8 +33,11 @@ BENCHES = {
     "pcq": ("bench_pcq", True, True),
     "lac": ("bench_lac", False, True),
     "zk": ("bench_zk", False, True),
+    "lint": ("bench_lint", False, True),
 }
 NOTES = {
+    "lint": "bench_lint is in-process CPU work (compile, lint, diff of policy source); the lint API adds one "
+    "dataset-facts query and a history tally cached for 60 s.",
     "lac": "bench_lac has no --profile yet: it runs in-process under each profile's environment. Its production "
     "profile should time the LAC check inside a gunicorn worker (the graph cache per process) on PostgreSQL.",
     "zk": "bench_zk has no --profile yet: it runs in-process under each profile's environment. Its production "
