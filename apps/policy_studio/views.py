@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views import View
 
 from apps.core.errors import DomainError
 from apps.core.permissions import TenantRoleRequiredMixin, has_role
 
-from . import selectors, services
+from . import environments, selectors, services
 from .environments import first_name
 from .forms import NEW_POLICY_TEMPLATE, PolicyEditForm
 from .hooks import decision_history
@@ -40,16 +40,29 @@ class PolicyEditView(TenantRoleRequiredMixin, View):
     required_roles = {"get": POLICY_READERS, "post": AUTHORS}
 
     def get(self, request: HttpRequest, slug: str | None = None) -> HttpResponse:
+        """Opens on the version in force in the chosen environment (``?environment=``, prod by
+        default) and says so, so that the next small fix starts from what runs, not from a
+        newer draft or a rolled-back version; ``?environment=latest`` opens the latest saved."""
         policy = get_object_or_404(selectors.policies(), slug=slug) if slug else None
+        environment = request.GET.get("environment") or environments.prod_name()
+        if environment != "latest" and environment not in environments.names():
+            raise Http404(f"No environment {environment!r}.")
         latest = selectors.policy_versions(policy).first() if policy else None
+        in_force = environments.running_version(policy, environment) if policy and environment != "latest" else None
+        opened = in_force or latest
         form = PolicyEditForm(
             initial={
                 "slug": slug or "",
                 "name": policy.name if policy else "",
-                "source": latest.source if latest else NEW_POLICY_TEMPLATE,
+                "source": opened.source if opened else NEW_POLICY_TEMPLATE,
             }
         )
-        return self._render(request, policy, form)
+        return self._render(
+            request,
+            policy,
+            form,
+            opened={"version": opened, "environment": environment, "in_force": in_force is not None, "latest": latest},
+        )
 
     def post(self, request: HttpRequest, slug: str | None = None) -> HttpResponse:
         policy = get_object_or_404(selectors.policies(), slug=slug) if slug else None
@@ -95,7 +108,14 @@ class PolicyEditView(TenantRoleRequiredMixin, View):
         return render(
             request,
             "policy_studio/policy_edit.html",
-            {"policy": policy, "form": form, "versions": versions, "can_write": has_role(request, AUTHORS), **extra},
+            {
+                "policy": policy,
+                "form": form,
+                "versions": versions,
+                "can_write": has_role(request, AUTHORS),
+                "environments": environments.names(),
+                **extra,
+            },
             status=status,
         )
 

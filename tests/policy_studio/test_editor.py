@@ -194,3 +194,23 @@ def test_dataset_facts_follow_the_latest_version(lac_a, admin_a, api_a) -> None:
     body = api_a.post(LINT, {"source": source, "datasets": ["calls-demo"]}, format="json").json()
     tier1 = [f["message"] for f in body["findings"] if f["code"] == "LAC105"]
     assert tier1 and all("calls-demo.alias (P1)" in m and "name" not in m.split(":")[1] for m in tier1)
+
+
+def test_the_editor_opens_on_the_version_in_force_and_says_so(lac_a, admin_a) -> None:
+    """A newer saved draft does not become the editor's starting point: it opens on what prod
+    runs (the next fix starts from there), names it, and offers the other environments."""
+    with tenant_context(lac_a):
+        policy_save_version(actor=admin_a, slug="investigations", source=POLICY_SOURCE + "\n# draft v2\n")
+    web = Client()
+    web.force_login(admin_a)
+    page = web.get(reverse("policy-edit", args=["investigations"]))
+    assert page.status_code == 200
+    assert page.context["form"].initial["source"] == POLICY_SOURCE
+    text = page.content.decode()
+    assert "Editing <strong>v1</strong>, the version in force in <strong>prod</strong>" in text
+    assert "(the latest saved is v2)" in text
+    latest = web.get(reverse("policy-edit", args=["investigations"]) + "?environment=latest")
+    assert latest.context["form"].initial["source"].endswith("# draft v2\n")
+    dev = web.get(reverse("policy-edit", args=["investigations"]) + "?environment=dev")
+    assert "Nothing is in force in <strong>dev</strong>" in dev.content.decode()
+    assert web.get(reverse("policy-edit", args=["investigations"]) + "?environment=nope").status_code == 404
