@@ -10,7 +10,8 @@ from apps.zk_proofs import admission, scheduler
 from tests.conftest import member, require_service
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+# The scheduler's keys live on the broker's Redis, shared by every xdist worker: its tests share one.
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("zk-scheduler")]
 
 
 def _propose(zk_pair):
