@@ -8,7 +8,6 @@ urlpatterns = [
     path("audit/", views.AuditEventListView.as_view(), name="audit-list"),
     path("audit/verify/", views.AuditChainVerifyView.as_view(), name="audit-verify"),
     path("audit/<int:seq>/", views.AuditEventDetailView.as_view(), name="audit-detail"),
-    path("people/", views.PeopleView.as_view(), name="people"),
     path("tokens/", views.ApiTokenListView.as_view(), name="tokens"),
     path("tokens/<int:pk>/revoke/", views.ApiTokenRevokeView.as_view(), name="token-revoke"),
 ]

@@ -20,10 +20,10 @@ from . import selectors, services, tasks
 from .api.errors import error_body
 from .errors import DomainError
 from .filters import AuditEventFilterSet
-from .forms import ApiTokenForm, ApproverPermissionForm, GroupMemberForm, SubjectAttributesForm
+from .forms import ApiTokenForm
 from .http import page_problem_after_switch, safe_next_url
 from .models import Role
-from .permissions import ADMINS, ANY_MEMBER, AUDIT_READERS, PUBLIC, SIGNED_IN, TenantRoleRequiredMixin, declare_roles
+from .permissions import ANY_MEMBER, AUDIT_READERS, PUBLIC, SIGNED_IN, TenantRoleRequiredMixin, declare_roles
 from .probes import readiness_details
 
 
@@ -136,62 +136,6 @@ class ApiTokenRevokeView(TenantRoleRequiredMixin, View):
         services.api_token_revoke(token=token, actor=request.user)
         messages.success(request, f"Token “{token.name}” revoked.")
         return redirect("tokens")
-
-
-# --- People and approvers (tenant admins) -----------------------------------------------
-
-
-class PeopleView(TenantRoleRequiredMixin, View):
-    """Members with their roles, policy attributes and groups; who may approve JIT access to
-    each dataset. Each form posts one audited change."""
-
-    required_roles = ADMINS
-    forms = {"attributes": SubjectAttributesForm, "approver": ApproverPermissionForm, "group": GroupMemberForm}
-
-    def get(self, request: HttpRequest) -> HttpResponse:
-        return self._render(request)
-
-    def post(self, request: HttpRequest) -> HttpResponse:
-        from . import people
-
-        kind = request.POST.get("form", "")
-        form_class = self.forms.get(kind)
-        if form_class is None:
-            return self._render(request, error="Unknown form.", status=400)
-        form = form_class(request.POST)
-        if not form.is_valid():
-            return self._render(request, error=_form_errors(form), status=400)
-        d = form.cleaned_data
-        try:
-            if kind == "attributes":
-                people.subject_attributes_set(
-                    actor=request.user, username=d["username"], groups=form.group_list(), clearance=d["clearance"]
-                )
-            elif kind == "approver":
-                people.approver_permission_set(
-                    actor=request.user,
-                    dataset_slug=d["dataset"],
-                    username=d["username"],
-                    group=d["group"],
-                    granted=d["granted"],
-                )
-            else:
-                people.tenant_group_member_set(
-                    actor=request.user, group=d["group"], username=d["username"], is_member=d["is_member"]
-                )
-        except DomainError as exc:
-            return self._render(request, error=exc.message, status=exc.status)
-        messages.success(request, "Saved; the change is in the audit log.")
-        return redirect("people")
-
-    def _render(self, request: HttpRequest, error: str | None = None, status: int = 200) -> HttpResponse:
-        from . import people
-
-        return render(request, "core/people.html", {**people.people_overview(), "error": error}, status=status)
-
-
-def _form_errors(form: Any) -> str:
-    return "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items())
 
 
 # --- Operator probes -------------------------------------------------------------------

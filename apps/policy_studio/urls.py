@@ -1,8 +1,9 @@
 from django.urls import path
 
-from . import editor_views, lifecycle_views, views
+from . import editor_views, lifecycle_views, people_views, views
 
 urlpatterns = [
+    path("people/", people_views.PeopleView.as_view(), name="people"),
     path("studio/", views.PolicyListView.as_view(), name="policies"),
     path("studio/new/", views.PolicyEditView.as_view(), name="policy-new"),
     path("studio/coverage/", views.CoverageView.as_view(), name="coverage"),

@@ -17,18 +17,19 @@ from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import transaction
 from guardian.shortcuts import assign_perm, get_groups_with_perms, get_users_with_perms, remove_perm
 
-from .errors import NotFound, ValidationFailed
-from .models import Membership
-from .services import audit_record
-from .tenancy import require_current_tenant
+from apps.core.errors import NotFound, ValidationFailed
+from apps.core.models import Membership
+from apps.core.services import audit_record
+from apps.core.tenancy import require_current_tenant
+from apps.graphs.models import Dataset
+
+from .models import SubjectAttributes
 
 APPROVE_PERM = "graphs.approve_access"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 def _datasets() -> Any:
-    from apps.graphs.models import Dataset
-
     return Dataset.objects.order_by("slug")
 
 
@@ -68,8 +69,6 @@ def tenant_group(name: str, *, create: bool = False) -> Group:
 
 
 def people_overview() -> dict[str, Any]:
-    from apps.policy_studio.models import SubjectAttributes
-
     prefix = group_prefix()
     memberships = Membership.objects.filter(is_active=True).select_related("user").order_by("user__username")
     attributes = {a.user_id: a for a in SubjectAttributes.objects.all()}
@@ -105,8 +104,6 @@ def people_overview() -> dict[str, Any]:
 
 def subject_attributes_set(*, actor: AbstractBaseUser, username: str, groups: list[str], clearance: int) -> Any:
     """Set a member's policy attributes. Audited with the values before and after."""
-    from apps.policy_studio.models import SubjectAttributes
-
     user = member(username)
     if not 0 <= clearance <= 10:
         raise ValidationFailed("Clearance is a number from 0 to 10.", details={"clearance": clearance})
