@@ -165,11 +165,7 @@ def queue_for_requester(request: AccessRequest, kind: str, payload: dict[str, An
     rows: list[dict[str, Any]] = []
     common = {"request": request, "recipient": requester, "kind": kind, "payload": payload or {}}
     if settings.SLACK_ENABLED:
-        slack_id = (
-            SlackIdentity.objects.filter(user=requester, verified_at__isnull=False)
-            .values_list("slack_user_id", flat=True)
-            .first()
-        )
+        slack_id = verified_slack_ids([requester]).get(requester.pk)
         if slack_id:
             key = f"{request.pk}:{kind}:{suffix}:slack:{requester.pk}"
             rows.append({"idempotency_key": key, "channel": "slack", "slack_channel": slack_id, **common})
