@@ -70,7 +70,13 @@ def _cache_per_xdist_worker() -> Iterator[None]:
 def _isolated_cache() -> Iterator[None]:
     from django.core.cache import cache
 
+    from apps.core.api import authentication
+    from apps.zk_proofs import quotas, verification
+
     cache.clear()
+    quotas.forget_process_caches()  # tenant ids repeat across tests on SQLite
+    authentication.forget_cached_tokens()
+    verification._issued.clear()
     yield
     cache.clear()
 

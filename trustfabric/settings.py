@@ -121,6 +121,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (per-tenant throttling, login lockout) ---------------------------------------
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://trustfabric")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "apps.core.cache.RedisCache"  # one client per pool (apps/core/cache.py)
 
 # --- Auth -----------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -237,6 +239,9 @@ ZK_SCHED_LEASE_SECONDS = env.float("TF_ZK_SCHED_LEASE_SECONDS", default=30.0)
 ZK_SCHED_MAX_ATTEMPTS = env.int("TF_ZK_SCHED_MAX_ATTEMPTS", default=3)
 # Requests per tenant per period, shared by every user and token of the tenant.
 TF_API_TENANT_RATE = env.str("TF_API_TENANT_RATE", default="1200/min")
+# How long a web process remembers a token that authenticated (apps/core/api/authentication.py);
+# revocations through the app apply at once, edits made straight in the database within this.
+TF_API_TOKEN_CACHE_SECONDS = env.float("TF_API_TOKEN_CACHE_SECONDS", default=10.0)
 
 # --- Metrics (/metrics, apps/core/metrics.py, docs/slo.md) ----------------------------------
 # Without a token only loopback may scrape; with one, "Authorization: Bearer <token>".

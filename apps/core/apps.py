@@ -11,6 +11,10 @@ class CoreConfig(AppConfig):
 
         metrics.connect()
 
+        from .api import authentication
+
+        authentication.connect()  # saves of tokens, memberships, users, tenants: tokens are looked up again
+
         from .audit_targets import register_audit_target
 
         for target_type, name in (

@@ -246,6 +246,10 @@ def api_token_revoke(*, token: ApiToken, actor: AbstractBaseUser) -> ApiToken:
         updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         if updated:
             audit_record("api_token.revoked", actor=actor, target=token, payload={"prefix": token.key_prefix})
+    if updated:
+        from .api.authentication import bump_auth_epoch
+
+        bump_auth_epoch()  # every web process forgets the token now, not in TF_API_TOKEN_CACHE_SECONDS
     token.refresh_from_db()
     return token
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -44,14 +45,59 @@ def test_bad_tokens_are_refused(db, header: str) -> None:
     assert_envelope(response, 401, "authentication_failed")
 
 
-def test_revoked_expired_and_orphaned_tokens_are_refused(admin_a, tenant_a) -> None:
+def test_revoked_expired_and_orphaned_tokens_are_refused(admin_a, tenant_a, monkeypatch) -> None:
+    """Edits through the models apply at once (the auth epoch); edits straight in the database
+    (``QuerySet.update``, SQL) once the process's memory of the token is older than
+    ``TF_API_TOKEN_CACHE_SECONDS``. Expiry is checked on every request."""
+    from apps.core.api import authentication
+
+    now = [1000.0]
+    monkeypatch.setattr(authentication, "clock", lambda: now[0])
     client = token_client(admin_a, tenant_a)
     token = ApiToken.all_tenants.get(key_hash=ApiToken.hash_key(client.token_plaintext))
     assert client.get("/api/me/").status_code == 200
-    ApiToken.all_tenants.filter(pk=token.pk).update(expires_at=timezone.now())
+    token.expires_at = timezone.now()
+    token.save(update_fields=["expires_at"])
     assert_envelope(client.get("/api/me/"), 401)
-    ApiToken.all_tenants.filter(pk=token.pk).update(expires_at=None)
+    token.expires_at = None
+    token.save(update_fields=["expires_at"])
+    assert client.get("/api/me/").status_code == 200
+    memberships = list(Membership.all_tenants.filter(user=admin_a, tenant=tenant_a))
+    for membership in memberships:
+        membership.is_active = False
+        membership.save()
+    assert_envelope(client.get("/api/me/"), 401)
+    for membership in memberships:
+        membership.is_active = True
+        membership.save()
+    assert client.get("/api/me/").status_code == 200
+    # Straight in the database: within the cache time the token still works, after it not.
     Membership.all_tenants.filter(user=admin_a).update(is_active=False)
+    assert client.get("/api/me/").status_code == 200
+    now[0] += settings.TF_API_TOKEN_CACHE_SECONDS
+    assert_envelope(client.get("/api/me/"), 401)
+    Membership.all_tenants.filter(user=admin_a).update(is_active=True)
+    ApiToken.all_tenants.filter(pk=token.pk).update(expires_at=timezone.now())
+    assert_envelope(client.get("/api/me/"), 401)  # expiry needs no lookup
+
+
+def test_a_remembered_token_dies_with_its_user_tenant_or_revocation(admin_a, tenant_a, api_a) -> None:
+    client = token_client(admin_a, tenant_a)
+    assert client.get("/api/me/").status_code == 200
+    admin_a.is_active = False
+    admin_a.save()
+    assert_envelope(client.get("/api/me/"), 401)
+    admin_a.is_active = True
+    admin_a.save()
+    assert client.get("/api/me/").status_code == 200
+    tenant_a.is_active = False
+    tenant_a.save()
+    assert_envelope(client.get("/api/me/"), 401)
+    tenant_a.is_active = True
+    tenant_a.save()
+    token = ApiToken.all_tenants.get(key_hash=ApiToken.hash_key(client.token_plaintext))
+    assert client.get("/api/me/").status_code == 200
+    assert api_a.delete(f"/api/tokens/{token.pk}/").status_code == 204
     assert_envelope(client.get("/api/me/"), 401)
 
 

@@ -1,14 +1,89 @@
-"""Bearer tokens bound to one user in one tenant (``Authorization: Bearer tf_…``)."""
+"""Bearer tokens bound to one user in one tenant (``Authorization: Bearer tf_…``).
+
+A token that authenticated is remembered by this process for ``TF_API_TOKEN_CACHE_SECONDS`` (10 s), with
+the user, tenant and roles it was found with, so a busy client's requests do not each pay
+two database queries. Every request still reads one shared value, the *auth epoch*, from
+the cache (Redis in production): revoking a token, and any save or delete of a token, a
+membership, a user or a tenant, changes the epoch (``bump_auth_epoch``), and every web
+process then looks the token up again on its next request. A change written straight to
+the database (SQL, ``QuerySet.update``) takes effect within that time. An
+unknown, revoked or expired token is never remembered, and expiry is checked on every
+request."""
 
 from __future__ import annotations
 
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from ..models import ApiToken, Membership
+from ..models import ApiToken, Membership, Tenant
+
+EPOCH_KEY = "tf:auth-epoch"
+clock: Callable[[], float] = time.monotonic  # tests move it
+
+
+@dataclass(frozen=True)
+class _Known:
+    at: float
+    epoch: Any
+    token: ApiToken
+
+
+_known: dict[str, _Known] = {}
+_known_lock = threading.Lock()
+_KNOWN_MAX = 10_000
+
+
+def bump_auth_epoch(**_: Any) -> None:
+    """Every process forgets the tokens it remembers (on its next request). Once now and once
+    more when the surrounding transaction commits: another process that looked the token up
+    between the two read the old row, and the second bump makes it look again."""
+    _new_epoch()
+    transaction.on_commit(_new_epoch)
+
+
+def _new_epoch() -> None:
+    cache.set(EPOCH_KEY, secrets.token_hex(8), timeout=None)
+    _known.clear()
+
+
+def forget_cached_tokens() -> None:
+    _known.clear()
+
+
+def connect() -> None:
+    for model in (ApiToken, Membership, Tenant, get_user_model()):
+        for signal in (post_save, post_delete):
+            signal.connect(bump_auth_epoch, sender=model, dispatch_uid=f"auth-epoch-{signal}-{model.__name__}")
+
+
+def _lookup(key_hash: str) -> ApiToken:
+    token = ApiToken.all_tenants.select_related("user", "tenant").filter(key_hash=key_hash).first()
+    if token is None or not token.is_usable or not token.user.is_active or not token.tenant.is_active:
+        raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+    # The user's roles in the token's tenant: the membership check and, kept on the token,
+    # the roles the view checks (so the request needs no second membership query).
+    roles = frozenset(
+        Membership.all_tenants.filter(tenant=token.tenant, user=token.user, is_active=True).values_list(
+            "role", flat=True
+        )
+    )
+    if not roles:
+        raise exceptions.AuthenticationFailed("The token's user is no longer a member of its tenant.")
+    token.roles = roles
+    return token
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -25,14 +100,23 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("Invalid token.") from exc
         # Looked up by hash across tenants: the token itself names its tenant.
-        token = ApiToken.all_tenants.select_related("user", "tenant").filter(key_hash=ApiToken.hash_key(key)).first()
-        if token is None or not token.is_usable or not token.user.is_active or not token.tenant.is_active:
-            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
-        if not Membership.all_tenants.filter(tenant=token.tenant, user=token.user, is_active=True).exists():
-            raise exceptions.AuthenticationFailed("The token's user is no longer a member of its tenant.")
-        now = timezone.now()
-        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-            ApiToken.all_tenants.filter(pk=token.pk).update(last_used_at=now)
+        key_hash = ApiToken.hash_key(key)
+        ttl = settings.TF_API_TOKEN_CACHE_SECONDS
+        epoch, now = cache.get(EPOCH_KEY), clock()
+        known = _known.get(key_hash)
+        if known is not None and known.epoch == epoch and now - known.at < ttl and known.token.is_usable:
+            token = known.token
+        else:
+            token = _lookup(key_hash)
+            if ttl > 0:
+                with _known_lock:
+                    if len(_known) >= _KNOWN_MAX:
+                        _known.clear()
+                    _known[key_hash] = _Known(now, epoch, token)
+        stamp = timezone.now()
+        if token.last_used_at is None or (stamp - token.last_used_at).total_seconds() > 60:
+            token.last_used_at = stamp
+            ApiToken.all_tenants.filter(pk=token.pk).update(last_used_at=stamp)
         return token.user, token
 
     def authenticate_header(self, request: Any) -> str:

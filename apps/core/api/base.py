@@ -24,10 +24,12 @@ def _resolve_tenant(request: Any) -> tuple[Any, frozenset[str]]:
     user = request.user
     if not user or not user.is_authenticated:
         return None, frozenset()
+    if isinstance(request.auth, ApiToken):  # the token names its tenant; authentication read the roles
+        roles = getattr(request.auth, "roles", None)
+        if roles is None:  # a token attached without ApiTokenAuthentication (force_authenticate)
+            roles = tenant_access_for_user(user).get(request.auth.tenant, frozenset())
+        return request.auth.tenant, roles
     access = tenant_access_for_user(user)
-    if isinstance(request.auth, ApiToken):
-        tenant = request.auth.tenant
-        return tenant, access.get(tenant, frozenset())
     wanted = request.headers.get("X-Tenant") or getattr(request._request, "tenant", None)
     if wanted is None:
         return None, frozenset()
