@@ -26,27 +26,44 @@ class BodyRefused(ParseError):
         self.tf_code, self.tf_details = code, details or {}
 
 
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
 def _nesting_depth(text: str) -> int:
     """Deepest ``[``/``{`` nesting of a JSON text, counted without recursion (string
-    contents are skipped, so brackets inside strings do not count)."""
+    contents are skipped, so brackets inside strings do not count). Strings and everything
+    but brackets are cut out by two regular expressions first, so the Python loop sees
+    only the brackets. An unterminated string is left in, and its brackets counted: that
+    can only overstate the depth of a text ``json.loads`` refuses anyway."""
     depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
+    for ch in _NOT_BRACKET.sub("", _STRING.sub("", text)):
+        depth += _DEPTH_STEP[ch]
+        if depth > deepest:
+            deepest = depth
     return deepest
+
+
+# Where a NUL or a lone surrogate can come from in JSON text: the character itself, or a
+# ``\u`` escape of NUL or of a surrogate. Text with neither cannot decode to one.
+_BAD_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _may_hold_bad(text: str) -> bool:
+    """Cheapest tests first (substring searches, then a UTF-8 encode, which fails exactly on
+    a lone surrogate); a regular expression only where the text has ``\\u`` escapes."""
+    if "\x00" in text:
+        return True
+    if "\\u" in text and _BAD_ESCAPE.search(text):
+        return True
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def check_json_value(value: Any, path: str = "$") -> None:
@@ -108,7 +125,8 @@ def loads_checked(text: str) -> Any:
         value = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError as exc:  # defence in depth; the depth check runs first
         raise BodyRefused("too_deeply_nested", "The JSON is nested too deeply.") from exc
-    check_json_value(value)
+    if _may_hold_bad(text):  # otherwise no string in the value can hold one
+        check_json_value(value)
     return value
 
 

@@ -1,0 +1,94 @@
+"""The API parser's fast checks (apps/core/api/parsers.py) against the plain walks they
+replace: the regex depth count must equal a character-by-character count, and the NUL /
+surrogate pre-check may skip the value walk only when the walk would find nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from apps.core.api import parsers
+
+
+def depth_by_walk(text: str) -> int:
+    """The reference: every character, tracking strings and escapes."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab\x00\n', max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(alphabet='[]{}"\\k', max_size=4), inner),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(json_values)
+def test_depth_of_json_text_equals_the_walk(value) -> None:
+    text = json.dumps(value)
+    assert parsers._nesting_depth(text) == depth_by_walk(text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet='[]{}"\\ ax', max_size=60))
+def test_depth_of_any_text_never_understates_the_walk(text) -> None:
+    """Broken JSON (an unterminated string, say) may count more brackets, never fewer."""
+    assert parsers._nesting_depth(text) >= depth_by_walk(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values, st.booleans())
+def test_a_nul_anywhere_is_refused_with_or_without_the_precheck(value, ascii_only) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    try:
+        parsers.check_json_value(value)
+        expected = None
+    except parsers.BodyRefused as exc:
+        expected = exc.tf_code
+    if depth_by_walk(text) > parsers.MAX_DEPTH:
+        return
+    try:
+        parsers.loads_checked(text)
+        got = None
+    except parsers.BodyRefused as exc:
+        got = exc.tf_code
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ('{"a": "x\\u0000"}', "nul_character"),
+        ('["\\ud800"]', "invalid_unicode"),
+        ('{"\\uDFFF": 1}', "invalid_unicode"),
+        ('["\\ud83d\\ude00"]', None),  # a pair is one character, not a lone surrogate
+        ('["\\\\u0000"]', None),  # an escaped backslash, then the letters u0000
+    ],
+)
+def test_escapes_that_decode_to_nul_or_a_lone_surrogate_are_refused(text, code) -> None:
+    if code is None:
+        assert parsers.loads_checked(text)
+    else:
+        with pytest.raises(parsers.BodyRefused) as refused:
+            parsers.loads_checked(text)
+        assert refused.value.tf_code == code
