@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from typing import Any
 
 import rfc8785
@@ -39,9 +40,43 @@ class CanonicalizationError(ValueError):
     """The value has no canonical form in the requested version (e.g. NaN, a 2**60 integer)."""
 
 
+def _json_is_jcs(value: Any) -> bool:
+    """Whether Python's C JSON encoder (sorted keys, no spaces, UTF-8) writes exactly the
+    RFC 8785 form of ``value``: true when there are no floats, every integer is a safe one,
+    every key is ASCII (so code-point order is UTF-16 order) and no string holds a lone
+    surrogate. Both encoders then escape the same characters the same way (``"``, ``\\``,
+    ``\\b\\f\\n\\r\\t`` and other controls as lowercase ``\\u00xx``) and copy the rest
+    (tests/core/test_canonical_fast.py checks them against each other with hypothesis)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if not item.isascii() and _SURROGATE.search(item):
+                return False
+        elif kind is dict:
+            for key, child in item.items():
+                if type(key) is not str or not key.isascii():
+                    return False
+                stack.append(child)
+        elif kind is list:
+            stack.extend(item)
+        elif kind is int:
+            if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                return False
+        elif item is not None and kind is not bool:
+            return False  # floats, tuples and anything else: the reference encoder decides
+    return True
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def canonicalize(value: Any, version: str = CURRENT) -> bytes:
     """The canonical UTF-8 bytes of ``value`` under ``version``."""
     if version == RFC8785:
+        if _json_is_jcs(value):  # the same bytes, a C encoder instead of a Python one
+            return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
         try:
             return rfc8785.dumps(value)
         except rfc8785.CanonicalizationError as exc:

@@ -19,10 +19,10 @@ import json
 import re
 from typing import Any
 
-import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from apps.core.crypto.canonical import canonicalize as jcs
 from apps.core.crypto.merkle import leaf_hash, root_of
 
 from . import group, sswu, v2
@@ -132,25 +132,52 @@ def schema_problems(value: Any, spec: Any = None, path: str = "") -> list[str]:
     return [] if spec(value) else [f"{path} is malformed"]
 
 
+_SIGNATURE_OK = _re(_B64_SIG)
+_BUNDLE_KEYS = frozenset({"header", "server_signature"})
+
+
+def schema_ok(value: Any, spec: Any = None) -> bool:
+    """``not schema_problems(value)``, without building the problem list: the L0 check's
+    form test, which runs on every bundle handed back."""
+    if spec is None:
+        return (
+            isinstance(value, dict)
+            and value.keys() == _BUNDLE_KEYS
+            and _SIGNATURE_OK(value["server_signature"])
+            and schema_ok(value["header"], _HEADER)
+        )
+    if isinstance(spec, dict):
+        if not isinstance(value, dict):
+            return False
+        keys = value.keys()
+        if spec is _HEADER:
+            if not (keys <= spec.keys() and spec.keys() - _OPTIONAL <= keys):
+                return False
+        elif keys != spec.keys():
+            return False
+        return all(schema_ok(value[key], sub) for key, sub in spec.items() if key in value)
+    return bool(spec(value))
+
+
 def header_digest(header: dict[str, Any]) -> str:
     import hashlib
 
-    return hashlib.sha256(rfc8785.dumps(header)).hexdigest()
+    return hashlib.sha256(jcs(header)).hexdigest()
 
 
 def server_message(header: dict[str, Any]) -> bytes:
-    return SERVER_CONTEXT + rfc8785.dumps(header)
+    return SERVER_CONTEXT + jcs(header)
 
 
 def chunks_root(chunks: list[list[str]]) -> str:
     """Merkle root (RFC 9162) over the chunks, one leaf per chunk's canonical JSON."""
-    return root_of([leaf_hash(rfc8785.dumps(c)) for c in chunks]).hex()
+    return root_of([leaf_hash(jcs(c)) for c in chunks]).hex()
 
 
 def proofs_digest(chunk_proofs: list[dict[str, str]]) -> str:
     import hashlib
 
-    return hashlib.sha256(rfc8785.dumps(chunk_proofs)).hexdigest()
+    return hashlib.sha256(jcs(chunk_proofs)).hexdigest()
 
 
 def statement_of(header: dict[str, Any]) -> dict[str, Any]:

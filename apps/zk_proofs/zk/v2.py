@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import rfc8785
+from apps.core.crypto.canonical import canonicalize as jcs
 
 from . import sswu
 from .group import Backend, InvalidPoint, N, hash_to_scalar, random_scalar
@@ -294,7 +294,7 @@ def statement(
 
 def statement_bytes(stmt: dict[str, Any]) -> bytes:
     """What a tenant's long-term Ed25519 key signs: a context string and the RFC 8785 form."""
-    return STATEMENT_CONTEXT + rfc8785.dumps(stmt)
+    return STATEMENT_CONTEXT + jcs(stmt)
 
 
 def fingerprint(public_raw: bytes) -> str:
