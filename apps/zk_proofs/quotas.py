@@ -183,26 +183,49 @@ def pilot_of(tenant_id: int) -> Any:
     return hit[1]
 
 
+_partners: dict[tuple[int, str], int] = {}
+_PARTNERS_MAX = 50_000
+
+
+def partner_of(tenant_id: int, session_id: str) -> int | None:
+    """The other party of a session ``tenant_id`` is a party to, or ``None``. A session's two
+    parties are fixed when it is proposed, so a found answer is kept for the process's life
+    (bounded; a miss, e.g. a stranger's probe, is never kept)."""
+    from .models import Participation
+    from .services import _uuid
+
+    hit = _partners.get((tenant_id, session_id))
+    if hit is not None or not _uuid(session_id):
+        return hit
+    found = (
+        Participation.all_tenants.filter(session__public_id=session_id, session__participations__tenant_id=tenant_id)
+        .exclude(tenant_id=tenant_id)
+        .values_list("tenant_id", flat=True)
+        .first()
+    )
+    if found is not None:
+        if len(_partners) >= _PARTNERS_MAX:
+            _partners.clear()
+        _partners[(tenant_id, session_id)] = found
+    return found
+
+
+def forget_process_caches() -> None:
+    """Drop this process's pilot settings and session parties (tests; a settings change that
+    must apply at once)."""
+    _settings_cache.clear()
+    _partners.clear()
+
+
 def request_buckets(tenant: Any, session_id: str | None, proofs: float = 0) -> list[Bucket]:
     """The tenant's request bucket, the pair's when the request names a session the tenant is
     a party to (a non-party cannot drain a pair's budget), and the proofs bucket."""
-    from .models import Participation
-
     mine = pilot_of(tenant.pk)
     if mine is None:
         return []
     out = [per_second("tenant.requests_per_second", f"t{tenant.pk}:rps", mine.requests_per_second, mine.requests_burst)]
     if session_id:
-        from .services import _uuid
-
-        partner_id = (
-            Participation.all_tenants.filter(session__public_id=session_id, session__participations__tenant=tenant)
-            .exclude(tenant=tenant)
-            .values_list("tenant_id", flat=True)
-            .first()
-            if _uuid(session_id)
-            else None
-        )
+        partner_id = partner_of(tenant.pk, session_id)
         theirs = pilot_of(partner_id) if partner_id else None
         if theirs is not None:
             rate = min(mine.pair_requests_per_second, theirs.pair_requests_per_second)

@@ -270,3 +270,42 @@ def test_tenant_admins_register_and_revoke_keys_on_the_page_and_it_is_audited(zk
     outsider = Client()
     outsider.force_login(member(outsider_tenant, "z-admin", Role.ADMIN))
     assert key.fingerprint not in outsider.get("/zk/keys/").content.decode()
+
+
+def _paths(value: Any, path: tuple = ()) -> list[tuple]:
+    out = [path]
+    if isinstance(value, dict):
+        for key, child in value.items():
+            out += _paths(child, (*path, key))
+    return out
+
+
+def test_the_fast_form_check_agrees_with_the_problem_list_on_every_edit(finished) -> None:
+    """``schema_ok`` (the L0 check's) must refuse exactly what ``schema_problems`` reports, for
+    each field of an issued bundle deleted, retyped or joined by an unknown key."""
+    import copy
+
+    bundle = json.loads(finished["data"])
+    assert bundle_v2.schema_ok(bundle) and not bundle_v2.schema_problems(bundle)
+    checked = 0
+    for path in _paths(bundle):
+        for edit in ("delete", "extra", None, 1, 1.5, True, "x", [], {}):
+            edited = copy.deepcopy(bundle)
+            parent = edited
+            for key in path[:-1]:
+                parent = parent[key]
+            if not path:
+                if edit != "extra":
+                    continue
+                edited["extra"] = 1
+            elif edit == "delete":
+                del parent[path[-1]]
+            elif edit == "extra":
+                if not isinstance(parent[path[-1]], dict):
+                    continue
+                parent[path[-1]]["unexpected"] = 1
+            else:
+                parent[path[-1]] = edit
+            assert bundle_v2.schema_ok(edited) == (not bundle_v2.schema_problems(edited)), (path, edit)
+            checked += 1
+    assert checked > 300

@@ -7,13 +7,14 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from apps.core.api.base import StrictSerializer, TenantAPIView
+from apps.core.api.pagination import StandardPagination
 from apps.core.models import Role
 from apps.core.permissions import ANY_MEMBER
 
 from .. import services, tenant_keys
 from ..admission import gated
-from ..models import DISCLOSURE, SELECTOR_TYPES, Participation, PilotSettings
-from ..quotas import l1_bundles, limited, round2_proofs
+from ..models import DISCLOSURE, SELECTOR_TYPES, Participation
+from ..quotas import l1_bundles, limited, pilot_of, round2_proofs
 from ..verification import verify_bundles
 
 RUNNERS = frozenset({Role.ADMIN, Role.PARTNER})
@@ -42,7 +43,7 @@ def session_view(part: Participation) -> dict[str, Any]:
         "round2_uploaded": part.round2 is not None,
         "failure": s.failure,
         "statement_countersigned": bool(part.statement_signature),
-        "default_region": (PilotSettings.objects.values_list("default_region", flat=True).first() or ""),
+        "default_region": getattr(pilot_of(part.tenant_id), "default_region", "") or "",
     }
     if s.status == "done":
         out["verdict"] = {"overlap_at_most_k": s.verdict}
@@ -94,8 +95,15 @@ class SessionListView(TenantAPIView):
     @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="zk_sessions_list")
     @limited()
     def get(self, request: Any) -> Response:
-        parts = Participation.objects.select_related("session").order_by("-session__created_at")
-        return Response({"results": [session_view(p) for p in parts]})
+        """Newest first, one page at a time (``?page=``, ``?page_size=`` up to 500; 50 by default)."""
+        parts = (
+            Participation.objects.select_related("session")
+            .defer("session__bundle", "session__statement", "round1_sealed", "round2_sealed", "key_proof")
+            .order_by("-session__created_at", "-pk")
+        )
+        paginator = StandardPagination()
+        page = paginator.paginate_queryset(parts, request, view=self)
+        return paginator.get_paginated_response([session_view(p) for p in page])
 
     @extend_schema(request=ProposeSerializer, responses={201: OpenApiTypes.OBJECT})
     @gated
@@ -222,13 +230,14 @@ class BundleView(TenantAPIView):
             from apps.core.errors import Conflict
 
             raise Conflict("The session has no bundle yet.", code="not_ready")
-        import rfc8785
         from django.http import HttpResponse
+
+        from apps.core.crypto.canonical import canonicalize
 
         from ..zk import canonical_v1
 
         bundle = part.session.bundle
-        data = canonical_v1.canonicalize(bundle) if "digest" in bundle else rfc8785.dumps(bundle)
+        data = canonical_v1.canonicalize(bundle) if "digest" in bundle else canonicalize(bundle)
         response = HttpResponse(data, content_type="application/json")
         response["Content-Disposition"] = f'attachment; filename="zktx-{session_id}.json"'
         return response
