@@ -31,3 +31,23 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = ReusingRedisCacheClient
+
+
+def incr_window(cache: Any, key: str, timeout: int) -> int:
+    """Add one to a counter that lives about ``timeout`` seconds, and return the new count.
+    On Redis one round trip (INCR and EXPIRE in one pipeline; Django's ``incr`` first asks
+    whether the key exists, and ``add`` before it makes three); elsewhere ``add``, then ``incr``."""
+    if isinstance(cache, RedisCache):
+        full = cache.make_and_validate_key(key)
+        pipe = cache._cache.get_client(full, write=True).pipeline(transaction=False)
+        pipe.incr(full)
+        pipe.expire(full, timeout)
+        count, _ = pipe.execute()
+        return int(count)
+    if cache.add(key, 1, timeout=timeout):
+        return 1
+    try:
+        return int(cache.incr(key))
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=timeout)
+        return 1
