@@ -51,9 +51,18 @@ def test_depth_of_json_text_equals_the_walk(value) -> None:
 
 @settings(max_examples=400, deadline=None)
 @given(st.text(alphabet='[]{}"\\ ax', max_size=60))
-def test_depth_of_any_text_never_understates_the_walk(text) -> None:
-    """Broken JSON (an unterminated string, say) may count more brackets, never fewer."""
-    assert parsers._nesting_depth(text) >= depth_by_walk(text)
+def test_depth_of_any_text_equals_the_walk(text) -> None:
+    """Broken JSON too (an unterminated string, a trailing backslash)."""
+    assert parsers._nesting_depth(text) == depth_by_walk(text)
+
+
+def test_an_unterminated_string_of_escaped_quotes_is_refused_in_linear_time() -> None:
+    """The shape that makes a must-close string pattern rescan from every quote (quadratic:
+    this body would take tens of seconds there). Here it is one pass; json refuses it."""
+    body = '"' + '\\"' * 100_000
+    assert parsers._STRING.match(body).end() == len(body)  # one match runs to the end
+    with pytest.raises(ValueError):
+        parsers.loads_checked(body)
 
 
 @settings(max_examples=300, deadline=None)

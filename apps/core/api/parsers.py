@@ -26,7 +26,11 @@ class BodyRefused(ParseError):
         self.tf_code, self.tf_details = code, details or {}
 
 
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A JSON string, or an unterminated one up to the end of the text. The closing quote is
+# optional so the match never fails once it starts: a pattern that must find the closing
+# quote would rescan the rest of the text from every later quote of an unterminated string
+# (quadratic: a 200 KB body of ``"\"\"…`` would hold a web thread for tens of seconds).
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
@@ -34,9 +38,9 @@ _DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 def _nesting_depth(text: str) -> int:
     """Deepest ``[``/``{`` nesting of a JSON text, counted without recursion (string
     contents are skipped, so brackets inside strings do not count). Strings and everything
-    but brackets are cut out by two regular expressions first, so the Python loop sees
-    only the brackets. An unterminated string is left in, and its brackets counted: that
-    can only overstate the depth of a text ``json.loads`` refuses anyway."""
+    but brackets are cut out by two linear regular expressions first, so the Python loop
+    sees only the brackets. An unterminated string runs to the end of the text, as a
+    character-by-character scan would read it."""
     depth = deepest = 0
     for ch in _NOT_BRACKET.sub("", _STRING.sub("", text)):
         depth += _DEPTH_STEP[ch]
