@@ -71,14 +71,31 @@ def test_revoked_expired_and_orphaned_tokens_are_refused(admin_a, tenant_a, monk
         membership.is_active = True
         membership.save()
     assert client.get("/api/me/").status_code == 200
-    # Straight in the database: within the cache time the token still works, after it not.
+    # Straight in the database: within the cache time the token still works, after it not
+    # (with an in-process cache nothing is remembered, and it stops at once).
     Membership.all_tenants.filter(user=admin_a).update(is_active=False)
-    assert client.get("/api/me/").status_code == 200
-    now[0] += settings.TF_API_TOKEN_CACHE_SECONDS
+    if authentication.remember_seconds() > 0:
+        assert client.get("/api/me/").status_code == 200
+        now[0] += settings.TF_API_TOKEN_CACHE_SECONDS
     assert_envelope(client.get("/api/me/"), 401)
     Membership.all_tenants.filter(user=admin_a).update(is_active=True)
     ApiToken.all_tenants.filter(pk=token.pk).update(expires_at=timezone.now())
     assert_envelope(client.get("/api/me/"), 401)  # expiry needs no lookup
+
+
+def test_a_sign_in_elsewhere_does_not_make_processes_forget_tokens(admin_a) -> None:
+    from django.contrib.auth.models import update_last_login
+    from django.core.cache import cache
+
+    from apps.core.api import authentication
+
+    authentication._new_epoch()
+    before = cache.get(authentication.EPOCH_KEY)
+    update_last_login(None, admin_a)
+    assert cache.get(authentication.EPOCH_KEY) == before
+    admin_a.first_name = "Renamed"
+    admin_a.save()
+    assert cache.get(authentication.EPOCH_KEY) != before
 
 
 def test_a_remembered_token_dies_with_its_user_tenant_or_revocation(admin_a, tenant_a, api_a) -> None:

@@ -1,14 +1,15 @@
 """Bearer tokens bound to one user in one tenant (``Authorization: Bearer tf_…``).
 
-A token that authenticated is remembered by this process for ``TF_API_TOKEN_CACHE_SECONDS`` (10 s), with
-the user, tenant and roles it was found with, so a busy client's requests do not each pay
-two database queries. Every request still reads one shared value, the *auth epoch*, from
-the cache (Redis in production): revoking a token, and any save or delete of a token, a
-membership, a user or a tenant, changes the epoch (``bump_auth_epoch``), and every web
-process then looks the token up again on its next request. A change written straight to
-the database (SQL, ``QuerySet.update``) takes effect within that time. An
-unknown, revoked or expired token is never remembered, and expiry is checked on every
-request."""
+A token that authenticated is remembered by this process for ``TF_API_TOKEN_CACHE_SECONDS``
+(10 s), with the user, tenant and roles it was found with, so a busy client's requests do
+not each pay two database queries. Every request still reads one shared value, the *auth
+epoch*, from the cache: revoking a token, and any save or delete of a token, a membership,
+a user or a tenant, changes the epoch (``bump_auth_epoch``), and every web process then
+looks the token up again on its next request. A change written straight to the database
+(SQL, ``QuerySet.update``) takes effect within the 10 s. An unknown, revoked or expired
+token is never remembered, and expiry is checked on every request. With a cache that is
+not shared between processes (the embedded profile's in-memory one) nothing is remembered.
+"""
 
 from __future__ import annotations
 
@@ -46,10 +47,13 @@ _known_lock = threading.Lock()
 _KNOWN_MAX = 10_000
 
 
-def bump_auth_epoch(**_: Any) -> None:
+def bump_auth_epoch(**kwargs: Any) -> None:
     """Every process forgets the tokens it remembers (on its next request). Once now and once
     more when the surrounding transaction commits: another process that looked the token up
-    between the two read the old row, and the second bump makes it look again."""
+    between the two read the old row, and the second bump makes it look again. A sign-in's
+    ``last_login`` save changes nothing a token depends on and bumps nothing."""
+    if set(kwargs.get("update_fields") or ()) == {"last_login"}:
+        return
     _new_epoch()
     transaction.on_commit(_new_epoch)
 
@@ -57,6 +61,13 @@ def bump_auth_epoch(**_: Any) -> None:
 def _new_epoch() -> None:
     cache.set(EPOCH_KEY, secrets.token_hex(8), timeout=None)
     _known.clear()
+
+
+def remember_seconds() -> float:
+    """``TF_API_TOKEN_CACHE_SECONDS``, or 0 when the cache is this process's own (in-memory
+    or dummy): other processes would never see the epoch change, so nothing is remembered."""
+    backend = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+    return 0.0 if backend in ("LocMemCache", "DummyCache") else settings.TF_API_TOKEN_CACHE_SECONDS
 
 
 def forget_cached_tokens() -> None:
@@ -101,14 +112,26 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid token.") from exc
         # Looked up by hash across tenants: the token itself names its tenant.
         key_hash = ApiToken.hash_key(key)
-        ttl = settings.TF_API_TOKEN_CACHE_SECONDS
-        epoch, now = cache.get(EPOCH_KEY), clock()
+        ttl = remember_seconds()
+        epoch = cache.get(EPOCH_KEY) if ttl > 0 else None
+        now = clock()
         known = _known.get(key_hash)
-        if known is not None and known.epoch == epoch and now - known.at < ttl and known.token.is_usable:
-            token = known.token
+        if known is not None and epoch is not None and known.epoch == epoch and now - known.at < ttl:
+            if known.token.is_usable:
+                token = known.token
+            else:  # expired while remembered
+                _known.pop(key_hash, None)
+                raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         else:
-            token = _lookup(key_hash)
-            if ttl > 0:
+            try:
+                token = _lookup(key_hash)
+            except exceptions.AuthenticationFailed:
+                _known.pop(key_hash, None)  # an older epoch coming back must not revive it
+                raise
+            if epoch is None and ttl > 0:  # no epoch yet (a flushed or new cache): start one
+                cache.add(EPOCH_KEY, secrets.token_hex(8), timeout=None)
+                epoch = cache.get(EPOCH_KEY)
+            if ttl > 0 and epoch is not None:
                 with _known_lock:
                     if len(_known) >= _KNOWN_MAX:
                         _known.clear()
