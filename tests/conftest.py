@@ -51,8 +51,9 @@ def _cache_per_xdist_worker() -> Iterator[None]:
     pytest-xdist each worker therefore gets its own database (the configured one plus the
     worker's index), for itself and for the worker processes its tests start; otherwise one
     worker's clear wipes a replay marker or a readiness probe's key in the middle of another's test."""
-    import environ
     from django.test.utils import override_settings
+
+    from trustfabric.settings import cache_config
 
     worker, url = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("CACHE_URL", "")
     if not worker.removeprefix("gw").isdigit() or not url.startswith("redis://"):
@@ -61,7 +62,7 @@ def _cache_per_xdist_worker() -> Iterator[None]:
     base, _, db = url.rpartition("/")
     own = f"{base}/{int(db or 0) + int(worker.removeprefix('gw'))}"
     os.environ["CACHE_URL"] = own
-    with override_settings(CACHES={"default": environ.Env.cache_url_config(own)}):
+    with override_settings(CACHES={"default": cache_config(own)}):
         yield
     os.environ["CACHE_URL"] = url
 

@@ -119,10 +119,18 @@ else:
         )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+
 # --- Cache (per-tenant throttling, login lockout) ---------------------------------------
-CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://trustfabric")}
-if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    CACHES["default"]["BACKEND"] = "apps.core.cache.RedisCache"  # one client per pool (apps/core/cache.py)
+def cache_config(url: str) -> dict:
+    """django-environ's config for a cache URL; Redis through apps/core/cache.py (one client
+    per pool). Tests build their per-worker caches with it too."""
+    config = environ.Env.cache_url_config(url)
+    if config["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+        config["BACKEND"] = "apps.core.cache.RedisCache"
+    return config
+
+
+CACHES = {"default": cache_config(env.str("CACHE_URL", default="") or "locmemcache://trustfabric")}
 
 # --- Auth -----------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
