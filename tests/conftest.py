@@ -77,7 +77,7 @@ def _isolated_cache() -> Iterator[None]:
     cache.clear()
     quotas.forget_process_caches()  # tenant ids repeat across tests on SQLite
     authentication.forget_cached_tokens()
-    verification._issued.clear()
+    verification.forget_issued_digests()
     yield
     cache.clear()
 

@@ -177,6 +177,7 @@ def bisect(items: list[Any], ok: Any) -> list[int]:
     return walk(0, len(items)) if items else []
 
 
+clock = time.monotonic  # tests move it
 _issued: dict[str, float] = {}
 ISSUED_TTL = 300.0  # seconds a web process trusts its memory that a digest was issued
 _ISSUED_MAX = 100_000
@@ -187,7 +188,7 @@ def issued_digests(digests: set[str]) -> set[str]:
     digest stays found (a session does not leave ``done``), so it is remembered for
     ``ISSUED_TTL``; the database is asked only about the rest, never about a miss twice in
     one call, and a miss is never remembered."""
-    now = time.monotonic()
+    now = clock()
     known = {d for d in digests if now - _issued.get(d, -ISSUED_TTL) < ISSUED_TTL}
     missing = digests - known - {""}
     if missing:
@@ -201,6 +202,10 @@ def issued_digests(digests: set[str]) -> set[str]:
         _issued.update(dict.fromkeys(found, now))
         known |= found
     return known
+
+
+def forget_issued_digests() -> None:
+    _issued.clear()
 
 
 def verify_bundles(bundles: list[Any], level: str) -> list[int]:

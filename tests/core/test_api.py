@@ -45,6 +45,12 @@ def test_bad_tokens_are_refused(db, header: str) -> None:
     assert_envelope(response, 401, "authentication_failed")
 
 
+def _save_active(rows, active: bool) -> None:
+    for row in rows:
+        row.is_active = active
+        row.save()
+
+
 def test_revoked_expired_and_orphaned_tokens_are_refused(admin_a, tenant_a, monkeypatch) -> None:
     """Edits through the models apply at once (the auth epoch); edits straight in the database
     (``QuerySet.update``, SQL) once the process's memory of the token is older than
@@ -63,13 +69,9 @@ def test_revoked_expired_and_orphaned_tokens_are_refused(admin_a, tenant_a, monk
     token.save(update_fields=["expires_at"])
     assert client.get("/api/me/").status_code == 200
     memberships = list(Membership.all_tenants.filter(user=admin_a, tenant=tenant_a))
-    for membership in memberships:
-        membership.is_active = False
-        membership.save()
+    _save_active(memberships, False)
     assert_envelope(client.get("/api/me/"), 401)
-    for membership in memberships:
-        membership.is_active = True
-        membership.save()
+    _save_active(memberships, True)
     assert client.get("/api/me/").status_code == 200
     # Straight in the database: within the cache time the token still works, after it not
     # (with an in-process cache nothing is remembered, and it stops at once).
@@ -81,6 +83,26 @@ def test_revoked_expired_and_orphaned_tokens_are_refused(admin_a, tenant_a, monk
     Membership.all_tenants.filter(user=admin_a).update(is_active=True)
     ApiToken.all_tenants.filter(pk=token.pk).update(expires_at=timezone.now())
     assert_envelope(client.get("/api/me/"), 401)  # expiry needs no lookup
+
+
+def test_another_process_changing_the_epoch_makes_this_one_look_again(admin_a, tenant_a) -> None:
+    """What another web process's bump looks like here: only the shared epoch changes. A
+    remembered token is then looked up again at once, even after a direct database edit; a
+    save inside a transaction bumps before it commits (and once more on commit)."""
+    from django.core.cache import cache
+    from django.db import transaction
+
+    from apps.core.api import authentication
+
+    client = token_client(admin_a, tenant_a)
+    assert client.get("/api/me/").status_code == 200
+    ApiToken.all_tenants.filter(user=admin_a).update(revoked_at=timezone.now())
+    cache.set(authentication.EPOCH_KEY, "bumped-by-another-process", timeout=None)
+    assert_envelope(client.get("/api/me/"), 401)
+    with transaction.atomic():
+        admin_a.save()
+        inside = cache.get(authentication.EPOCH_KEY)
+    assert inside != "bumped-by-another-process"
 
 
 def test_a_sign_in_elsewhere_does_not_make_processes_forget_tokens(admin_a) -> None:

@@ -309,3 +309,28 @@ def test_the_fast_form_check_agrees_with_the_problem_list_on_every_edit(finished
             assert bundle_v2.schema_ok(edited) == (not bundle_v2.schema_problems(edited)), (path, edit)
             checked += 1
     assert checked > 300
+
+
+def test_l0_after_a_direct_edit_of_the_session_status(finished, monkeypatch) -> None:
+    """An issued digest is remembered for ISSUED_TTL; a status edited straight in the database
+    (the app never moves a session out of ``done``) shows once that memory is older."""
+    from apps.zk_proofs import verification
+
+    now = [5000.0]
+    monkeypatch.setattr(verification, "clock", lambda: now[0])
+    body = {"bundles": [json.loads(finished["data"])], "level": "L0"}
+    assert finished["api_a"].post("/api/zk/verify/", body, format="json").json()["valid"] is True
+    OverlapSession.objects.filter(public_id=finished["session"]).update(status="failed")
+    assert finished["api_a"].post("/api/zk/verify/", body, format="json").json()["valid"] is True
+    now[0] += verification.ISSUED_TTL
+    assert finished["api_a"].post("/api/zk/verify/", body, format="json").json()["valid"] is False
+
+
+def test_the_session_list_pages_and_refuses_bad_page_input(finished) -> None:
+    api = finished["api_a"]
+    first = api.get("/api/zk/sessions/?page_size=1").json()
+    assert first["count"] >= 1 and len(first["results"]) == 1
+    assert first["results"][0]["session"] == str(finished["session"])  # newest first
+    assert_envelope(api.get("/api/zk/sessions/?page_size=0"), 400)
+    assert_envelope(api.get("/api/zk/sessions/?page=abc"), 400)
+    assert_envelope(api.get("/api/zk/sessions/?page=999999"), 404)

@@ -14,6 +14,8 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
+from ..crypto.canonical import has_lone_surrogate
+
 MAX_DEPTH = 32
 _BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
 
@@ -61,13 +63,7 @@ def _may_hold_bad(text: str) -> bool:
         return True
     if "\\u" in text and _BAD_ESCAPE.search(text):
         return True
-    if text.isascii():
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+    return has_lone_surrogate(text)
 
 
 def check_json_value(value: Any, path: str = "$") -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from typing import Any
 
 import rfc8785
@@ -52,7 +51,7 @@ def _json_is_jcs(value: Any) -> bool:
         item = stack.pop()
         kind = type(item)
         if kind is str:
-            if not item.isascii() and _SURROGATE.search(item):
+            if has_lone_surrogate(item):
                 return False
         elif kind is dict:
             for key, child in item.items():
@@ -69,7 +68,16 @@ def _json_is_jcs(value: Any) -> bool:
     return True
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+def has_lone_surrogate(text: str) -> bool:
+    """A lone UTF-16 surrogate (no UTF-8 form): the encode fails exactly then, in C, far
+    quicker than a character-class search of non-ASCII text."""
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def canonicalize(value: Any, version: str = CURRENT) -> bytes:
