@@ -20,6 +20,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 from apps.core.errors import DomainError
+from apps.core.memo import Found
 
 DAY = 86_400.0
 clock: Callable[[], float] = time.time  # the test clock replaces this
@@ -183,8 +184,7 @@ def pilot_of(tenant_id: int) -> Any:
     return hit[1]
 
 
-_partners: dict[tuple[int, str], int] = {}
-_PARTNERS_MAX = 50_000
+_partners: Found[tuple[int, str], int] = Found(None, 50_000)
 
 
 def partner_of(tenant_id: int, session_id: str) -> int | None:
@@ -194,27 +194,28 @@ def partner_of(tenant_id: int, session_id: str) -> int | None:
     from .models import Participation
     from .services import _uuid
 
-    hit = _partners.get((tenant_id, session_id))
-    if hit is not None or not _uuid(session_id):
-        return hit
-    found = (
-        Participation.all_tenants.filter(session__public_id=session_id, session__participations__tenant_id=tenant_id)
-        .exclude(tenant_id=tenant_id)
-        .values_list("tenant_id", flat=True)
-        .first()
-    )
-    if found is not None:
-        if len(_partners) >= _PARTNERS_MAX:
-            _partners.clear()
-        _partners[(tenant_id, session_id)] = found
-    return found
+    def fetch(key: tuple[int, str]) -> int | None:
+        if not _uuid(session_id):
+            return None
+        return (
+            Participation.all_tenants.filter(
+                session__public_id=session_id, session__participations__tenant_id=tenant_id
+            )
+            .exclude(tenant_id=tenant_id)
+            .values_list("tenant_id", flat=True)
+            .first()
+        )
+
+    return _partners.one((tenant_id, session_id), fetch)
 
 
 def forget_process_caches() -> None:
-    """Drop this process's pilot settings and session parties (tests; a settings change that
-    must apply at once)."""
+    """Drop this process's pilot settings, session parties and in-process buckets (tests; a
+    settings change that must apply at once)."""
     _settings_cache.clear()
     _partners.clear()
+    with _local_lock:
+        _local.clear()  # the in-process buckets (no Redis): tenant ids repeat across tests on SQLite
 
 
 def request_buckets(tenant: Any, session_id: str | None, proofs: float = 0) -> list[Bucket]:

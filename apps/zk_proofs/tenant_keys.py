@@ -95,18 +95,3 @@ def trust_file() -> dict[str, Any]:
             for k in keys
         ],
     }
-
-
-def trust_file_all() -> dict[str, Any]:
-    """The server's own view for its verification API: its key and every registered tenant
-    key, revoked ones included (a bundle countersigned before a revocation stays valid)."""
-    server = signer("executor").describe()
-    slugs = dict(Tenant.objects.values_list("pk", "slug"))
-    return {
-        "type": bundle_v2.TRUST_TYPE,
-        "server_keys": [{"key_id": server["key_id"], "public_key": server["public_key"]}],
-        "tenant_keys": [
-            {"tenant": slugs.get(k.tenant_id, ""), "public_key": k.public_key, "fingerprint": k.fingerprint}
-            for k in TenantKey.all_tenants.all()
-        ],
-    }

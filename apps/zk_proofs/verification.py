@@ -8,8 +8,10 @@ into libsecp256k1 structs; each composite is one ``combine`` over all its terms.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import re
 import time
 from concurrent.futures import Executor
 from typing import Any
@@ -19,6 +21,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.memo import Found
 from apps.core.services import audit_record
 from apps.core.tenancy import tenant_context
 
@@ -178,63 +181,131 @@ def bisect(items: list[Any], ok: Any) -> list[int]:
 
 
 clock = time.monotonic  # tests move it
-_issued: dict[str, float] = {}
 ISSUED_TTL = 300.0  # seconds a web process trusts its memory that a digest was issued
-_ISSUED_MAX = 100_000
+_issued: Found[str, bool] = Found(ISSUED_TTL, 100_000, clock=lambda: clock())
 
 
 def issued_digests(digests: set[str]) -> set[str]:
     """Which of ``digests`` head a bundle this server issued for a finished session. A found
     digest stays found (a session does not leave ``done``), so it is remembered for
-    ``ISSUED_TTL``; the database is asked only about the rest, never about a miss twice in
-    one call, and a miss is never remembered."""
-    now = clock()
-    known = {d for d in digests if now - _issued.get(d, -ISSUED_TTL) < ISSUED_TTL}
-    missing = digests - known - {""}
-    if missing:
-        found = set(
-            OverlapSession.objects.filter(bundle_digest__in=missing, status="done").values_list(
-                "bundle_digest", flat=True
-            )
-        )
-        if len(_issued) + len(found) > _ISSUED_MAX:
-            _issued.clear()
-        _issued.update(dict.fromkeys(found, now))
-        known |= found
-    return known
+    ``ISSUED_TTL``; the database is asked only about the rest, in one query."""
+
+    def fetch(missing: set[str]) -> dict[str, bool]:
+        rows = OverlapSession.objects.filter(bundle_digest__in=missing, status="done")
+        return dict.fromkeys(rows.values_list("bundle_digest", flat=True), True)
+
+    return set(_issued.many(digests - {""}, fetch))
 
 
 def forget_issued_digests() -> None:
     _issued.clear()
+    _pinned.clear()
+    _checked.clear()
+
+
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+# Long-term keys by fingerprint: a registered key's public key and tenant never change (a
+# revoked key stays, so a bundle countersigned before the revocation still verifies).
+_pinned: Found[str, dict[str, str]] = Found(ISSUED_TTL, 10_000, clock=lambda: clock())
+# A bundle's check result by the SHA-256 of its JSON text: L0's (header digest, form ok) is a
+# function of the bundle alone; an L1 pass is remembered only for the server key it was
+# checked with and, like the keys it used, for ISSUED_TTL.
+_checked: Found[tuple[str, bytes], Any] = Found(ISSUED_TTL, 50_000, clock=lambda: clock())
+
+
+def _text_key(bundle: Any) -> bytes:
+    return hashlib.sha256(json.dumps(bundle, separators=(",", ":")).encode()).digest()
+
+
+def pinned_keys(fingerprints: set[str]) -> dict[str, dict[str, str]]:
+    """The registered long-term keys with these fingerprints, as trust-file entries."""
+    from .models import TenantKey
+
+    def fetch(missing: set[str]) -> dict[str, dict[str, str]]:
+        rows = TenantKey.all_tenants.filter(fingerprint__in=missing).values_list(
+            "fingerprint", "public_key", "tenant__slug"
+        )
+        # a row whose key does not hash to its fingerprint (edited in the database) pins nothing
+        return {
+            fp: {"tenant": slug, "public_key": key, "fingerprint": fp}
+            for fp, key, slug in rows
+            if _fingerprint_of(key) == fp
+        }
+
+    return _pinned.many({fp for fp in fingerprints if _FINGERPRINT.fullmatch(fp)}, fetch)
+
+
+def _fingerprint_of(public_key_b64: str) -> str:
+    import base64
+    import binascii
+
+    from .zk.v2 import fingerprint
+
+    try:
+        return fingerprint(base64.b64decode(public_key_b64, validate=True))
+    except (binascii.Error, ValueError):
+        return ""
+
+
+def _named_fingerprints(bundles: list[Any]) -> set[str]:
+    """The long-term key fingerprints the bundles' headers name (the two roles only: a header
+    is the caller's input, and a malformed one is refused by the check itself)."""
+    from .zk.v2 import ROLES
+
+    out: set[str] = set()
+    for b in bundles:
+        tenants = b.get("header", {}).get("tenants") if isinstance(b.get("header"), dict) else None
+        if isinstance(tenants, dict):
+            for role in ROLES:
+                fp = (
+                    tenants.get(role, {}).get("tenant_key_fingerprint") if isinstance(tenants.get(role), dict) else None
+                )
+                if isinstance(fp, str):
+                    out.add(fp)
+    return out
 
 
 def verify_bundles(bundles: list[Any], level: str) -> list[int]:
     """The indexes of the bundles that do not verify. L0: each header digest is one this
     server issued for a finished session (one lookup for the batch). L1: server and tenant
-    signatures (v1 bundles against the executor key, v2 against every tenant's pinned keys).
-    A failing batch is bisected to name the bad bundles."""
-    from apps.core.keys import public_keys
+    signatures (v1 bundles against the executor key, v2 against the pinned long-term keys the
+    headers name). Each bundle is checked once, and a bundle checked before (the same JSON) is
+    not checked again (``_checked``). A failing batch is bisected to name the bad bundles."""
+    from apps.core.keys import signer
 
-    from . import tenant_keys
     from .zk import bundle as bundle_v1
     from .zk import bundle_v2
 
+    keys = [_text_key(b) for b in bundles]
     if level == "L0":
-        # each header is canonicalised once (RFC 8785 is most of an L0 check's cost)
-        digests = {
-            id(b): bundle_v2.header_digest(b["header"]) if isinstance(b.get("header"), dict) else "" for b in bundles
-        }
-        known = issued_digests(set(digests.values()))
 
-        def one(b: Any) -> bool:
-            return digests[id(b)] in known and bundle_v2.schema_ok(b)
+        def form(i: int) -> tuple[str, bool]:
+            b = bundles[i]
+            digest = bundle_v2.header_digest(b["header"]) if isinstance(b.get("header"), dict) else ""
+            return digest, bundle_v2.schema_ok(b)
+
+        checked = [_checked.one(("L0", k), lambda _k, i=i: form(i)) for i, k in enumerate(keys)]
+        known = issued_digests({digest for digest, _ in checked})
+        results = [digest in known and ok for digest, ok in checked]
     else:
-        trust = bundle_v2.load_trust(tenant_keys.trust_file_all())
-        server_key = public_keys()["executor"]
+        server = signer("executor").describe()
+        trust = bundle_v2.load_trust(
+            {
+                "type": bundle_v2.TRUST_TYPE,
+                "server_keys": [{"key_id": server["key_id"], "public_key": server["public_key"]}],
+                "tenant_keys": list(pinned_keys(_named_fingerprints(bundles)).values()),
+            }
+        )
+        server_key = server["public_key"]
 
-        def one(b: Any) -> bool:
-            if b.get("header", {}).get("type") == "trustfabric/zktx-bundle/v1":
-                return not bundle_v1.verify_l1(b, server_key)
-            return not bundle_v2.verify_l1(b, trust)
+        def one(b: Any) -> bool | None:  # None: not valid (a failure is not remembered)
+            header = b.get("header")
+            if isinstance(header, dict) and header.get("type") == "trustfabric/zktx-bundle/v1":
+                return not bundle_v1.verify_l1(b, server_key) or None
+            return not bundle_v2.verify_l1(b, trust) or None
 
-    return bisect(bundles, lambda batch: all(one(b) for b in batch))
+        results = [
+            bool(_checked.one(("L1:" + server["key_id"], k), lambda _k, b=b: one(b)))
+            for b, k in zip(bundles, keys, strict=True)
+        ]
+    return bisect(list(range(len(bundles))), lambda batch: all(results[i] for i in batch))

@@ -280,14 +280,10 @@ def _paths(value: Any, path: tuple = ()) -> list[tuple]:
     return out
 
 
-def test_the_fast_form_check_agrees_with_the_problem_list_on_every_edit(finished) -> None:
-    """``schema_ok`` (the L0 check's) must refuse exactly what ``schema_problems`` reports, for
-    each field of an issued bundle deleted, retyped or joined by an unknown key."""
+def _edited(bundle: dict[str, Any]):
+    """Every field of ``bundle`` deleted, retyped or joined by an unknown key, one at a time."""
     import copy
 
-    bundle = json.loads(finished["data"])
-    assert bundle_v2.schema_ok(bundle) and not bundle_v2.schema_problems(bundle)
-    checked = 0
     for path in _paths(bundle):
         for edit in ("delete", "extra", None, 1, 1.5, True, "x", [], {}):
             edited = copy.deepcopy(bundle)
@@ -306,9 +302,62 @@ def test_the_fast_form_check_agrees_with_the_problem_list_on_every_edit(finished
                 parent[path[-1]]["unexpected"] = 1
             else:
                 parent[path[-1]] = edit
-            assert bundle_v2.schema_ok(edited) == (not bundle_v2.schema_problems(edited)), (path, edit)
-            checked += 1
+            yield path, edit, edited
+
+
+def test_the_fast_form_check_agrees_with_the_problem_list_on_every_edit(finished) -> None:
+    """``schema_ok`` (the L0 check's) must refuse exactly what ``schema_problems`` reports, for
+    each field of an issued bundle deleted, retyped or joined by an unknown key."""
+    bundle = json.loads(finished["data"])
+    assert bundle_v2.schema_ok(bundle) and not bundle_v2.schema_problems(bundle)
+    checked = 0
+    for path, edit, edited in _edited(bundle):
+        assert bundle_v2.schema_ok(edited) == (not bundle_v2.schema_problems(edited)), (path, edit)
+        checked += 1
     assert checked > 300
+
+
+@pytest.mark.parametrize("level", ["L0", "L1"])
+def test_remembered_checks_never_change_an_answer(finished, level) -> None:
+    """The verify API remembers a bundle's check by its exact JSON: after the issued bundle
+    passed, none of its edits passes with it, and every edit gets the answer it gets from a
+    process that remembers nothing. A malformed header is an invalid bundle, never a 500."""
+    from apps.zk_proofs import verification
+
+    bundle = json.loads(finished["data"])
+    edits = [edited for _, _, edited in _edited(bundle) if edited != bundle]
+    edits += [{**bundle, "header": bad} for bad in ("x", [], {"type": "trustfabric/zktx-bundle/v1"})]
+    edits.append({**bundle, "header": {**bundle["header"], "tenants": {"A": "x", "B": {"tenant_key_fingerprint": 1}}}})
+    cold = []
+    for edited in edits:
+        verification.forget_issued_digests()
+        cold.append(verification.verify_bundles([edited], level) == [])
+    verification.forget_issued_digests()
+    assert verification.verify_bundles([bundle], level) == []
+    warm = verification.verify_bundles([bundle, *edits, bundle], level)
+    assert [i - 1 for i in warm] == [i for i, ok in enumerate(cold) if not ok]
+    assert not any(cold[: len(edits) - 4]), "an edit of an issued bundle passed"
+    api = finished["api_a"]
+    answer = api.post("/api/zk/verify/", {"bundles": [bundle, edits[-1]], "level": level}, format="json")
+    assert answer.status_code == 200 and answer.json()["invalid_indexes"] == [1]
+
+
+def test_l1_after_a_direct_edit_of_a_pinned_key(finished, monkeypatch) -> None:
+    """A long-term key's row is remembered for ISSUED_TTL (a registered key never changes); a
+    public key edited straight in the database no longer matches its fingerprint, pins nothing
+    once the memory is older, and the check says invalid (not a 500)."""
+    from apps.zk_proofs import verification
+
+    now = [9000.0]
+    monkeypatch.setattr(verification, "clock", lambda: now[0])
+    body = {"bundles": [json.loads(finished["data"])], "level": "L1"}
+    assert finished["api_a"].post("/api/zk/verify/", body, format="json").json()["valid"] is True
+    fp = body["bundles"][0]["header"]["tenants"]["B"]["tenant_key_fingerprint"]
+    TenantKey.all_tenants.filter(fingerprint=fp).update(public_key=tenant_key_public(Ed25519PrivateKey.generate()))
+    assert finished["api_a"].post("/api/zk/verify/", body, format="json").json()["valid"] is True
+    now[0] += verification.ISSUED_TTL
+    answer = finished["api_a"].post("/api/zk/verify/", body, format="json")
+    assert answer.status_code == 200 and answer.json()["valid"] is False
 
 
 def test_l0_after_a_direct_edit_of_the_session_status(finished, monkeypatch) -> None:
