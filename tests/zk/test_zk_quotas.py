@@ -106,3 +106,18 @@ def test_a_non_party_cannot_spend_a_pairs_budget(zk_pair, redis_clock, tenant_a)
     refused = zk_pair["api_a"].get(f"/api/zk/sessions/{sid}/")
     assert refused.status_code == 429
     assert refused.json()["details"]["quota"] == "pair.requests_per_second"
+
+
+def test_a_pilot_request_rate_replaces_the_tenant_budget_on_zk_routes_only(zk_pair, redis_clock, settings) -> None:
+    """With a pilot request rate, ZK-TX requests are shaped by its bucket, not by the coarser
+    tenant API budget (which still counts the tenant's other API requests); a pilot without a
+    request rate leaves the tenant budget on ZK-TX routes too."""
+    settings.TF_API_TENANT_RATE = "3/min"
+    _set(zk_pair["ta"], requests_per_second=100, requests_burst=100)
+    api = zk_pair["api_a"]
+    assert {api.get("/api/zk/sessions/").status_code for _ in range(6)} == {200}
+    assert [api.get("/api/me/").status_code for _ in range(4)] == [200, 200, 200, 429]
+    _set(zk_pair["tb"], requests_per_second=0)
+    other = zk_pair["api_b"]
+    assert [other.get("/api/zk/sessions/").status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert other.get("/api/zk/sessions/").json()["code"] == "throttled"

@@ -34,6 +34,15 @@ def drive(zk_pair, session: str, set_a: list[str], set_b: list[str], *, counters
         return _drive(zk_pair, session, set_a, set_b, countersign=countersign)
 
 
+def _polled(api, session: str, answer) -> None:
+    """The poll (straight SQL, ``services.session_state_for``) and the session list (rounds
+    deferred) show what the upload's answer (the loaded rows) shows."""
+    if answer.status_code < 300:
+        assert api.get(f"/api/zk/sessions/{session}/").json() == answer.json()
+        listed = [s for s in api.get("/api/zk/sessions/?page_size=500").json()["results"] if s["session"] == session]
+        assert listed == [answer.json()]
+
+
 def _drive(zk_pair, session: str, set_a: list[str], set_b: list[str], *, countersign: bool) -> dict[str, Any]:
     sides = {
         "A": (
@@ -50,14 +59,18 @@ def _drive(zk_pair, session: str, set_a: list[str], set_b: list[str], *, counter
         ),
     }
     for api, me, _, _ in sides.values():
-        assert api.post(f"/api/zk/sessions/{session}/key/", me.key_upload(), format="json").status_code == 200
+        r = api.post(f"/api/zk/sessions/{session}/key/", me.key_upload(), format="json")
+        assert r.status_code == 200
+        _polled(api, session, r)
     for api, me, values, _ in sides.values():
         r = api.post(f"/api/zk/sessions/{session}/round1/", me.round1(values, 128), format="json")
         assert r.status_code == 202, r.content
+        _polled(api, session, r)
     for api, me, _, _ in sides.values():
         other = api.get(f"/api/zk/sessions/{session}/counterpart/").json()
         r = api.post(f"/api/zk/sessions/{session}/round2/", me.round2(other), format="json")
         assert r.status_code == 202, r.content
+        _polled(api, session, r)
     if countersign:
         for api, me, _, key in sides.values():
             stmt = api.get(f"/api/zk/sessions/{session}/statement/").json()
@@ -65,6 +78,7 @@ def _drive(zk_pair, session: str, set_a: list[str], set_b: list[str], *, counter
             me.check_statement(stmt, state)
             r = api.post(f"/api/zk/sessions/{session}/statement/", me.countersign(stmt, key), format="json")
             assert r.status_code == 202, r.content
+            _polled(api, session, r)
     return {role: side[1] for role, side in sides.items()}
 
 

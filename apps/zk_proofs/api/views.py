@@ -8,8 +8,10 @@ from rest_framework.response import Response
 
 from apps.core.api.base import StrictSerializer, TenantAPIView
 from apps.core.api.pagination import StandardPagination
+from apps.core.api.throttling import TenantRateThrottle
 from apps.core.models import Role
 from apps.core.permissions import ANY_MEMBER
+from apps.core.tenancy import require_current_tenant
 
 from .. import services, tenant_keys
 from ..admission import gated
@@ -28,29 +30,49 @@ def validated(serializer_class: type[StrictSerializer], request: Any, session_id
     return dict(incoming.validated_data)
 
 
-def session_view(part: Participation) -> dict[str, Any]:
-    s = part.session
+def session_view(part: Participation | dict[str, Any]) -> dict[str, Any]:
+    """A participation (or the poll's state of one, ``services.session_state_for``) as the API
+    shows it to its tenant."""
+    st = part if isinstance(part, dict) else services.participation_state(part)
     out: dict[str, Any] = {
-        "session": str(s.public_id),
-        "role": part.role,
-        "status": s.status,
-        "k": s.k,
-        "disclosure": s.disclosure,
-        "selector_type": s.selector_type,
-        "suite": s.suite,
-        "key_registered": bool(part.key),
-        "round1_uploaded": part.round1 is not None,
-        "round2_uploaded": part.round2 is not None,
-        "failure": s.failure,
-        "statement_countersigned": bool(part.statement_signature),
-        "default_region": getattr(pilot_of(part.tenant_id), "default_region", "") or "",
+        "session": st["session"],
+        "role": st["role"],
+        "status": st["status"],
+        "k": st["k"],
+        "disclosure": st["disclosure"],
+        "selector_type": st["selector_type"],
+        "suite": st["suite"],
+        "key_registered": st["key_registered"],
+        "round1_uploaded": st["round1_uploaded"],
+        "round2_uploaded": st["round2_uploaded"],
+        "failure": st["failure"],
+        "statement_countersigned": st["statement_countersigned"],
+        "default_region": getattr(pilot_of(require_current_tenant().pk), "default_region", "") or "",
     }
-    if s.status == "done":
-        out["verdict"] = {"overlap_at_most_k": s.verdict}
-        if s.disclosure == "verdict_and_count":
-            out["verdict"]["count"] = s.count
-        out["bundle_digest"] = s.bundle_digest
+    if st["status"] == "done":
+        out["verdict"] = {"overlap_at_most_k": st["verdict"]}
+        if st["disclosure"] == "verdict_and_count":
+            out["verdict"]["count"] = st["count"]
+        out["bundle_digest"] = st["bundle_digest"]
     return out
+
+
+class PilotShapedThrottle(TenantRateThrottle):
+    """The tenant API budget, except for a tenant whose pilot sets a ZK-TX request rate: its
+    ZK-TX requests are shaped by that token bucket instead (``quotas.limited``, which every
+    handler here takes from), so they do not pay a second Redis round trip for a coarser
+    counter. A pilot with no request rate leaves the tenant budget in force."""
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        tenant = getattr(request, "tenant", None)
+        pilot = pilot_of(tenant.pk) if tenant is not None else None
+        if pilot is not None and pilot.requests_per_second > 0:
+            return True
+        return super().allow_request(request, view)
+
+
+class ZkAPIView(TenantAPIView):
+    throttle_classes = [PilotShapedThrottle]
 
 
 class ProposeSerializer(StrictSerializer):
@@ -87,7 +109,7 @@ class CountersignSerializer(StrictSerializer):
     signature = serializers.CharField(max_length=100, trim_whitespace=False)
 
 
-class SessionListView(TenantAPIView):
+class SessionListView(ZkAPIView):
     """Your tenant's ZK-TX sessions; POST proposes one to a partner tenant."""
 
     required_roles = {"get": RUNNERS | {Role.AUDITOR}, "post": RUNNERS}
@@ -96,7 +118,7 @@ class SessionListView(TenantAPIView):
     @limited()
     def get(self, request: Any) -> Response:
         """Newest first, one page at a time (``?page=``, ``?page_size=`` up to 500; 50 by default)."""
-        parts = (
+        parts = services.with_presence(
             Participation.objects.select_related("session")
             .defer("session__bundle", "session__statement", "round1_sealed", "round2_sealed", "key_proof")
             .order_by("-session__created_at", "-pk")
@@ -120,16 +142,16 @@ class SessionListView(TenantAPIView):
         return Response(session_view(part), status=status.HTTP_201_CREATED)
 
 
-class SessionDetailView(TenantAPIView):
+class SessionDetailView(ZkAPIView):
     required_roles = RUNNERS | {Role.AUDITOR}
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     @limited()
     def get(self, request: Any, session_id: str) -> Response:
-        return Response(session_view(services.participation_for(session_id)))
+        return Response(session_view(services.session_state_for(session_id)))
 
 
-class SessionKeyView(TenantAPIView):
+class SessionKeyView(ZkAPIView):
     required_roles = RUNNERS
 
     @extend_schema(request=KeySerializer, responses=OpenApiTypes.OBJECT)
@@ -141,7 +163,7 @@ class SessionKeyView(TenantAPIView):
         return Response(session_view(services.participation_for(str(part.session.public_id))))
 
 
-class Round1View(TenantAPIView):
+class Round1View(ZkAPIView):
     required_roles = RUNNERS
 
     @extend_schema(request=Round1Serializer, responses={202: OpenApiTypes.OBJECT})
@@ -157,7 +179,7 @@ class Round1View(TenantAPIView):
         )
 
 
-class CounterpartView(TenantAPIView):
+class CounterpartView(ZkAPIView):
     """The counterpart's round-1 blinded set, to re-blind (never your own)."""
 
     required_roles = RUNNERS
@@ -168,7 +190,7 @@ class CounterpartView(TenantAPIView):
         return Response(services.counterpart_round1(services.participation_for(session_id)))
 
 
-class Round2View(TenantAPIView):
+class Round2View(ZkAPIView):
     required_roles = RUNNERS
 
     @extend_schema(request=Round2Serializer, responses={202: OpenApiTypes.OBJECT})
@@ -183,7 +205,7 @@ class Round2View(TenantAPIView):
         )
 
 
-class StatementView(TenantAPIView):
+class StatementView(ZkAPIView):
     """The round-2 transcript statement (GET, once both round 2s are in) and your tenant's
     countersignature of it with a registered long-term key (POST)."""
 
@@ -205,7 +227,7 @@ class StatementView(TenantAPIView):
         )
 
 
-class TrustView(TenantAPIView):
+class TrustView(ZkAPIView):
     """The trust file to pin: the server's bundle key and the long-term keys of your tenant and
     its pilot partners, with fingerprints."""
 
@@ -217,7 +239,7 @@ class TrustView(TenantAPIView):
         return Response(tenant_keys.trust_file())
 
 
-class BundleView(TenantAPIView):
+class BundleView(ZkAPIView):
     """The signed bundle with its explainer, once the session is done."""
 
     required_roles = RUNNERS | {Role.AUDITOR}
@@ -225,8 +247,8 @@ class BundleView(TenantAPIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     @limited()
     def get(self, request: Any, session_id: str) -> Response:
-        part = services.participation_for(session_id)
-        if part.session.bundle is None:
+        bundle = services.bundle_for(session_id)
+        if bundle is None:
             from apps.core.errors import Conflict
 
             raise Conflict("The session has no bundle yet.", code="not_ready")
@@ -236,7 +258,6 @@ class BundleView(TenantAPIView):
 
         from ..zk import canonical_v1
 
-        bundle = part.session.bundle
         data = canonical_v1.canonicalize(bundle) if "digest" in bundle else canonicalize(bundle)
         response = HttpResponse(data, content_type="application/json")
         response["Content-Disposition"] = f'attachment; filename="zktx-{session_id}.json"'
@@ -248,7 +269,7 @@ class VerifySerializer(StrictSerializer):
     level = serializers.ChoiceField(choices=["L0", "L1"], default="L1")
 
 
-class VerifyView(TenantAPIView):
+class VerifyView(ZkAPIView):
     """Verify up to 500 bundles. L0: each header digest is one this server issued and saw
     verified (a cache lookup). L1: server and tenant signatures. A failing batch is bisected
     to name the bad bundles."""
