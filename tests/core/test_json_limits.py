@@ -49,6 +49,22 @@ def test_depth_of_json_text_equals_the_walk(value) -> None:
     assert parsers._nesting_depth(text) == depth_by_walk(text)
 
 
+escaped_values = st.recursive(
+    st.integers() | st.text(alphabet="[]{}ab\n\x00\u201c\u2264é", max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(alphabet="[]{}k\u201d", max_size=4), inner),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(escaped_values, st.booleans())
+def test_depth_of_text_with_u_escapes_equals_the_walk(value, ascii_only) -> None:
+    """The split-on-quotes path: ``\\u`` and ``\\n`` escapes, no escaped quote or backslash."""
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    assert '\\"' not in text and "\\\\" not in text
+    assert parsers._nesting_depth(text) == depth_by_walk(text)
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.text(alphabet='[]{}"\\ ax', max_size=60))
 def test_depth_of_any_text_equals_the_walk(text) -> None:
