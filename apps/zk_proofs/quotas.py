@@ -245,10 +245,16 @@ def limited(proofs: Callable[[Any], float] | None = None) -> Callable[[Callable[
     def wrap(handler: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(handler)
         def inner(view: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-            cost = proofs(request) if proofs else 0
-            take(request_buckets(request.tenant, kwargs.get("session_id"), cost))
+            session_id = kwargs.get("session_id")
+            try:
+                cost = proofs(request) if proofs else 0  # reads the body
+            except Exception:
+                take(request_buckets(request.tenant, session_id))  # a body refused still pays its request
+                raise
+            take(request_buckets(request.tenant, session_id, cost))
             return handler(view, request, *args, **kwargs)
 
+        inner.tf_limited = True  # type: ignore[attr-defined]  # PilotShapedThrottle relies on it
         return inner
 
     return wrap

@@ -208,9 +208,9 @@ _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 # revoked key stays, so a bundle countersigned before the revocation still verifies).
 _pinned: Found[str, dict[str, str]] = Found(ISSUED_TTL, 10_000, clock=lambda: clock())
 # A bundle's check result by the SHA-256 of its JSON text: L0's (header digest, form ok) is a
-# function of the bundle alone; an L1 pass is remembered only for the server key it was
-# checked with and, like the keys it used, for ISSUED_TTL.
-_checked: Found[tuple[str, bytes], Any] = Found(ISSUED_TTL, 50_000, clock=lambda: clock())
+# function of the bundle alone; an L1 pass is remembered only with the server key id and the
+# pinned keys it was checked with (so it lasts no longer than their memory), for ISSUED_TTL.
+_checked: Found[tuple[Any, ...], Any] = Found(ISSUED_TTL, 50_000, clock=lambda: clock())
 
 
 def _text_key(bundle: Any) -> bytes:
@@ -281,7 +281,10 @@ def verify_bundles(bundles: list[Any], level: str) -> list[int]:
 
         def form(i: int) -> tuple[str, bool]:
             b = bundles[i]
-            digest = bundle_v2.header_digest(b["header"]) if isinstance(b.get("header"), dict) else ""
+            try:
+                digest = bundle_v2.header_digest(b["header"]) if isinstance(b.get("header"), dict) else ""
+            except ValueError:  # no canonical form (an integer beyond 2**53): not a bundle we issued
+                return "", False
             return digest, bundle_v2.schema_ok(b)
 
         checked = [_checked.one(("L0", k), lambda _k, i=i: form(i)) for i, k in enumerate(keys)]
@@ -289,23 +292,32 @@ def verify_bundles(bundles: list[Any], level: str) -> list[int]:
         results = [digest in known and ok for digest, ok in checked]
     else:
         server = signer("executor").describe()
+        pinned = pinned_keys(_named_fingerprints(bundles))
         trust = bundle_v2.load_trust(
             {
                 "type": bundle_v2.TRUST_TYPE,
                 "server_keys": [{"key_id": server["key_id"], "public_key": server["public_key"]}],
-                "tenant_keys": list(pinned_keys(_named_fingerprints(bundles)).values()),
+                "tenant_keys": list(pinned.values()),
             }
         )
         server_key = server["public_key"]
 
         def one(b: Any) -> bool | None:  # None: not valid (a failure is not remembered)
             header = b.get("header")
-            if isinstance(header, dict) and header.get("type") == "trustfabric/zktx-bundle/v1":
-                return not bundle_v1.verify_l1(b, server_key) or None
-            return not bundle_v2.verify_l1(b, trust) or None
+            try:
+                if isinstance(header, dict) and header.get("type") == "trustfabric/zktx-bundle/v1":
+                    return not bundle_v1.verify_l1(b, server_key) or None
+                return not bundle_v2.verify_l1(b, trust) or None
+            except (ValueError, TypeError, AttributeError, KeyError):  # a shape no check expects
+                return None
+
+        def used(b: Any) -> tuple[Any, ...]:
+            """The pinned keys this bundle's check reads: a pass is remembered only with them,
+            so a key that changes or goes (once ``pinned_keys`` reloads it) is checked again."""
+            return tuple(sorted((fp, *pinned[fp].values()) for fp in _named_fingerprints([b]) if fp in pinned))
 
         results = [
-            bool(_checked.one(("L1:" + server["key_id"], k), lambda _k, b=b: one(b)))
+            bool(_checked.one(("L1:" + server["key_id"], k, used(b)), lambda _k, b=b: one(b)))
             for b, k in zip(bundles, keys, strict=True)
         ]
     return bisect(list(range(len(bundles))), lambda batch: all(results[i] for i in batch))

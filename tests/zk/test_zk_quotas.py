@@ -117,7 +117,25 @@ def test_a_pilot_request_rate_replaces_the_tenant_budget_on_zk_routes_only(zk_pa
     api = zk_pair["api_a"]
     assert {api.get("/api/zk/sessions/").status_code for _ in range(6)} == {200}
     assert [api.get("/api/me/").status_code for _ in range(4)] == [200, 200, 200, 429]
+    # a method no limited handler answers (OPTIONS, a 405) stays on the tenant budget, now spent
+    assert api.options("/api/zk/trust/").json()["code"] == "throttled"
+    assert api.put("/api/zk/trust/", {}, format="json").json()["code"] == "throttled"
     _set(zk_pair["tb"], requests_per_second=0)
     other = zk_pair["api_b"]
     assert [other.get("/api/zk/sessions/").status_code for _ in range(4)] == [200, 200, 200, 429]
     assert other.get("/api/zk/sessions/").json()["code"] == "throttled"
+
+
+def test_a_body_that_is_refused_still_pays_its_request(zk_pair, redis_clock, settings) -> None:
+    """The verify and round-2 handlers count proofs in the body before taking from the
+    buckets; a body that does not parse is refused (400) after paying its request token, so
+    bad bodies cannot bypass the request rate."""
+    _set(zk_pair["ta"], requests_per_second=2, requests_burst=2)
+    api = zk_pair["api_a"]
+    bad = [b'{"bundles": [', b'{"bundles": [], "level": "L\\u0000"}']
+    statuses = [
+        api.generic("POST", "/api/zk/verify/", bad[i % 2], content_type="application/json").status_code
+        for i in range(3)
+    ]
+    assert statuses == [400, 400, 429]
+    assert api.get("/api/zk/trust/").status_code == 429

@@ -61,13 +61,16 @@ class PilotShapedThrottle(TenantRateThrottle):
     """The tenant API budget, except for a tenant whose pilot sets a ZK-TX request rate: its
     ZK-TX requests are shaped by that token bucket instead (``quotas.limited``, which every
     handler here takes from), so they do not pay a second Redis round trip for a coarser
-    counter. A pilot with no request rate leaves the tenant budget in force."""
+    counter. A pilot with no request rate, and any method without a limited handler (OPTIONS,
+    a 405), leave the tenant budget in force."""
 
     def allow_request(self, request: Any, view: Any) -> bool:
         tenant = getattr(request, "tenant", None)
-        pilot = pilot_of(tenant.pk) if tenant is not None else None
-        if pilot is not None and pilot.requests_per_second > 0:
-            return True
+        handler = getattr(view, request.method.lower(), None)
+        if tenant is not None and getattr(handler, "tf_limited", False):  # OPTIONS, 405s: the tenant budget
+            pilot = pilot_of(tenant.pk)
+            if pilot is not None and pilot.requests_per_second > 0:
+                return True
         return super().allow_request(request, view)
 
 
