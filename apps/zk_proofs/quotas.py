@@ -195,16 +195,11 @@ def partner_of(tenant_id: int, session_id: str) -> int | None:
     from .services import _uuid
 
     def fetch(key: tuple[int, str]) -> int | None:
-        if not _uuid(session_id):
+        party, sid = key
+        if not _uuid(sid):
             return None
-        return (
-            Participation.all_tenants.filter(
-                session__public_id=session_id, session__participations__tenant_id=tenant_id
-            )
-            .exclude(tenant_id=tenant_id)
-            .values_list("tenant_id", flat=True)
-            .first()
-        )
+        others = Participation.all_tenants.filter(session__public_id=sid, session__participations__tenant_id=party)
+        return others.exclude(tenant_id=party).values_list("tenant_id", flat=True).first()
 
     return _partners.one((tenant_id, session_id), fetch)
 

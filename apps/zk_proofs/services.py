@@ -243,11 +243,10 @@ def participation_state(part: Participation) -> dict[str, Any]:
 def bundle_for(public_id: str) -> dict[str, Any] | None:
     """The signed bundle of one of the current tenant's sessions (``None`` before it is done),
     without loading either side's rounds; another tenant's session is a 404."""
-    rows = (
-        list(Participation.objects.filter(session__public_id=public_id).values_list("session__bundle", flat=True)[:1])
-        if _uuid(public_id)
-        else []
-    )
+    if not _uuid(public_id):
+        raise NotFound("No such session.")
+    mine = Participation.objects.filter(session__public_id=public_id)
+    rows = list(mine.values_list("session__bundle", flat=True)[:1])
     if not rows:
         raise NotFound("No such session.")
     return rows[0]

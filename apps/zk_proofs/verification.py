@@ -247,22 +247,18 @@ def _fingerprint_of(public_key_b64: str) -> str:
         return ""
 
 
-def _named_fingerprints(bundles: list[Any]) -> set[str]:
-    """The long-term key fingerprints the bundles' headers name (the two roles only: a header
+def _named_fingerprints(bundle: Any) -> frozenset[str]:
+    """The long-term key fingerprints a bundle's header names (the two roles only: a header
     is the caller's input, and a malformed one is refused by the check itself)."""
     from .zk.v2 import ROLES
 
-    out: set[str] = set()
-    for b in bundles:
-        tenants = b.get("header", {}).get("tenants") if isinstance(b.get("header"), dict) else None
-        if isinstance(tenants, dict):
-            for role in ROLES:
-                fp = (
-                    tenants.get(role, {}).get("tenant_key_fingerprint") if isinstance(tenants.get(role), dict) else None
-                )
-                if isinstance(fp, str):
-                    out.add(fp)
-    return out
+    header = bundle.get("header")
+    tenants = header.get("tenants") if isinstance(header, dict) else None
+    if not isinstance(tenants, dict):
+        return frozenset()
+    parties = [tenants.get(role) for role in ROLES]
+    fps = [t.get("tenant_key_fingerprint") for t in parties if isinstance(t, dict)]
+    return frozenset(fp for fp in fps if isinstance(fp, str))
 
 
 def verify_bundles(bundles: list[Any], level: str) -> list[int]:
@@ -292,7 +288,8 @@ def verify_bundles(bundles: list[Any], level: str) -> list[int]:
         results = [digest in known and ok for digest, ok in checked]
     else:
         server = signer("executor").describe()
-        pinned = pinned_keys(_named_fingerprints(bundles))
+        named = [_named_fingerprints(b) for b in bundles]
+        pinned = pinned_keys(set().union(*named))
         trust = bundle_v2.load_trust(
             {
                 "type": bundle_v2.TRUST_TYPE,
@@ -311,13 +308,13 @@ def verify_bundles(bundles: list[Any], level: str) -> list[int]:
             except (ValueError, TypeError, AttributeError, KeyError):  # a shape no check expects
                 return None
 
-        def used(b: Any) -> tuple[Any, ...]:
-            """The pinned keys this bundle's check reads: a pass is remembered only with them,
-            so a key that changes or goes (once ``pinned_keys`` reloads it) is checked again."""
-            return tuple(sorted((fp, *pinned[fp].values()) for fp in _named_fingerprints([b]) if fp in pinned))
+        def used(fps: frozenset[str]) -> tuple[Any, ...]:
+            """The pinned keys a bundle's check reads: a pass is remembered only with them, so
+            a key that changes or goes (once ``pinned_keys`` reloads it) is checked again."""
+            return tuple(sorted((fp, *pinned[fp].values()) for fp in fps if fp in pinned))
 
         results = [
-            bool(_checked.one(("L1:" + server["key_id"], k, used(b)), lambda _k, b=b: one(b)))
-            for b, k in zip(bundles, keys, strict=True)
+            bool(_checked.one(("L1:" + server["key_id"], k, used(fps)), lambda _k, b=b: one(b)))
+            for b, k, fps in zip(bundles, keys, named, strict=True)
         ]
     return bisect(list(range(len(bundles))), lambda batch: all(results[i] for i in batch))

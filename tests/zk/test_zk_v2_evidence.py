@@ -373,6 +373,22 @@ def test_l1_after_a_direct_edit_of_a_pinned_key(finished, monkeypatch) -> None:
         assert answer.status_code == 200 and answer.json()["valid"] is False
 
 
+def test_a_bundle_countersigned_before_a_key_revocation_still_verifies(finished) -> None:
+    """The verify API pins revoked keys too (the trust file a tenant downloads does not): a
+    revocation stops new countersignatures, not the evidence already signed."""
+    from apps.zk_proofs import verification
+    from apps.zk_proofs.tenant_keys import tenant_key_revoke
+
+    bundle = json.loads(finished["data"])
+    with tenant_context(finished["tb"]):
+        tenant_key_revoke(
+            actor=finished["admin_b"], fingerprint=bundle["header"]["tenants"]["B"]["tenant_key_fingerprint"]
+        )
+    verification.forget_issued_digests()  # nothing remembered: the keys come from the database
+    answer = finished["api_a"].post("/api/zk/verify/", {"bundles": [bundle], "level": "L1"}, format="json")
+    assert answer.status_code == 200 and answer.json()["valid"] is True
+
+
 def test_l0_after_a_direct_edit_of_the_session_status(finished, monkeypatch) -> None:
     """An issued digest is remembered for ISSUED_TTL; a status edited straight in the database
     (the app never moves a session out of ``done``) shows once that memory is older."""
