@@ -65,6 +65,8 @@ def test_on_call_reaches_the_root_in_at_most_five_clicks(page, tenant_a, root_ki
     for selector in (f"tr[data-page='{a.page_id}'] a", f"tr[data-anomaly='{a.pk}'] a", "li[data-changed] a"):
         page.click(selector)
         clicks += 1
+    page.wait_for_load_state()  # the last click navigates; is_visible() does not wait for it
+    page.wait_for_selector("[data-is-root]", state="attached", timeout=10_000)
     assert page.locator("[data-is-root]").is_visible()
     assert expected in page.locator("[data-change]").inner_text()
     assert clicks <= 5
