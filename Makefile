@@ -52,10 +52,10 @@ run: seed
 	@echo "Serving on http://$(HOST):$(PORT)/ (demo logins above)"
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-# Two processes by default (pytest-xdist; each worker has its own test database and Redis
-# cache database, tests that share broker state are grouped on one worker, and the log scan
-# covers every worker). PYTEST_ARGS="-n 0" runs serially.
-PYTEST_ARGS ?= -n 2 --dist loadgroup
+# Two processes by default (pytest-xdist; each worker has its own test database and its own
+# Redis cache and broker databases, tests/conftest.py, and the log scan covers every worker).
+# PYTEST_ARGS="-n 0" runs serially.
+PYTEST_ARGS ?= -n 2
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -45,26 +45,64 @@ def _celery_eager(request: pytest.FixtureRequest) -> Iterator[None]:
     app.conf.task_always_eager = previous
 
 
+def _own_redis_databases(worker: int, count: int, cache_url: str, broker_url: str) -> tuple[str, str]:
+    """The cache and broker URLs of xdist worker ``worker`` of ``count``: the cache is the
+    configured database plus the worker's index; worker 0 keeps the configured broker and the
+    others take the databases after the highest one used so far, so no two workers (and no
+    worker's cache and another's broker) share a database."""
+    cache_base, _, cache_db = cache_url.rpartition("/")
+    cache = f"{cache_base}/{int(cache_db or 0) + worker}"
+    if not broker_url.startswith("redis://") or worker == 0:
+        return cache, broker_url
+    broker_base, _, broker_db = broker_url.rpartition("/")
+    own = max(int(cache_db or 0) + count - 1, int(broker_db or 0)) + worker
+    if own > 15:
+        raise pytest.UsageError(f"xdist worker {worker} of {count} would need Redis database {own} (there are 16)")
+    return cache, f"{broker_base}/{own}"
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _cache_per_xdist_worker() -> Iterator[None]:
-    """Every test clears the cache, and on Redis a clear is a FLUSHDB of its database: under
-    pytest-xdist each worker therefore gets its own database (the configured one plus the
-    worker's index), for itself and for the worker processes its tests start; otherwise one
-    worker's clear wipes a replay marker or a readiness probe's key in the middle of another's test."""
+def _redis_per_xdist_worker() -> Iterator[None]:
+    """Under pytest-xdist each worker gets its own Redis databases, for itself and for the
+    worker processes its tests start. Every test clears the cache, and on Redis a clear is a
+    FLUSHDB of its database: shared, one worker's clear would wipe a replay marker or a readiness
+    probe's key in the middle of another's test. The broker holds the queues, the ZK fair
+    scheduler's ring and leases and the queue depth back-pressure reads: shared, one worker's
+    drain would take another's jobs (xdist's loadgroup cannot keep such tests together: with
+    pytest 9.2 its group suffix no longer reaches the node id)."""
     from django.test.utils import override_settings
 
+    from trustfabric.celery import app
     from trustfabric.settings import cache_config
 
-    worker, url = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("CACHE_URL", "")
-    if not worker.removeprefix("gw").isdigit() or not url.startswith("redis://"):
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "").removeprefix("gw")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    cache_url, broker_url = os.environ.get("CACHE_URL", ""), settings.CELERY_BROKER_URL
+    if not worker.isdigit() or not cache_url.startswith("redis://"):
         yield
         return
-    base, _, db = url.rpartition("/")
-    own = f"{base}/{int(db or 0) + int(worker.removeprefix('gw'))}"
-    os.environ["CACHE_URL"] = own
-    with override_settings(CACHES={"default": cache_config(own)}):
+    cache, broker = _own_redis_databases(int(worker), count, cache_url, broker_url)
+    saved = {k: os.environ.get(k) for k in ("CACHE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")}
+    os.environ["CACHE_URL"] = cache
+    changed: dict[str, Any] = {"CACHES": {"default": cache_config(cache)}}
+    if broker != broker_url:
+        os.environ["CELERY_BROKER_URL"] = broker
+        changed["CELERY_BROKER_URL"] = broker
+        if broker_url == settings.CELERY_RESULT_BACKEND:
+            os.environ["CELERY_RESULT_BACKEND"] = changed["CELERY_RESULT_BACKEND"] = broker
+        app.conf.broker_url = broker
+        app.conf.result_backend = changed.get("CELERY_RESULT_BACKEND", settings.CELERY_RESULT_BACKEND)
+        # Connections made before now (none, normally) would still point at the shared database.
+        app._pool = None
+        app.amqp._producer_pool = None
+        app._local.__dict__.pop("backend", None)
+    with override_settings(**changed):
         yield
-    os.environ["CACHE_URL"] = url
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(autouse=True)

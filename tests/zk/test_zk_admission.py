@@ -10,8 +10,7 @@ from django.conf import settings
 from apps.zk_proofs import admission, quotas
 from tests.conftest import require_service
 
-# the zk queue on the broker is shared by every xdist worker, like the scheduler's lists
-pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("zk-scheduler")]
+pytestmark = pytest.mark.django_db
 
 L0 = {"bundles": [{"header": {}, "server_signature": ""}], "level": "L0"}
 

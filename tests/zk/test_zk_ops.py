@@ -10,8 +10,7 @@ from apps.zk_proofs import admission, scheduler
 from tests.conftest import member, require_service
 from tests.factories import UserFactory
 
-# The scheduler's keys live on the broker's Redis, shared by every xdist worker: its tests share one.
-pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("zk-scheduler")]
+pytestmark = pytest.mark.django_db
 
 
 def _propose(zk_pair):

@@ -15,9 +15,6 @@ from apps.core import fairness
 from apps.zk_proofs import scheduler
 from tests.conftest import require_service, start_worker, tasks_routed_to
 
-# The scheduler's keys live on the broker's Redis, shared by every xdist worker: its tests share one.
-pytestmark = pytest.mark.xdist_group("zk-scheduler")
-
 
 def _drain_order() -> list[int]:
     order = []
