@@ -10,7 +10,6 @@ Every service takes ``now`` so tests drive the SLA with their own clock."""
 from __future__ import annotations
 
 import hashlib
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from apps.core.ids import is_uuid
 from apps.core.models import AuditEvent, Membership, Role, Tenant
 from apps.core.services import audit_record
 from apps.core.tenancy import require_current_tenant, tenant_context
@@ -170,14 +170,6 @@ def appeal_file(
         )
         _notify(appeal, "filed", operators(), f"New pilot appeal from {me.slug}: {appeal.get_subject_display()}")
     return mine
-
-
-def is_uuid(value: Any) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 def appeal_for(public_id: str) -> AppealParty:

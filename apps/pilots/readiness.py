@@ -23,13 +23,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import Conflict, NotFound, ValidationFailed
+from apps.core.ids import is_uuid
 from apps.core.models import Tenant
 from apps.core.services import audit_record
 from apps.core.tenancy import require_current_tenant, tenant_context
 from apps.zk_proofs.client import document_signing_message
 from apps.zk_proofs.models import OverlapSession, Participation, PilotAgreement, PilotSettings, TenantKey
 
-from .appeals import appeal_view, is_uuid
+from .appeals import appeal_view
 from .models import Appeal, AppealParty, DocumentParty, PilotDocument
 
 

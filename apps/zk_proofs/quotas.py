@@ -20,6 +20,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 from apps.core.errors import DomainError
+from apps.core.ids import is_uuid
 from apps.core.memo import Found
 
 DAY = 86_400.0
@@ -192,11 +193,10 @@ def partner_of(tenant_id: int, session_id: str) -> int | None:
     parties are fixed when it is proposed, so a found answer is kept for the process's life
     (bounded; a miss, e.g. a stranger's probe, is never kept)."""
     from .models import Participation
-    from .services import _uuid
 
     def fetch(key: tuple[int, str]) -> int | None:
         party, sid = key
-        if not _uuid(sid):
+        if not is_uuid(sid):
             return None
         others = Participation.all_tenants.filter(session__public_id=sid, session__participations__tenant_id=party)
         return others.exclude(tenant_id=party).values_list("tenant_id", flat=True).first()

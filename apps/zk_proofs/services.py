@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from apps.core.ids import is_uuid
 from apps.core.models import Tenant
 from apps.core.services import audit_record
 from apps.core.tenancy import require_current_tenant, tenant_context
@@ -149,7 +150,7 @@ def session_propose(
 def participation_for(public_id: str) -> Participation:
     part = (
         Participation.objects.select_related("session").filter(session__public_id=public_id).first()
-        if _uuid(public_id)
+        if is_uuid(public_id)
         else None
     )
     if part is None:
@@ -185,7 +186,7 @@ def session_state_for(public_id: str) -> dict[str, Any]:
 
     from django.db import connection
 
-    if not _uuid(public_id):
+    if not is_uuid(public_id):
         raise NotFound("No such session.")
     field = OverlapSession._meta.get_field("public_id")
     with connection.cursor() as cursor:
@@ -243,23 +244,13 @@ def participation_state(part: Participation) -> dict[str, Any]:
 def bundle_for(public_id: str) -> dict[str, Any] | None:
     """The signed bundle of one of the current tenant's sessions (``None`` before it is done),
     without loading either side's rounds; another tenant's session is a 404."""
-    if not _uuid(public_id):
+    if not is_uuid(public_id):
         raise NotFound("No such session.")
     mine = Participation.objects.filter(session__public_id=public_id)
     rows = list(mine.values_list("session__bundle", flat=True)[:1])
     if not rows:
         raise NotFound("No such session.")
     return rows[0]
-
-
-def _uuid(value: str) -> bool:
-    import uuid
-
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 def _counterpart(part: Participation) -> Participation:
