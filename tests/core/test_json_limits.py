@@ -1,6 +1,7 @@
 """The API parser's fast checks (apps/core/api/parsers.py) against the plain walks they
-replace: the regex depth count must equal a character-by-character count, and the NUL /
-surrogate pre-check may skip the value walk only when the walk would find nothing."""
+replace: the depth counts (of the text, of the decoded value) must equal a
+character-by-character count, and the NUL / surrogate pre-check may skip the value walk only
+when the walk would find nothing."""
 
 from __future__ import annotations
 
@@ -70,6 +71,42 @@ def test_depth_of_text_with_u_escapes_equals_the_walk(value, ascii_only) -> None
 def test_depth_of_any_text_equals_the_walk(text) -> None:
     """Broken JSON too (an unterminated string, a trailing backslash)."""
     assert parsers._nesting_depth(text) == depth_by_walk(text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(json_values)
+def test_depth_of_a_decoded_value_equals_the_walk_of_its_text(value) -> None:
+    text = json.dumps(value)
+    assert parsers._value_depth(json.loads(text)) == min(depth_by_walk(text), parsers.MAX_DEPTH + 1)
+
+
+@st.composite
+def nested(draw: st.DrawFn) -> tuple[object, int]:
+    """A value nested exactly ``depth`` levels (lists and dicts mixed, each with a leaf beside)."""
+    depth = draw(st.integers(0, 2 * parsers.MAX_DEPTH))
+    value: object = draw(st.integers() | st.text(alphabet="[]{}", max_size=3))
+    for _ in range(depth):
+        sibling = draw(st.integers() | st.text(alphabet='[]{}"', max_size=3))
+        value = [sibling, value] if draw(st.booleans()) else {"s": sibling, "v": value}
+    return value, depth
+
+
+@settings(max_examples=300, deadline=None)
+@given(nested())
+def test_the_parser_refuses_exactly_what_is_nested_past_the_limit(case) -> None:
+    value, depth = case
+    text = json.dumps(value)
+    if depth > parsers.MAX_DEPTH:
+        with pytest.raises(parsers.BodyRefused, match=f"nested {depth} levels deep"):
+            parsers.loads_checked(text)
+    else:
+        assert parsers.loads_checked(text) == value
+
+
+def test_a_body_deeper_than_the_decoder_allows_is_refused_with_its_depth() -> None:
+    """The C decoder's own recursion guard fires first; the answer is the same refusal."""
+    with pytest.raises(parsers.BodyRefused, match="nested 100000 levels deep"):
+        parsers.loads_checked("[" * 100_000 + "]" * 100_000)
 
 
 def test_an_unterminated_string_of_escaped_quotes_is_refused_in_linear_time() -> None:
