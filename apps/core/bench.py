@@ -58,6 +58,16 @@ def require_production() -> None:
         raise ProfileError("--profile production needs CELERY_BROKER_URL pointing at Redis.")
 
 
+def machine_speed(iterations: int = 1_000_000) -> float:
+    """CPU-seconds a fixed pure-Python loop takes here, now. A shared VM's speed drifts by
+    half or more within minutes, so a benchmark records this before and after its run: two
+    runs' CPU figures compare only when their probes agree."""
+    started, total = time.process_time(), 0
+    for i in range(iterations):
+        total += i * i % 7
+    return round(time.process_time() - started, 3)
+
+
 def pct(samples: list[float], digits: int = 1) -> dict[str, float]:
     s = sorted(samples)
     if not s:

@@ -9,6 +9,7 @@ import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
 from django_filters.fields import IsoDateTimeField
+from drf_spectacular.utils import extend_schema_field
 
 from .models import AuditEvent
 
@@ -30,6 +31,16 @@ class UTCIsoDateTimeField(IsoDateTimeField):
             ) from exc
 
 
+# The schema says what is accepted: Python's ISO 8601 reading, wider than OpenAPI's RFC 3339
+# ``date-time`` (a bare date, minutes without seconds: what a date or datetime-local field sends).
+@extend_schema_field(
+    {
+        "type": "string",
+        "example": "2026-12-01T09:30:00Z",
+        "description": "An ISO 8601 date or date and time, e.g. 2026-12-01, 2026-12-01T09:30 or "
+        "2026-12-01T09:30:00+01:00 (read by Python's datetime.fromisoformat); without an offset, UTC.",
+    }
+)
 class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UTCIsoDateTimeField
 

@@ -218,6 +218,18 @@ def test_audit_api_lists_filters_and_fetches_by_seq(api_a, tenant_a) -> None:
     assert_envelope(api_a.get("/api/audit-events/", {"since": "yesterday"}), 400, "validation_error")
 
 
+@pytest.mark.parametrize("value", ["2026-12-01", "2026-12-01T09:30", "2026-12-01T09:30:00+01:00", "20261201"])
+def test_audit_time_filters_take_what_their_schema_says(api_a, value) -> None:
+    """The schema documents Python's ISO 8601 reading (not RFC 3339's narrower ``date-time``):
+    what it names is accepted, and the schema says ``string`` so no client is told otherwise."""
+    listed = api_a.get("/api/audit-events/", {"since": "2000-01-01", "until": value})
+    assert listed.status_code == 200 and isinstance(listed.json()["results"], list)
+    schema = api_a.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    params = {p["name"]: p for p in schema["paths"]["/api/audit-events/"]["get"]["parameters"]}
+    assert params["until"]["schema"] == {"type": "string", "example": "2026-12-01T09:30:00Z"}
+    assert "fromisoformat" in params["since"]["description"]
+
+
 def test_audit_chain_check_via_api(api_a, django_capture_on_commit_callbacks) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         assert api_a.post("/api/audit-chain-checks/").status_code == 202

@@ -40,4 +40,5 @@ def test_a_short_chaos_run_loses_nothing_and_shapes_only_the_flood(tmp_path) -> 
     assert v["lost"] == [] and v["duplicated"] == []
     assert len(result["windows"]) == 3 and all(0 <= w["gini"] <= 1 for w in result["windows"])
     assert result["generator_cpu_seconds"] > 0 and result["server_cpu_seconds"]["web"] > 0
+    assert all(0 < v < 60 for v in result["machine_speed_cpu_seconds"].values())
     assert result["cost"]["direct_per_1k_proofs_cpu_seconds"]["batched"] > 0

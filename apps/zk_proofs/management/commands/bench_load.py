@@ -22,7 +22,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from apps.core.bench import ROOT, ProfileError, require_production
+from apps.core.bench import ROOT, ProfileError, machine_speed, require_production
 from apps.core.models import AuditEvent, Membership, Role, Tenant
 from apps.core.services import api_token_create
 from apps.core.tenancy import tenant_context
@@ -170,9 +170,11 @@ class Command(BaseCommand):
             "tenants": seed(o["tenants"], o["flood"], o["rate"]),
         }
         env = {"TF_API_TENANT_RATE": "100000000/min", "TF_ZK_VERIFY_PROCESSES": "1"}
+        speed_before = machine_speed()
         with Stack(redis_port=o["redis_port"], web_port=o["web_port"], env_extra=env) as stack:
             plan["url"] = stack.url
             result = self._drive(stack, plan, out, o["chaos"])
+        result["machine_speed_cpu_seconds"] = {"before": speed_before, "after": machine_speed()}
         result["cost"] = cost_figures(result)
         result["command"] = " ".join(["manage.py bench_load", *sys.argv[2:]])
         out.write_text(json.dumps(result, indent=2))
