@@ -121,14 +121,9 @@ class SessionListView(ZkAPIView):
     @limited()
     def get(self, request: Any) -> Response:
         """Newest first, one page at a time (``?page=``, ``?page_size=`` up to 500; 50 by default)."""
-        parts = services.with_presence(
-            Participation.objects.select_related("session")
-            .defer("session__bundle", "session__statement", "round1_sealed", "round2_sealed", "key_proof")
-            .order_by("-session__created_at", "-pk")
-        )
         paginator = StandardPagination()
-        page = paginator.paginate_queryset(parts, request, view=self)
-        return paginator.get_paginated_response([session_view(p) for p in page])
+        page = paginator.paginate_queryset(services.SessionStates(), request, view=self)
+        return paginator.get_paginated_response([session_view(state) for state in page])
 
     @extend_schema(request=ProposeSerializer, responses={201: OpenApiTypes.OBJECT})
     @gated
