@@ -84,9 +84,13 @@ def test_every_format_suffix_route_answers_without_a_server_error(api_a) -> None
         ('{"na\\u0000me": "x"}', "nul_character"),
         ("[" * 100_000 + "]" * 100_000, "too_deeply_nested"),
         ('{"a":' * 5000 + "1" + "}" * 5000, "too_deeply_nested"),
+        ('{"name": "x", "name": "y"}', "duplicate_key"),
+        ('{"name": "x", "d": {"a": "\\u0000", "a": 1}}', "duplicate_key"),  # a NUL hidden behind a repeat
+        ('{"name": "x", "max": 1e400}', "malformed_request"),  # would read as infinity
+        ('{"name": "x", "max": -1e400}', "malformed_request"),
     ],
 )
-@pytest.mark.parametrize("route", ["/api/tokens/", "/api/datasets/"])
+@pytest.mark.parametrize("route", ["/api/tokens/", "/api/datasets/", "/api/pcq-ops/suppressions/"])
 def test_bodies_refused_by_the_parser(api_a, body, code, route) -> None:
     assert_envelope(api_a.post(route, body, content_type="application/json"), 400, code)
 

@@ -1,11 +1,14 @@
-"""The API parser's fast checks (apps/core/api/parsers.py) against the plain walks they
-replace: the depth counts (of the text, of the decoded value) must equal a
-character-by-character count, and the NUL / surrogate pre-check may skip the value walk only
-when the walk would find nothing."""
+"""The API parser's checks (apps/core/api/parsers.py) against plain references: the depth
+counts (of the text, of the decoded value) must equal a character-by-character count; exactly
+the bodies deeper than the limit, with a key named twice or a number beyond a double are
+refused; the NUL / surrogate pre-check may skip the value walk only when the walk would find
+nothing."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -97,7 +100,7 @@ def test_the_parser_refuses_exactly_what_is_nested_past_the_limit(case) -> None:
     value, depth = case
     text = json.dumps(value)
     if depth > parsers.MAX_DEPTH:
-        with pytest.raises(parsers.BodyRefused, match=f"nested {depth} levels deep"):
+        with pytest.raises(parsers.BodyRefused, match="nested more than 32 levels deep"):
             parsers.loads_checked(text)
     else:
         assert parsers.loads_checked(text) == value
@@ -105,17 +108,99 @@ def test_the_parser_refuses_exactly_what_is_nested_past_the_limit(case) -> None:
 
 def test_a_body_deeper_than_the_decoder_allows_is_refused_with_its_depth() -> None:
     """The C decoder's own recursion guard fires first; the answer is the same refusal."""
-    with pytest.raises(parsers.BodyRefused, match="nested 100000 levels deep"):
+    with pytest.raises(parsers.BodyRefused, match="nested more than 32 levels deep"):
         parsers.loads_checked("[" * 100_000 + "]" * 100_000)
 
 
 def test_an_unterminated_string_of_escaped_quotes_is_refused_in_linear_time() -> None:
     """The shape that makes a must-close string pattern rescan from every quote (quadratic:
     this body would take tens of seconds there). Here it is one pass; json refuses it."""
-    body = '"' + '\\"' * 100_000
+    body = '"' + '\\"' * 100_000 + "[" * 2000
     assert parsers._STRING.match(body).end() == len(body)  # one match runs to the end
     with pytest.raises(ValueError):
         parsers.loads_checked(body)
+
+
+def test_a_deep_body_is_refused_even_where_the_recursion_limit_was_raised() -> None:
+    """The C decoder's only guard is the recursion limit; raised (as test runners and some
+    libraries do), a 100,000-deep body crashed the process. In a child process, so that a
+    regression fails this test instead of killing the run."""
+    code = (
+        "import os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'trustfabric.settings')\n"
+        "import django; django.setup(); sys.setrecursionlimit(10**6)\n"
+        "from apps.core.api import parsers\n"
+        "for body in ('[' * 200_000 + ']' * 200_000, '{\"a\":' * 100_000 + '1' + '}' * 100_000):\n"
+        "    try:\n"
+        "        parsers.loads_checked(body)\n"
+        "    except parsers.BodyRefused as exc:\n"
+        "        print(exc.tf_code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert (done.returncode, done.stdout.split()) == (0, ["too_deeply_nested", "too_deeply_nested"]), done.stderr[-800:]
+
+
+def _containers(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + sum(_containers(v) for v in value.values())
+    if isinstance(value, list):
+        return 1 + sum(_containers(v) for v in value)
+    return 0
+
+
+def _dumps_twice(value: object, target: int, seen: list[int]) -> str:
+    """``json.dumps``, except that the ``target``-th container (depth first) names a key twice."""
+    here = seen[0] if isinstance(value, dict | list) else None
+    if here is not None:
+        seen[0] += 1
+    if isinstance(value, dict):
+        items = [f"{json.dumps(k)}: {_dumps_twice(v, target, seen)}" for k, v in value.items()]
+        items += ['"dup": 1', '"dup": 2'] if here == target else []
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, list):
+        items = [_dumps_twice(v, target, seen) for v in value]
+        items += ['{"dup": 1, "dup": 2}'] if here == target else []
+        return "[" + ", ".join(items) + "]"
+    return json.dumps(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values, st.data())
+def test_a_key_named_twice_anywhere_is_refused(value, data) -> None:
+    """A repeated key in any container of any value is refused, whatever the rest holds (the
+    dropped value would otherwise escape every other check, and two readers could disagree)."""
+    assert json.loads(_dumps_twice(value, -1, [0])) == value  # the writer itself is faithful
+    count = _containers(value)
+    if not count:
+        return
+    text = _dumps_twice(value, data.draw(st.integers(0, count - 1)), [0])
+    with pytest.raises(parsers.BodyRefused) as refused:
+        parsers.loads_checked(text)
+    assert refused.value.tf_code == "duplicate_key"
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "1.8e308", "[1e309]", '{"x": -2e308}'])
+def test_numbers_beyond_a_double_are_refused(number) -> None:
+    """They would decode to infinity, which JSON and PostgreSQL jsonb cannot hold (and which
+    broke rendering the error answer itself)."""
+    with pytest.raises(ValueError, match="beyond the range of a double"):
+        parsers.loads_checked(number)
+
+
+def test_the_largest_doubles_and_long_integers_pass() -> None:
+    assert parsers.loads_checked("[1.7976931348623157e308, -1e-400, 12345678901234567890123]") == [
+        1.7976931348623157e308,
+        -0.0,
+        12345678901234567890123,
+    ]
+
+
+def test_the_path_of_a_refused_string_is_exact_and_built_only_then() -> None:
+    """A long key above a wide list cost key length × list length when every item carried a
+    copy of its path; with parent links each item is one tuple."""
+    wide = {"k" * 30_000: [0] * 30_000 + [{"b": ["x", "\x00"]}], "e": "\ud83d\ude00"}
+    with pytest.raises(parsers.BodyRefused) as refused:
+        parsers.loads_checked(json.dumps(wide))
+    assert refused.value.tf_details == {"path": f"$.{'k' * 30_000}[30000].b[1]"}
 
 
 @settings(max_examples=300, deadline=None)
