@@ -45,20 +45,21 @@ def _celery_eager(request: pytest.FixtureRequest) -> Iterator[None]:
     app.conf.task_always_eager = previous
 
 
-def _own_redis_databases(worker: int, count: int, cache_url: str, broker_url: str) -> tuple[str, str]:
-    """The cache and broker URLs of xdist worker ``worker`` of ``count``: the cache is the
-    configured database plus the worker's index; worker 0 keeps the configured broker and the
-    others take the databases after the highest one used so far, so no two workers (and no
-    worker's cache and another's broker) share a database."""
+def _own_redis_databases(worker: int, cache_url: str, broker_url: str) -> tuple[str, str]:
+    """The cache and broker URLs of xdist worker ``worker``. Worker 0 keeps the configured
+    ones; worker ``w`` takes the pair ``top + 2w - 1`` and ``top + 2w`` above the highest
+    configured database, so no two workers share one, a worker xdist starts to replace a
+    crashed one (a higher index) included."""
     cache_base, _, cache_db = cache_url.rpartition("/")
-    cache = f"{cache_base}/{int(cache_db or 0) + worker}"
-    if not broker_url.startswith("redis://") or worker == 0:
-        return cache, broker_url
     broker_base, _, broker_db = broker_url.rpartition("/")
-    own = max(int(cache_db or 0) + count - 1, int(broker_db or 0)) + worker
-    if own > 15:
-        raise pytest.UsageError(f"xdist worker {worker} of {count} would need Redis database {own} (there are 16)")
-    return cache, f"{broker_base}/{own}"
+    if worker == 0:
+        return cache_url, broker_url
+    redis_broker = broker_url.startswith("redis://")
+    top = max(int(cache_db or 0), int(broker_db or 0) if redis_broker else 0)
+    cache, broker = top + 2 * worker - 1, top + 2 * worker
+    if broker > 15:
+        raise pytest.UsageError(f"xdist worker {worker} would need Redis database {broker} (there are 16)")
+    return f"{cache_base}/{cache}", (f"{broker_base}/{broker}" if redis_broker else broker_url)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -76,12 +77,11 @@ def _redis_per_xdist_worker() -> Iterator[None]:
     from trustfabric.settings import cache_config
 
     worker = os.environ.get("PYTEST_XDIST_WORKER", "").removeprefix("gw")
-    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
     cache_url, broker_url = os.environ.get("CACHE_URL", ""), settings.CELERY_BROKER_URL
     if not worker.isdigit() or not cache_url.startswith("redis://"):
         yield
         return
-    cache, broker = _own_redis_databases(int(worker), count, cache_url, broker_url)
+    cache, broker = _own_redis_databases(int(worker), cache_url, broker_url)
     saved = {k: os.environ.get(k) for k in ("CACHE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")}
     os.environ["CACHE_URL"] = cache
     changed: dict[str, Any] = {"CACHES": {"default": cache_config(cache)}}

@@ -14,15 +14,16 @@ def _db(url: str) -> int:
     return int(url.rpartition("/")[2])
 
 
-@given(count=st.integers(1, 6), cache=st.integers(0, 5), broker=st.integers(0, 5))
-def test_no_two_workers_share_a_redis_database(count: int, cache: int, broker: int) -> None:
+@given(count=st.integers(1, 4), cache=st.integers(0, 5), broker=st.integers(0, 5), replaced=st.integers(0, 2))
+def test_no_two_workers_share_a_redis_database(count: int, cache: int, broker: int, replaced: int) -> None:
+    """Workers 0..count-1, and the ones xdist starts (with higher indexes) to replace crashed ones."""
+    workers = range(count + replaced)
     urls = [
-        _own_redis_databases(w, count, f"redis://127.0.0.1:6379/{cache}", f"redis://127.0.0.1:6379/{broker}")
-        for w in range(count)
+        _own_redis_databases(w, f"redis://127.0.0.1:6379/{cache}", f"redis://127.0.0.1:6379/{broker}") for w in workers
     ]
     caches, brokers = [_db(c) for c, _ in urls], [_db(b) for _, b in urls]
-    assert len(set(caches)) == len(set(brokers)) == count  # each worker its own of each
-    if broker < cache or broker >= cache + count:  # the configured ones do not overlap already
+    assert len(set(caches)) == len(set(brokers)) == len(workers)  # each worker its own of each
+    if cache != broker:  # the configured pair does not overlap already
         assert not set(caches) & set(brokers)
     assert all(0 <= db <= 15 for db in itertools.chain(caches, brokers))
 
