@@ -449,3 +449,17 @@ def test_readers_cannot_propose_sessions_or_change_keys_in_pages(tenant_a, clien
     assert client.post(reverse("zk-sessions"), {"partner": "agency-b", "k": "5"}).status_code == 403
     client.force_login(member(tenant_a, "zk-partner", Role.PARTNER))
     assert client.post(reverse("zk-keys"), {"label": "x", "public_key": "AAAA"}).status_code == 403
+
+
+def test_the_session_list_pages_newest_first(zk_pair) -> None:
+    """The list is straight SQL under DRF's paginator: count, order, pages and their limits."""
+    api = zk_pair["api_a"]
+    made = [_propose(api, zk_pair["tb"].slug, k) for k in (5, 6, 7)]
+    first = api.get("/api/zk/sessions/", {"page_size": 2}).json()
+    second = api.get("/api/zk/sessions/", {"page_size": 2, "page": 2}).json()
+    assert first["count"] == second["count"] == 3
+    assert [s["session"] for s in first["results"] + second["results"]] == made[::-1]
+    assert [s["k"] for s in first["results"]] == [7, 6] and first["next"] and second["next"] is None
+    assert api.get("/api/zk/sessions/", {"page_size": 2, "page": 3}).status_code == 404
+    theirs = zk_pair["api_b"].get("/api/zk/sessions/").json()  # the partner sees its own side
+    assert theirs["count"] == 3 and {s["role"] for s in theirs["results"]} == {"B"}
