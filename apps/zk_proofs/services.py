@@ -224,9 +224,6 @@ class SessionStates:
             cursor.execute(f"SELECT COUNT(*) FROM {table} WHERE tenant_id = %s", [self.tenant_id])  # noqa: S608
             return int(cursor.fetchone()[0])
 
-    def __len__(self) -> int:
-        return self.count()
-
     def __getitem__(self, window: slice) -> list[dict[str, Any]]:
         from django.db import connection
 

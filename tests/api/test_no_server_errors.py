@@ -88,6 +88,7 @@ def test_every_format_suffix_route_answers_without_a_server_error(api_a) -> None
         ('{"name": "x", "d": {"a": "\\u0000", "a": 1}}', "duplicate_key"),  # a NUL hidden behind a repeat
         ('{"name": "x", "max": 1e400}', "malformed_request"),  # would read as infinity
         ('{"name": "x", "max": -1e400}', "malformed_request"),
+        ('{"name": "x", "n": ' + "1" * 4301 + "}", "malformed_request"),  # Python's integer digit limit
     ],
 )
 @pytest.mark.parametrize("route", ["/api/tokens/", "/api/datasets/", "/api/pcq-ops/suppressions/"])
